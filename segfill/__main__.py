@@ -1,0 +1,3 @@
+from segfill.cli import main
+
+raise SystemExit(main())
