@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# SegFill developer entry point: sets up what it needs on first use, then runs.
+#   ./dev.sh serve [ARGS]   the standalone app (python -m segfill serve ARGS) on 127.0.0.1
+#   ./dev.sh test [ARGS]    the whole test suite: WebUI 1.10 stack (gradio 3, pydantic 1), then the
+#                           browser and API tests again on Forge's stack (gradio 4, pydantic 2)
+#   ./dev.sh setup          only build the virtualenvs (.venv, .venv-forge)
+#   ./dev.sh python ARGS    run the project's Python (.venv)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+find_python310() {
+  for candidate in "${SEGFILL_PYTHON:-}" python3.10 /root/.pyenv/versions/3.10*/bin/python3.10 python3; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+      echo "$candidate"; return
+    fi
+  done
+  echo "dev.sh: needs Python >= 3.10 (3.10 is what the WebUI runs)" >&2; exit 1
+}
+
+# make_venv DIR REQUIREMENTS: (re)build DIR when REQUIREMENTS (and what it includes) changed.
+make_venv() {
+  local dir=$1 req=$2 stamp
+  stamp=$(cat "$req" requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
+  if [ -f "$dir/.segfill-stamp" ] && [ "$(cat "$dir/.segfill-stamp")" = "$stamp" ]; then return; fi
+  echo "dev.sh: setting up $dir from $req (first run takes a few minutes: torch is large)" >&2
+  [ -x "$dir/bin/python" ] || "$(find_python310)" -m venv "$dir"
+  "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null
+  "$dir/bin/python" -m pip install -q -r "$req"
+  echo "$stamp" > "$dir/.segfill-stamp"
+}
+
+ensure_chromium() {
+  command -v chromium >/dev/null 2>&1 && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "dev.sh: installing Debian's chromium for the browser tests" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "dev.sh: chromium not found; browser tests will be skipped (apt-get install chromium)" >&2
+  fi
+}
+
+cmd=${1:-test}
+shift || true
+case "$cmd" in
+  setup)
+    make_venv .venv requirements-webui.txt
+    make_venv .venv-forge requirements-forge.txt
+    ensure_chromium
+    ;;
+  serve)
+    make_venv .venv requirements-webui.txt
+    exec .venv/bin/python -m segfill serve "$@"
+    ;;
+  python)
+    make_venv .venv requirements-webui.txt
+    exec .venv/bin/python "$@"
+    ;;
+  test)
+    make_venv .venv requirements-webui.txt
+    make_venv .venv-forge requirements-forge.txt
+    ensure_chromium
+    echo "== WebUI 1.10 stack: gradio 3.41.2, fastapi 0.94, pydantic 1 ==" >&2
+    .venv/bin/python -m pytest "$@"
+    echo "== Forge stack: gradio 4.40, fastapi 0.104, pydantic 2 (browser, UI and API tests) ==" >&2
+    .venv-forge/bin/python -m pytest tests/browser tests/test_api.py tests/test_ui_*.py "$@"
+    ;;
+  *)
+    echo "usage: ./dev.sh serve|test|setup|python [ARGS]" >&2; exit 2
+    ;;
+esac
