@@ -7,7 +7,7 @@ on pydantic 1 (WebUI 1.10.x, fastapi 0.94) and pydantic 2 (Forge): with pydantic
 
 from __future__ import annotations
 
-from typing import Any, Dict, Literal
+from typing import Any, Dict, Literal, Optional
 
 try:  # pydantic 2 ships the v1 API under pydantic.v1
     from pydantic.v1 import BaseModel, Field, confloat, conint
@@ -58,3 +58,6 @@ class MaskRefinement(StrictArgs):
     feather: confloat(ge=0, le=512) = 0.0
     feather_method: Literal["gaussian", "linear"] = "gaussian"
     feather_direction: Literal["outward", "inward", "centered"] = "outward"
+    feather_relative: Optional[confloat(gt=0, le=1)] = Field(  # noqa: UP045 - evaluated by pydantic 1
+        None, description="feather width as a fraction of sqrt(w·h) of the mask's box; replaces feather when set"
+    )
