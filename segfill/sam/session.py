@@ -1,0 +1,540 @@
+"""Click-to-mask sessions: segment-anything's ``SamPredictor`` contract, plus an embedding cache and history.
+
+- :class:`EmbeddingCache` keeps image embeddings keyed by (model, image content), least recently used
+  evicted first, bounded by bytes. One cache is created by the host (UI, API, CLI) and shared by all sessions,
+  so switching back to an earlier image costs no encoder run.
+- :class:`SamSession` is one user's view of one image: ``set_image`` once (free on a cache hit), then many
+  cheap ``predict`` calls. Internally it drives a real ``SamPredictor``; the cache only fills in the
+  predictor's ``features`` / ``input_size`` / ``original_size``, so SAM's own transforms are used unchanged.
+- :class:`MaskHistory` is the working mask built from several selections (add, subtract, intersect, replace)
+  with bounded undo/redo. It is a plain object; the UI keeps one per user in its state.
+
+Coordinates are image pixels ``(x, y)``, origin top-left, in the frame of the image given to ``set_image``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, Hashable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from segfill.errors import InputError, ModelError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from segfill.masks import CombineOp
+    from segfill.sam.loading import LoadedSam
+
+__all__ = [
+    "DEFAULT_CACHE_BYTES",
+    "CacheStats",
+    "CachedEmbedding",
+    "EmbeddingCache",
+    "MaskHistory",
+    "Point",
+    "Prediction",
+    "SamSession",
+    "image_digest",
+]
+
+DEFAULT_CACHE_BYTES = 1 << 30  # 1 GiB: ~250 vit_b/l/h embeddings (4 MiB each)
+
+Point = Tuple[float, float, int]  # (x, y, label) with label 1 = include, 0 = exclude
+Box = Tuple[float, float, float, float]  # (x0, y0, x1, y1)
+
+# Predictor attributes that make up "the image is set". SAM-HQ predictors also keep intermediate features.
+_FEATURE_ATTRIBUTES = ("features", "interm_features")
+
+
+def image_digest(image: np.ndarray) -> str:
+    """Content hash of an array (shape, dtype and bytes): equal images give equal digests."""
+    array = np.ascontiguousarray(image)
+    hasher = hashlib.blake2b(digest_size=16)
+    hasher.update(f"{array.shape}|{array.dtype.str}".encode())
+    hasher.update(memoryview(array).cast("B"))
+    return hasher.hexdigest()
+
+
+def _tensor_bytes(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, (list, tuple)):
+        return sum(_tensor_bytes(item) for item in value)
+    return int(value.element_size() * value.nelement())
+
+
+def _to_device(value: Any, device: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_device(item, device) for item in value)
+    return value if value.device == device else value.to(device)
+
+
+@dataclass(frozen=True)
+class CachedEmbedding:
+    """What ``SamPredictor.set_image`` computes: the encoder output and the two sizes SAM's transforms need."""
+
+    tensors: Dict[str, Any]  # predictor attribute name -> tensor (or list of tensors), on the model's device
+    input_size: Tuple[int, int]  # (h, w) after ResizeLongestSide
+    original_size: Tuple[int, int]  # (h, w) of the image given to set_image
+
+    @property
+    def nbytes(self) -> int:
+        return sum(_tensor_bytes(value) for value in self.tensors.values())
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    evictions: int = 0
+    entries: int = 0
+    bytes: int = 0
+    max_bytes: int = 0
+
+
+class EmbeddingCache:
+    """Thread-safe LRU cache of image embeddings, bounded by the bytes of the tensors it holds.
+
+    Keys are ``(model_key, image_digest)``. Tensors stay on the device they were computed on (an embedding on
+    a GPU is counted the same as one in RAM); a session moves them if the model has moved since. An entry
+    larger than ``max_bytes`` is not stored; ``max_bytes=0`` disables caching.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        if max_bytes < 0:
+            raise InputError(f"The embedding cache size must be 0 or more bytes, not {max_bytes}.")
+        self.max_bytes = int(max_bytes)
+        self._entries: "OrderedDict[Hashable, CachedEmbedding]" = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._hits = 0
+        self._misses = 0
+        self._evictions = 0
+
+    def get(self, key: Hashable) -> Optional[CachedEmbedding]:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                self._misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self._hits += 1
+            return entry
+
+    def put(self, key: Hashable, entry: CachedEmbedding) -> None:
+        size = entry.nbytes
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+            if size > self.max_bytes:
+                return
+            self._entries[key] = entry
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= evicted.nbytes
+                self._evictions += 1
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._entries
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return self._bytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+    def drop_model(self, model_key: str) -> int:
+        """Forget every embedding of one model (e.g. when it is unloaded); returns how many were dropped."""
+        with self._lock:
+            doomed = [key for key in self._entries if isinstance(key, tuple) and key and key[0] == model_key]
+            for key in doomed:
+                self._bytes -= self._entries.pop(key).nbytes
+            return len(doomed)
+
+    def stats(self) -> CacheStats:
+        with self._lock:
+            return CacheStats(self._hits, self._misses, self._evictions, len(self._entries), self._bytes, self.max_bytes)
+
+
+@dataclass
+class Prediction:
+    """SAM's answer to one prompt.
+
+    ``masks`` are bool ``(N, H, W)`` at the size of the image given to ``set_image``; ``scores`` SAM's own
+    quality estimate per mask; ``low_res_logits`` ``(N, 256, 256)`` for official models, fed back as
+    ``mask_input`` when the user refines the same selection. N is 3 for multimask output, else 1.
+    """
+
+    masks: np.ndarray
+    scores: np.ndarray
+    low_res_logits: np.ndarray
+    best_index: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scores = np.asarray(self.scores, dtype=np.float32)
+        self.best_index = int(np.argmax(self.scores))
+
+    @property
+    def best_mask(self) -> np.ndarray:
+        return self.masks[self.best_index]
+
+    def __len__(self) -> int:
+        return int(self.masks.shape[0])
+
+
+@dataclass(frozen=True)
+class _Prompt:
+    image_key: Tuple[str, str]
+    points: Tuple[Point, ...]
+    box: Optional[Box]
+
+    def extends(self, previous: "_Prompt") -> bool:
+        """True when this prompt is ``previous`` with more points appended (same image, same box)."""
+        n = len(previous.points)
+        return (
+            self.image_key == previous.image_key
+            and self.box == previous.box
+            and len(self.points) > n
+            and self.points[:n] == previous.points
+        )
+
+
+def _make_predictor(loaded: "LoadedSam") -> Any:
+    family = getattr(loaded, "family", "sam")
+    if family == "sam2":
+        raise ModelError("SAM 2 checkpoints cannot be used for click-to-mask yet; choose a SAM, SAM-HQ or MobileSAM model.")
+    if family == "sam_hq":
+        try:
+            from segment_anything_hq import SamPredictor as HQPredictor  # type: ignore[import-not-found]
+
+            return HQPredictor(loaded.model)
+        except ImportError:
+            pass  # a SAM-HQ model built on segment_anything's Sam interface works with the plain predictor
+    from segment_anything import SamPredictor
+
+    return SamPredictor(loaded.model)
+
+
+class SamSession:
+    """One user's click-to-mask session on one image at a time; SamPredictor's contract, cached.
+
+    >>> session = SamSession(loaded_sam, cache=shared_cache)
+    >>> session.set_image(rgb)                                  # encoder runs once per (image, model)
+    >>> first = session.predict(points=[(120, 80, 1)])          # 3 candidates, pick one with choose()
+    >>> better = session.predict(points=[(120, 80, 1), (300, 90, 0)])  # previous logits fed back
+
+    Not thread-safe: one session per user. The :class:`EmbeddingCache` may be shared across threads.
+    """
+
+    def __init__(self, model: "LoadedSam", cache: Optional[EmbeddingCache] = None) -> None:
+        self.model = model
+        self.cache = cache
+        self.predictor = _make_predictor(model)
+        self.encoder_calls = 0
+        self._image_key: Optional[Tuple[str, str]] = None
+        self._image_size: Optional[Tuple[int, int]] = None  # (width, height)
+        self._last_prompt: Optional[_Prompt] = None
+        self._last_prediction: Optional[Prediction] = None
+        self._chosen_index: Optional[int] = None
+
+    # -- image -------------------------------------------------------------------------------------------
+    @property
+    def is_image_set(self) -> bool:
+        return bool(self.predictor.is_image_set)
+
+    @property
+    def image_size(self) -> Optional[Tuple[int, int]]:
+        """``(width, height)`` of the current image, or None."""
+        return self._image_size
+
+    @property
+    def image_key(self) -> Optional[Tuple[str, str]]:
+        """``(model_key, image_digest)`` of the current image, the key used in the embedding cache."""
+        return self._image_key
+
+    def set_image(self, image: Any) -> None:
+        """Make ``image`` (RGB ``uint8 (H, W, 3)``, or a PIL image) the current image.
+
+        The encoder runs only when this (image content, model) pair is neither current nor in the cache.
+        Any previous prompt is forgotten, so logits are never fed back across images.
+        """
+        rgb = _as_rgb_uint8(image)
+        key = (str(self.model.model_key), image_digest(rgb))
+        self._forget_prompt()
+        if key == self._image_key and self.is_image_set:
+            return
+        entry = self.cache.get(key) if self.cache is not None else None
+        if entry is not None:
+            self._install(entry)
+        else:
+            self.predictor.set_image(rgb)
+            self.encoder_calls += 1
+            if self.cache is not None:
+                self.cache.put(key, self._capture())
+        self._image_key = key
+        self._image_size = (int(rgb.shape[1]), int(rgb.shape[0]))
+
+    def reset_image(self) -> None:
+        self.predictor.reset_image()
+        self._image_key = None
+        self._image_size = None
+        self._forget_prompt()
+
+    def _capture(self) -> CachedEmbedding:
+        predictor = self.predictor
+        tensors = {name: getattr(predictor, name) for name in _FEATURE_ATTRIBUTES if getattr(predictor, name, None) is not None}
+        return CachedEmbedding(tensors, tuple(predictor.input_size), tuple(predictor.original_size))
+
+    def _install(self, entry: CachedEmbedding) -> None:
+        predictor = self.predictor
+        predictor.reset_image()
+        device = predictor.device
+        for name, value in entry.tensors.items():
+            setattr(predictor, name, _to_device(value, device))
+        predictor.input_size = entry.input_size
+        predictor.original_size = entry.original_size
+        predictor.is_image_set = True
+
+    def _forget_prompt(self) -> None:
+        self._last_prompt = None
+        self._last_prediction = None
+        self._chosen_index = None
+
+    # -- prompts -----------------------------------------------------------------------------------------
+    def predict(
+        self,
+        points: Sequence[Sequence[float]] = (),
+        box: Optional[Sequence[float]] = None,
+        multimask: Optional[bool] = None,
+        use_previous_logits: bool = True,
+    ) -> Prediction:
+        """Masks for ``points`` (``(x, y, label)``, label 1 = include, 0 = exclude) and/or ``box`` (x0, y0, x1, y1).
+
+        ``multimask=None`` asks SAM for 3 candidates when the prompt is ambiguous (a single point, no box) and
+        for one mask otherwise; pass True/False to force. With ``use_previous_logits`` the low-res logits of
+        the candidate last chosen (best by default) are fed back as ``mask_input`` when this prompt is the
+        previous one with points appended, as in SAM's interactive tool.
+        """
+        if not self.is_image_set or self._image_size is None:
+            raise InputError("Set an image before asking for a mask.")
+        prompt = _Prompt(self._image_key, self._validate_points(points), self._validate_box(box))
+        if not prompt.points and prompt.box is None:
+            raise InputError("Give at least one point or a box to select something.")
+        if multimask is None:
+            multimask = len(prompt.points) == 1 and prompt.box is None
+
+        mask_input = None
+        previous = self._last_prompt
+        if use_previous_logits and previous is not None and self._last_prediction is not None and prompt.extends(previous):
+            index = self._chosen_index if self._chosen_index is not None else self._last_prediction.best_index
+            mask_input = self._last_prediction.low_res_logits[index][None, :, :]
+
+        point_coords = point_labels = None
+        if prompt.points:
+            point_coords = np.array([(x, y) for x, y, _ in prompt.points], dtype=np.float32)
+            point_labels = np.array([label for _, _, label in prompt.points], dtype=np.int32)
+        masks, scores, low_res = self.predictor.predict(
+            point_coords=point_coords,
+            point_labels=point_labels,
+            box=None if prompt.box is None else np.array(prompt.box, dtype=np.float32),
+            mask_input=mask_input,
+            multimask_output=bool(multimask),
+        )
+        prediction = Prediction(masks=masks, scores=scores, low_res_logits=low_res)
+        self._last_prompt = prompt
+        self._last_prediction = prediction
+        self._chosen_index = None
+        return prediction
+
+    @property
+    def last_prediction(self) -> Optional[Prediction]:
+        return self._last_prediction
+
+    def choose(self, index: int) -> np.ndarray:
+        """Pick candidate ``index`` of the last prediction; its logits are the ones fed back on refinement."""
+        prediction = self._last_prediction
+        if prediction is None:
+            raise InputError("There is no prediction to choose a candidate from; click on the image first.")
+        if not 0 <= int(index) < len(prediction):
+            raise InputError(f"Candidate {index} does not exist; choose 0 to {len(prediction) - 1}.")
+        self._chosen_index = int(index)
+        return prediction.masks[self._chosen_index]
+
+    def _validate_points(self, points: Sequence[Sequence[float]]) -> Tuple[Point, ...]:
+        width, height = self._image_size  # type: ignore[misc]
+        checked: List[Point] = []
+        for point in points:
+            if len(point) == 2:
+                x, y, label = point[0], point[1], 1
+            elif len(point) == 3:
+                x, y, label = point
+            else:
+                raise InputError(f"A point is (x, y) or (x, y, label), not {tuple(point)!r}.")
+            x, y = float(x), float(y)
+            if not (np.isfinite(x) and np.isfinite(y)) or not (0 <= x < width and 0 <= y < height):
+                raise InputError(f"Point ({_fmt(x)}, {_fmt(y)}) lies outside the {width}×{height} image.")
+            if label not in (0, 1, True, False):
+                raise InputError(f"Point labels are 1 (include) or 0 (exclude), not {label!r}.")
+            checked.append((x, y, int(label)))
+        return tuple(checked)
+
+    def _validate_box(self, box: Optional[Sequence[float]]) -> Optional[Box]:
+        if box is None:
+            return None
+        width, height = self._image_size  # type: ignore[misc]
+        if len(box) != 4:
+            raise InputError(f"A box is (x0, y0, x1, y1), not {tuple(box)!r}.")
+        x0, y0, x1, y1 = (float(v) for v in box)
+        x0, x1 = min(x0, x1), max(x0, x1)
+        y0, y1 = min(y0, y1), max(y0, y1)
+        if not all(np.isfinite(v) for v in (x0, y0, x1, y1)):
+            raise InputError("Box coordinates must be finite numbers.")
+        if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
+            raise InputError(f"Box ({_fmt(x0)}, {_fmt(y0)}, {_fmt(x1)}, {_fmt(y1)}) lies outside the {width}×{height} image.")
+        if x1 - x0 < 1 or y1 - y0 < 1:
+            raise InputError("The box is empty; drag a box at least one pixel wide and high.")
+        return (max(x0, 0.0), max(y0, 0.0), min(x1, float(width)), min(y1, float(height)))
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _as_rgb_uint8(image: Any) -> np.ndarray:
+    if not isinstance(image, np.ndarray):
+        from segfill.masks import image_to_rgb
+
+        return image_to_rgb(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise InputError(f"Expected an RGB image as uint8 (H, W, 3), got {image.dtype} {image.shape}.")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise InputError("The image is empty.")
+    return image
+
+
+class MaskHistory:
+    """The working mask, built from several selections, with bounded undo/redo.
+
+    States are stored bit-packed and zlib-compressed, so a long history of an 8000×6000 mask costs kilobytes
+    to a few megabytes, not 48 MB per step. Changes that leave the mask as it is are not recorded.
+    ``shape`` is numpy's ``(height, width)``.
+    """
+
+    def __init__(self, shape: Tuple[int, int], max_depth: int = 50) -> None:
+        if len(shape) != 2 or shape[0] < 1 or shape[1] < 1:
+            raise InputError(f"A mask history needs a (height, width) shape, not {tuple(shape)!r}.")
+        if max_depth < 1:
+            raise InputError("The undo depth must be at least 1.")
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.max_depth = int(max_depth)
+        empty = np.zeros(self.shape, dtype=bool)
+        self._states: List[bytes] = [self._pack(empty)]
+        self._position = 0
+        self._current = empty
+
+    @classmethod
+    def for_image(cls, image: Any, max_depth: int = 50) -> "MaskHistory":
+        """A history sized for ``image`` (numpy array or PIL image), starting with an empty mask."""
+        if isinstance(image, np.ndarray):
+            return cls(image.shape[:2], max_depth)
+        width, height = image.size
+        return cls((height, width), max_depth)
+
+    def _pack(self, mask: np.ndarray) -> bytes:
+        return zlib.compress(np.packbits(mask, axis=None).tobytes(), 1)
+
+    def _unpack(self, blob: bytes) -> np.ndarray:
+        bits = np.frombuffer(zlib.decompress(blob), dtype=np.uint8)
+        count = self.shape[0] * self.shape[1]
+        return np.unpackbits(bits, count=count).astype(bool).reshape(self.shape)
+
+    @property
+    def current(self) -> np.ndarray:
+        """The working mask, bool ``(H, W)``; a read-only view, copy it before changing it."""
+        view = self._current.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def can_undo(self) -> bool:
+        return self._position > 0
+
+    @property
+    def can_redo(self) -> bool:
+        return self._position < len(self._states) - 1
+
+    @property
+    def depth(self) -> int:
+        """How many steps can be undone right now."""
+        return self._position
+
+    def _check(self, mask: np.ndarray) -> np.ndarray:
+        mask = np.asarray(mask)
+        if mask.shape != self.shape:
+            raise InputError(
+                f"The selection is {mask.shape[1] if mask.ndim > 1 else '?'}×{mask.shape[0]} but the image is "
+                f"{self.shape[1]}×{self.shape[0]}."
+            )
+        return mask if mask.dtype == bool else mask > (0.5 if mask.dtype.kind == "f" else 0)
+
+    def set(self, mask: np.ndarray) -> np.ndarray:
+        """Replace the working mask (recorded for undo); returns the new current mask."""
+        return self._push(self._check(mask).copy())
+
+    def apply(self, mask: np.ndarray, op: "CombineOp | str") -> np.ndarray:
+        """Combine a selection into the working mask with ``op`` (add, subtract, intersect, replace)."""
+        from segfill.masks import CombineOp, combine
+
+        if not isinstance(op, CombineOp):
+            try:
+                op = CombineOp(op)
+            except ValueError:
+                try:
+                    op = CombineOp[str(op).upper()]
+                except KeyError:
+                    names = ", ".join(o.name.lower() for o in CombineOp)
+                    raise InputError(f"Unknown way to combine masks {op!r}; use one of {names}.") from None
+        return self._push(np.asarray(combine(self._current, self._check(mask), op), dtype=bool))
+
+    def clear(self) -> np.ndarray:
+        return self._push(np.zeros(self.shape, dtype=bool))
+
+    def _push(self, mask: np.ndarray) -> np.ndarray:
+        if np.array_equal(mask, self._current):
+            return self.current
+        del self._states[self._position + 1 :]
+        self._states.append(self._pack(mask))
+        if len(self._states) > self.max_depth + 1:
+            del self._states[: len(self._states) - self.max_depth - 1]
+        self._position = len(self._states) - 1
+        self._current = mask
+        return self.current
+
+    def undo(self) -> np.ndarray:
+        if self.can_undo:
+            self._position -= 1
+            self._current = self._unpack(self._states[self._position])
+        return self.current
+
+    def redo(self) -> np.ndarray:
+        if self.can_redo:
+            self._position += 1
+            self._current = self._unpack(self._states[self._position])
+        return self.current
