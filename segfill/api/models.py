@@ -1,0 +1,282 @@
+"""Request and response bodies of SegFill's REST API (``/segfill/v1/...``).
+
+These are models of the pydantic that FastAPI itself uses (pydantic 1 on the WebUI 1.10.x, pydantic 2 on
+Forge): FastAPI 0.100+ does not accept ``pydantic.v1`` models as bodies. The engine's argument models in
+:mod:`segfill.args` stay on the v1 API; routes convert with :func:`segfill.args.parse_args_model`, so every
+value is range-checked in one place and a bad one becomes a 422 naming the field.
+
+Only features common to both pydantic versions are used here (plain types, ``Field`` with defaults and
+descriptions); the two config spellings are chosen once in :class:`ApiModel`. Images are base64 strings of
+PNG/JPEG/WebP file content, never file names.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import pydantic
+from pydantic import BaseModel, Field
+
+from segfill.args import InpaintArgs, MaskRefinement, OutpaintArgs, StrictArgs, confloat, conint, parse_args_model
+
+try:
+    from typing import Literal
+except ImportError:  # pragma: no cover - Python < 3.8
+    from typing_extensions import Literal  # type: ignore[assignment]
+
+PYDANTIC_V2 = int(pydantic.VERSION.split(".")[0]) >= 2
+
+IMAGE_DESCRIPTION = "base64 of a PNG, JPEG or WebP file (a data:image/...;base64, prefix is allowed); never a path"
+
+if PYDANTIC_V2:
+
+    class ApiModel(BaseModel):
+        """Base of request bodies: unknown keys are rejected (a misspelt field is a 422, not silently ignored)."""
+
+        model_config = pydantic.ConfigDict(extra="forbid", protected_namespaces=())
+
+else:
+
+    class ApiModel(BaseModel):  # type: ignore[no-redef]
+        """Base of request bodies: unknown keys are rejected (a misspelt field is a 422, not silently ignored)."""
+
+        class Config:
+            extra = "forbid"
+
+
+class ResponseModel(BaseModel):
+    """Base of response bodies (extra keys allowed so a newer server can add fields)."""
+
+
+def model_to_dict(model: BaseModel, exclude: Optional[set] = None) -> Dict[str, Any]:
+    """``model.dict()`` on pydantic 1, ``model.model_dump()`` on 2 (no deprecation warning either way)."""
+    if PYDANTIC_V2:
+        return model.model_dump(exclude=exclude)  # type: ignore[attr-defined]
+    return model.dict(exclude=exclude)
+
+
+def model_fields(model_class: type) -> Dict[str, Any]:
+    """Field name -> default of an API model class, on either pydantic."""
+    if PYDANTIC_V2:
+        return {name: info.default for name, info in model_class.model_fields.items()}  # type: ignore[attr-defined]
+    return {name: field.default for name, field in model_class.__fields__.items()}
+
+
+# -- fields generated from the engine's argument models ----------------------------------------------------
+#
+# The API offers exactly the engine's parameters, with the engine's defaults, as plain JSON types; the ranges
+# are checked by the engine model itself (parse_args_model) so they live in one place. Generating the fields
+# keeps the two from drifting apart.
+
+
+def _plain_type(field: Any) -> Any:
+    """The JSON type of a pydantic-v1 field of an engine model (constrained int -> int, Optional kept)."""
+    annotation = field.outer_type_
+    if isinstance(annotation, type):
+        for base in (bool, int, float, str):
+            if issubclass(annotation, base):
+                annotation = base
+                break
+    return Optional[annotation] if field.allow_none else annotation
+
+
+def _range_text(field: Any) -> str:
+    low = getattr(field.outer_type_, "ge", None)
+    high = getattr(field.outer_type_, "le", None)
+    if low is None and high is None:
+        return ""
+    return f" ({'' if low is None else low}-{'' if high is None else high})"
+
+
+def fields_from_args(args_model: type, skip: tuple = ()) -> Dict[str, Any]:
+    """``create_model`` field definitions mirroring the engine model ``args_model`` (its defaults and docs)."""
+    definitions: Dict[str, Any] = {}
+    for name, field in args_model.__fields__.items():
+        if name in skip:
+            continue
+        description = ((field.field_info.description or name.replace("_", " ")) + _range_text(field)).strip()
+        default = ... if field.required else field.default
+        definitions[name] = (_plain_type(field), Field(default, description=description))
+    return definitions
+
+
+def _generated(name: str, args_model: type, leading: Dict[str, Any], skip: tuple = ()) -> type:
+    definitions = dict(leading)
+    definitions.update(fields_from_args(args_model, skip))
+    return pydantic.create_model(name, __base__=ApiModel, __module__=__name__, **definitions)
+
+
+IMAGE_FIELD = (str, Field(..., description=IMAGE_DESCRIPTION))
+
+REFINEMENT_FIELD_NAMES = tuple(MaskRefinement.__fields__)
+
+
+class PointModel(ApiModel):
+    """A click in image pixels, origin top-left; ``label`` 1 = include this object, 0 = exclude."""
+
+    x: float = Field(..., description="pixels from the left edge, 0 <= x < width")
+    y: float = Field(..., description="pixels from the top edge, 0 <= y < height")
+    label: int = Field(1, description="1 = include (positive click), 0 = exclude (negative click)")
+
+
+# -- GET /models -----------------------------------------------------------------------------------------
+
+
+class SamModelInfo(ResponseModel):
+    name: str = Field(..., description="the name to pass as `model`")
+    arch: Optional[str] = Field(None, description="architecture, e.g. vit_b")
+    family: Optional[str] = Field(None, description="sam, sam_hq, mobile_sam or sam2")
+    size_bytes: Optional[int] = None
+
+
+class ModelsResponse(ResponseModel):
+    models: List[SamModelInfo] = Field(default_factory=list, description="installed SAM models")
+    default: Optional[str] = Field(None, description="the model used when a request names none")
+    host: str = Field(..., description="standalone, webui or forge")
+    inpaint_warning: Optional[str] = Field(None, description="a note about the inpainting model, if any")
+
+
+class HealthResponse(ResponseModel):
+    status: str = "ok"
+    version: str
+    host: str
+    api: str = "v1"
+    max_image_pixels: int
+    max_request_bytes: int
+
+
+# -- POST /mask ------------------------------------------------------------------------------------------
+
+
+_MaskBase = _generated(
+    "_MaskBase",
+    MaskRefinement,
+    {
+        "image": IMAGE_FIELD,
+        "model": (Optional[str], Field(None, description="installed SAM model name (GET /segfill/v1/models); default: the host's")),
+        "points": (List[PointModel], Field(default_factory=list, description="clicks; at least one point or a box")),
+        "box": (Optional[List[float]], Field(None, description="[x0, y0, x1, y1] in image pixels")),
+        "multimask": (bool, Field(True, description="ask SAM for 3 candidates instead of 1")),
+        "candidate": (
+            Union[Literal["best"], int],
+            Field("best", description='which candidate to refine and return as `mask`: "best" (highest score) or its index'),
+        ),
+    },
+)
+
+
+class MaskRequest(_MaskBase):  # type: ignore[valid-type,misc]
+    """Click-to-mask: SAM's candidates for points and/or a box, and the chosen one refined. The refinement
+    fields (grow, shrink, fill_holes, remove_specks, invert, feather...) are those of
+    :class:`segfill.args.MaskRefinement`, applied in its fixed order."""
+
+
+class MaskResponse(ResponseModel):
+    masks: List[str] = Field(..., description="every candidate as a base64 PNG (mode L, 255 = selected)")
+    scores: List[float] = Field(..., description="SAM's quality estimate per candidate")
+    chosen: int = Field(..., description="index of the candidate that `mask` was made from")
+    mask: str = Field(..., description="the chosen candidate after refinement, base64 PNG (mode L)")
+    width: int
+    height: int
+    model: str
+
+
+# -- POST /segment-map -----------------------------------------------------------------------------------
+
+
+class SegmentMapRequest(ApiModel):
+    """SAM's automatic segmentation of the whole image at a bounded working resolution."""
+
+    image: str = Field(..., description=IMAGE_DESCRIPTION)
+    model: Optional[str] = Field(None, description="installed SAM model name; default: the host's")
+    max_side: int = Field(1024, description="long side of the working resolution (64-4096)")
+    points_per_side: int = Field(32, description="grid density of the automatic generator (1-128)")
+    pred_iou_thresh: float = Field(0.88, description="drop masks SAM scores below this (0-1)")
+    stability_score_thresh: float = Field(0.95, description="drop masks less stable than this (0-1)")
+    points: List[PointModel] = Field(
+        default_factory=list, description="optional: also return the union of the segments these points touch"
+    )
+
+
+class SegmentMapResponse(ResponseModel):
+    labels: str = Field(..., description="base64 16-bit greyscale PNG at working resolution; value = segment id, 0 = none")
+    color_map: str = Field(..., description="base64 RGB PNG at working resolution, one colour per segment")
+    segment_count: int
+    working_width: int
+    working_height: int
+    width: int
+    height: int
+    touched: List[int] = Field(default_factory=list, description="ids of the segments the given points touch")
+    mask: Optional[str] = Field(None, description="union of the touched segments at full size, base64 PNG (L)")
+    model: str
+
+
+# -- POST /inpaint and /outpaint ---------------------------------------------------------------------------
+
+_InpaintBase = _generated(
+    "_InpaintBase",
+    InpaintArgs,
+    {"image": IMAGE_FIELD, "mask": (str, Field(..., description="white = repaint; same size as image; " + IMAGE_DESCRIPTION))},
+)
+_OutpaintBase = _generated("_OutpaintBase", OutpaintArgs, {"image": IMAGE_FIELD})
+
+
+class InpaintRequest(_InpaintBase):  # type: ignore[valid-type,misc]
+    """Repaint the white part of ``mask``; crops around the mask, tiles large crops, pastes back feathered
+    (the fields of :class:`segfill.args.InpaintArgs`; ``guidance`` is the CFG scale)."""
+
+
+class OutpaintRequest(_OutpaintBase):  # type: ignore[valid-type,misc]
+    """Extend the image. Ask for the size one way: per-side padding (``left``/``right``/``top``/``bottom``),
+    ``target_width`` + ``target_height``, or an ``aspect`` ratio such as ``"16:9"``; the last two place the
+    original at ``anchor`` (``center``, ``top-left`` ... or ``"fx,fy"``). The fields of
+    :class:`segfill.args.OutpaintArgs`; ``guidance`` is the CFG scale, ``prefill`` the pre-fill method."""
+
+
+def to_inpaint_args(body: InpaintRequest) -> Any:
+    """The engine's :class:`~segfill.args.InpaintArgs` for a request (ranges checked there: InputError)."""
+    return parse_args_model(InpaintArgs, model_to_dict(body, exclude={"image", "mask"}))
+
+
+def to_outpaint_args(body: OutpaintRequest) -> Any:
+    """The engine's :class:`~segfill.args.OutpaintArgs` for a request (ranges checked there: InputError)."""
+    return parse_args_model(OutpaintArgs, model_to_dict(body, exclude={"image"}))
+
+
+def planned_canvas_size(image_size: Tuple[int, int], args: Any) -> Tuple[int, int]:
+    """``(width, height)`` of the outpaint result, checked (zero / absurd padding raise InputError)."""
+    from segfill.outpaint.geometry import resolve_padding
+
+    target = None
+    if args.target_width is not None and args.target_height is not None:
+        target = (args.target_width, args.target_height)
+    padding = resolve_padding(
+        image_size, left=args.left, right=args.right, top=args.top, bottom=args.bottom,
+        aspect=args.aspect, target_size=target, anchor=args.anchor,
+    )
+    return padding.canvas_size(image_size)
+
+
+
+class GenerationResponse(ResponseModel):
+    image: str = Field(..., description="the result, base64 PNG (RGB), exactly the requested size")
+    infotext: str = Field("", description="generation parameters in the WebUI's 'key: value, ...' format")
+    width: int
+    height: int
+    plan: Dict[str, Any] = Field(default_factory=dict, description="the plan the engine executed (canvas, tiles, seeds)")
+    info: Dict[str, Any] = Field(default_factory=dict, description="other details from the host")
+
+
+# -- engine-side checks (pydantic v1 API via segfill.args, like every engine argument model) ----------------
+
+
+class SegmentMapArgs(StrictArgs):
+    """Ranges for :func:`segfill.sam.segment_map.compute_segment_map` as offered by the API."""
+
+    max_side: conint(ge=64, le=4096) = 1024
+    points_per_side: conint(ge=1, le=128) = 32
+    pred_iou_thresh: confloat(ge=0, le=1) = 0.88
+    stability_score_thresh: confloat(ge=0, le=1) = 0.95
+
+
+SEGMENT_MAP_FIELD_NAMES = ("max_side", "points_per_side", "pred_iou_thresh", "stability_score_thresh")
