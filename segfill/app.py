@@ -1,0 +1,109 @@
+"""The standalone SegFill app: the WebUI tab's UI on its own FastAPI server, plus the REST API.
+
+``python -m segfill serve`` calls :func:`serve`. The page loads the same ``javascript/*.js`` and
+``style.css`` the WebUI injects into its own page: gradio 4 takes them through ``Blocks(head=, css=)``;
+gradio 3.41 has no ``head=``, so there the index page's HTML gets the scripts added before ``</head>`` (the
+same way the WebUI does it), only in this process.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import gradio as gr
+
+from segfill.ui.compat import GRADIO4, blocks_kwargs, queue_kwargs
+
+if TYPE_CHECKING:  # pragma: no cover
+    from segfill.host import Host
+
+log = logging.getLogger("segfill.app")
+
+EXTENSION_ROOT = Path(__file__).resolve().parent.parent
+JAVASCRIPT_DIR = EXTENSION_ROOT / "javascript"
+STYLE_CSS = EXTENSION_ROOT / "style.css"
+TITLE = "SegFill"
+
+
+def javascript_source() -> str:
+    """All of ``javascript/*.js`` in name order (the WebUI's order)."""
+    return "\n;\n".join(path.read_text(encoding="utf-8") for path in sorted(JAVASCRIPT_DIR.glob("*.js")))
+
+
+def script_tags() -> str:
+    # "</script" cannot appear inside an inline script; our files never contain it, but be safe.
+    source = javascript_source().replace("</script", "<\\/script")
+    return f'<script type="text/javascript">\n{source}\n</script>\n'
+
+
+def css_source() -> str:
+    return STYLE_CSS.read_text(encoding="utf-8") if STYLE_CSS.exists() else ""
+
+
+_ORIGINAL_TEMPLATE_RESPONSE: Any = None
+
+
+def _inject_scripts_gradio3(head_html: str) -> None:
+    """gradio 3.41: add ``head_html`` to every page gradio renders (idempotent)."""
+    global _ORIGINAL_TEMPLATE_RESPONSE
+    import gradio.routes
+
+    templates = gradio.routes.templates
+    if _ORIGINAL_TEMPLATE_RESPONSE is None:
+        _ORIGINAL_TEMPLATE_RESPONSE = templates.TemplateResponse
+    original = _ORIGINAL_TEMPLATE_RESPONSE
+
+    def template_response(*args: Any, **kwargs: Any) -> Any:
+        response = original(*args, **kwargs)
+        response.body = response.body.replace(b"</head>", head_html.encode("utf-8") + b"</head>", 1)
+        response.init_headers()
+        return response
+
+    templates.TemplateResponse = template_response
+
+
+def build_app(host: "Host") -> gr.Blocks:
+    """The standalone page: the tab's contents with SegFill's JS and CSS."""
+    from segfill.ui.builder import build_tab_contents
+
+    head = script_tags()
+    with gr.Blocks(**blocks_kwargs(css=css_source(), head=head, title=TITLE)) as demo:
+        gr.HTML(f'<h2 id="segfill_title">{TITLE}</h2>', elem_id="segfill_header")
+        build_tab_contents(host)
+    if not GRADIO4:
+        _inject_scripts_gradio3(head)
+    demo.queue(**queue_kwargs(4))
+    return demo
+
+
+def mount_api(app: Any, host: "Host") -> bool:
+    """Mount the REST API routes (``/segfill/v1/...``) when that module is available."""
+    try:
+        from segfill.api.routes import register_routes
+    except ImportError as exc:
+        log.warning("SegFill REST API not mounted: %s", exc)
+        return False
+    register_routes(app, host)
+    return True
+
+
+def create_server_app(host: "Host") -> Any:
+    """FastAPI app holding the REST API and, at ``/``, the gradio UI."""
+    from fastapi import FastAPI
+
+    app = FastAPI(title=TITLE)
+    mount_api(app, host)
+    demo = build_app(host)
+    return gr.mount_gradio_app(app, demo, path="/")
+
+
+def serve(host: "Host", server_name: str = "127.0.0.1", port: int = 7870, log_level: str = "warning",
+          ready_message: Optional[str] = None) -> None:
+    """Run the standalone app until interrupted."""
+    import uvicorn
+
+    app = create_server_app(host)
+    print(ready_message or f"SegFill running on http://{server_name}:{port}/", flush=True)
+    uvicorn.run(app, host=server_name, port=port, log_level=log_level)

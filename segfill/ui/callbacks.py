@@ -1,0 +1,140 @@
+"""The tab's callbacks as plain functions: state and values in, state and outputs out.
+
+The builder binds them to components; tests call them directly. Each returns the user's state, the canvas
+payload (JSON text for the hidden ``segfill_render`` box) and whatever else the event updates. A
+:class:`~segfill.errors.SegFillError` never escapes: it becomes a readable message in the payload and the
+user's image, points and mask stay as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+
+from segfill.errors import SegFillError
+from segfill.ui import state as st
+from segfill.ui.render import build_payload
+
+if TYPE_CHECKING:  # pragma: no cover
+    from segfill.host import Host
+
+log = logging.getLogger("segfill.ui")
+
+#: the mask-refinement controls, in the order the builder wires them
+REFINEMENT_FIELDS = ("grow", "shrink", "feather", "fill_holes", "remove_specks", "invert")
+OP_LABELS = {"add": "Add", "subtract": "Subtract", "intersect": "Intersect", "replace": "Replace"}
+NO_CHANGE = object()  # the builder turns it into gr.update()
+
+
+def payload_json(state: st.UserState, error: Optional[str] = None, force_image: bool = False) -> str:
+    return json.dumps(build_payload(state, error=error, force_image=force_image), separators=(",", ":"))
+
+
+def _bug_message(exc: BaseException) -> str:
+    log.error("SegFill UI error:\n%s", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    return f"Something went wrong ({type(exc).__name__}: {exc}). Your image and mask are kept; details are in the console."
+
+
+def guarded(state: Optional[st.UserState], action: Callable[[st.UserState], None]) -> Tuple[st.UserState, Optional[str]]:
+    """Run ``action(state)`` under the state's lock; user errors and bugs become a message, never a lost state."""
+    state = state or st.UserState()
+    with state.lock:
+        state.message = ""
+        try:
+            action(state)
+        except SegFillError as exc:
+            return state, str(exc)
+        except Exception as exc:  # a bug must not lose the user's work: report it, keep the state
+            return state, _bug_message(exc)
+    return state, None
+
+
+def control_values(state: st.UserState) -> Dict[str, Any]:
+    edit = state.edit
+    values = {name: getattr(edit.refinement, name) for name in REFINEMENT_FIELDS}
+    values["op"] = OP_LABELS.get(edit.op, edit.op.title())
+    return values
+
+
+def control_updates(before: Dict[str, Any], after: Dict[str, Any]) -> List[Any]:
+    """For ``op`` then each refinement field: the new value where undo/redo changed it, else NO_CHANGE."""
+    return [after[name] if before.get(name) != after[name] else NO_CHANGE for name in ("op",) + REFINEMENT_FIELDS]
+
+
+def on_events(state: Optional[st.UserState], events: Any, host: "Host") -> Tuple[Any, ...]:
+    """Canvas events (JSON list) -> (state, payload, op, *refinement controls)."""
+    state = state or st.UserState()
+    before = control_values(state)
+    try:
+        state, error = st.handle_events(state, events, host)
+    except Exception as exc:  # a bug must not lose the user's work
+        error = _bug_message(exc)
+    try:
+        text = payload_json(state, error)
+    except Exception as exc:  # pragma: no cover - a rendering bug
+        text = json.dumps({"rev": state.revision, "error": _bug_message(exc)})
+    return (state, text, *control_updates(before, control_values(state)))
+
+
+def on_image(state: Optional[st.UserState], image: Any, model_name: Optional[str], host: "Host") -> Tuple[Any, ...]:
+    """A new image in the upload box (None when cleared)."""
+
+    def action(s: st.UserState) -> None:
+        if image is None:
+            st.clear_image(s)
+        else:
+            st.set_image(s, image, host, model_name or None)
+            s.message = f"Image {s.size[0]}×{s.size[1]} ready: left-click to select, right-click to exclude, drag for a box."
+
+    state, error = guarded(state, action)
+    return state, payload_json(state, error, force_image=True)
+
+
+def on_controls(state: Optional[st.UserState], op: str, grow: float, shrink: float, feather: float,
+                fill_holes: bool, remove_specks: float, invert: bool) -> Tuple[Any, ...]:
+    """Combine operation or a refinement control changed: applied live to the shown mask."""
+
+    def action(s: st.UserState) -> None:
+        st.set_controls(s, op=str(op or "add").lower(), grow=int(grow or 0), shrink=int(shrink or 0),
+                        feather=float(feather or 0), fill_holes=bool(fill_holes), remove_specks=int(remove_specks or 0),
+                        invert=bool(invert))
+
+    state, error = guarded(state, action)
+    return state, payload_json(state, error)
+
+
+def on_model(state: Optional[st.UserState], model_name: Optional[str], host: "Host") -> Tuple[Any, ...]:
+    def action(s: st.UserState) -> None:
+        if model_name:
+            st.change_model(s, host, model_name)
+            s.message = f"SAM model: {model_name}."
+
+    state, error = guarded(state, action)
+    return state, payload_json(state, error)
+
+
+def refined_mask_image(state: st.UserState) -> Any:
+    from segfill.masks import mask_to_image
+
+    return mask_to_image(state.final_mask())
+
+
+def send_payload(state: Optional[st.UserState]) -> Tuple[st.UserState, str, str]:
+    """Image and mask as PNG data URLs for ``segfillSendToInpaint`` (WebUI only)."""
+    from PIL import Image
+
+    from segfill.ui.render import png_data_url
+
+    data: Dict[str, str] = {}
+
+    def action(s: st.UserState) -> None:
+        image = s.require_image()
+        mask = refined_mask_image(s)
+        data["image"] = png_data_url(Image.fromarray(image, "RGB"))
+        data["mask"] = png_data_url(mask)
+        s.message = "Sent image and mask to img2img → Inpaint upload."
+
+    state, error = guarded(state, action)
+    return state, payload_json(state, error), json.dumps(data) if data else ""

@@ -1,0 +1,89 @@
+"""``python -m segfill serve``: the SegFill tab as a standalone app (same UI, same JS and CSS as in the WebUI)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any, List
+
+from segfill.errors import InputError
+
+MODELS_ENV = "SEGFILL_MODELS"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the SegFill UI and REST API in a browser, without the WebUI",
+        description="Run the SegFill tab standalone: click-to-mask with SAM, mask refinement, inpaint and outpaint "
+                    "through the OpenCV or diffusers backend. Listens on 127.0.0.1 unless --host says otherwise.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=7870, help="port (default 7870)")
+    parser.add_argument("--sam-checkpoint", type=Path, default=None,
+                        help="a SAM checkpoint file; becomes the default model")
+    parser.add_argument("--models-dir", type=Path, action="append", default=[],
+                        help=f"folder with SAM checkpoints (repeatable; also ${MODELS_ENV}, {os.pathsep}-separated)")
+    parser.add_argument("--backend", choices=("opencv", "diffusers"), default="opencv",
+                        help="inpainting backend (default opencv: no model, no prompts)")
+    parser.add_argument("--model", default=None,
+                        help="diffusers backend: an SD2-inpainting checkpoint file or model folder / id")
+    parser.add_argument("--device", default="auto", help="device for SAM (auto, cpu, cuda, mps)")
+    parser.set_defaults(func=run)
+
+
+def model_folders(args: argparse.Namespace) -> List[Path]:
+    folders: List[Path] = [Path(p) for p in args.models_dir]
+    folders += [Path(p) for p in os.environ.get(MODELS_ENV, "").split(os.pathsep) if p]
+    checkpoint = getattr(args, "sam_checkpoint", None)
+    if checkpoint is not None:
+        if not checkpoint.is_file():
+            raise InputError(f"The SAM checkpoint {checkpoint} does not exist.")
+        folders.insert(0, checkpoint.resolve().parent)
+    if not folders:
+        try:
+            from segfill.sam.folders import default_folders
+
+            folders = [Path(p) for p in default_folders()]
+        except ImportError:
+            folders = [Path("models") / "sam"]
+    unique: List[Path] = []
+    for folder in folders:
+        if folder.resolve() not in [f.resolve() for f in unique]:
+            unique.append(folder)
+    return unique
+
+
+def build_host(args: argparse.Namespace) -> Any:
+    from segfill.backends import create_backend
+    from segfill.host import HostDefaults, StandaloneHost
+    from segfill.sam.manager import SamManager
+
+    manager = SamManager(model_folders(args), device=args.device)
+    defaults = HostDefaults()
+    if args.sam_checkpoint is not None:
+        defaults.sam_model = default_model_name(manager, args.sam_checkpoint)
+    backend_options = {"model": args.model} if (args.backend == "diffusers" and args.model) else {}
+    backend = create_backend(args.backend, **backend_options)
+    return StandaloneHost(manager, backend, defaults=defaults)
+
+
+def default_model_name(manager: Any, checkpoint: Path) -> str:
+    """The name ``manager.list_models()`` uses for ``checkpoint`` (so the model picker shows it selected)."""
+    resolved = checkpoint.resolve()
+    for entry in manager.list_models():
+        path = getattr(entry, "path", None)
+        if path is not None and Path(path).resolve() == resolved:
+            return getattr(entry, "name", str(entry))
+        if isinstance(entry, str) and entry in (checkpoint.name, checkpoint.stem, str(checkpoint)):
+            return entry
+    return str(resolved)
+
+
+def run(args: argparse.Namespace) -> int:
+    from segfill.app import serve
+
+    host = build_host(args)
+    serve(host, server_name=args.host, port=args.port)
+    return 0

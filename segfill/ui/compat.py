@@ -1,0 +1,47 @@
+"""The few places where gradio 3.41 (WebUI 1.10) and gradio 4.x (Forge) differ, in one module.
+
+SegFill uses only public, stable API: Blocks, Row/Column/Accordion, Image(type="pil"), Textbox, Slider,
+Checkbox, Radio, Dropdown, Button, HTML, State, event listeners with a front-end function. The differences:
+the front-end function keyword (``_js`` in 3, ``js`` in 4) and the queue's concurrency keyword.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import gradio as gr
+
+GRADIO_MAJOR = int(str(gr.__version__).split(".")[0])
+GRADIO4 = GRADIO_MAJOR >= 4
+
+
+def js_kwargs(js: Optional[str]) -> Dict[str, Any]:
+    """Keyword for an event listener's front-end function: ``_js=`` on gradio 3, ``js=`` on gradio 4."""
+    if not js:
+        return {}
+    return {"js": js} if GRADIO4 else {"_js": js}
+
+
+def queue_kwargs(concurrency: int) -> Dict[str, Any]:
+    return {"default_concurrency_limit": concurrency} if GRADIO4 else {"concurrency_count": concurrency}
+
+
+def blocks_kwargs(css: Optional[str] = None, head: Optional[str] = None, title: Optional[str] = None) -> Dict[str, Any]:
+    """``gr.Blocks`` keywords; ``head=`` exists only on gradio 4 (gradio 3 gets the script another way)."""
+    kwargs: Dict[str, Any] = {"analytics_enabled": False}
+    if css:
+        kwargs["css"] = css
+    if title:
+        kwargs["title"] = title
+    if head and GRADIO4:
+        kwargs["head"] = head
+    return kwargs
+
+
+def update(**kwargs: Any) -> Any:
+    """``gr.update`` (kept as an alias in gradio 4)."""
+    return gr.update(**kwargs)
+
+
+def no_change() -> Any:
+    return gr.update()

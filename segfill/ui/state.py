@@ -1,0 +1,476 @@
+"""Per-user state of the SegFill tab and the plain functions that change it.
+
+One :class:`UserState` lives in each browser session's ``gr.State`` (never in a module global), so two users
+never see each other's clicks. Everything the user can undo is one immutable :class:`Edit`: the points and
+box of the current selection with SAM's answer to them, the segments picked on the segment map, brush and
+eraser strokes, the working mask committed from earlier selections, the combine operation and the mask
+refinement. Undo/redo move along a list of edits, so undoing a click does not run the decoder again and
+undoing "grow" restores the mask exactly.
+
+The mask the user sees is computed from the current edit::
+
+    selection = chosen SAM candidate  ∪  picked segments
+    raw       = combine(base, selection, op)  then strokes painted/erased in order
+    final     = refine(raw, refinement)       (grow, shrink, fill holes, specks, invert, feather)
+
+Coordinates are image pixels ``(x, y)``, origin top-left; the browser converts once before sending.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from segfill.args import MaskRefinement
+from segfill.errors import InputError, SegFillError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from segfill.host import Host
+    from segfill.sam.segment_map import SegmentMap
+    from segfill.sam.session import Prediction, SamSession
+
+Point = Tuple[float, float, int]
+Box = Tuple[float, float, float, float]
+
+COMBINE_OPS = ("add", "subtract", "intersect", "replace")
+MAX_UNDO = 100
+MAX_EVENTS_PER_CALL = 200
+
+
+@dataclass(frozen=True)
+class Stroke:
+    """A brush (paint) or eraser stroke: a polyline in image pixels, ``radius`` in image pixels."""
+
+    points: Tuple[Tuple[float, float], ...]
+    radius: float
+    erase: bool = False
+
+
+@dataclass(frozen=True)
+class PackedMask:
+    """A bool mask kept bit-packed and compressed: undo history of big images costs kilobytes, not megabytes."""
+
+    shape: Tuple[int, int]
+    data: bytes
+
+    @classmethod
+    def pack(cls, mask: np.ndarray) -> "PackedMask":
+        return cls((int(mask.shape[0]), int(mask.shape[1])), zlib.compress(np.packbits(mask, axis=None).tobytes(), 1))
+
+    def unpack(self) -> np.ndarray:
+        bits = np.frombuffer(zlib.decompress(self.data), dtype=np.uint8)
+        return np.unpackbits(bits, count=self.shape[0] * self.shape[1]).astype(bool).reshape(self.shape)
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Everything undoable, as of one step. Immutable: a change makes a new Edit with ``dataclasses.replace``."""
+
+    points: Tuple[Point, ...] = ()
+    box: Optional[Box] = None
+    # SAM's answer to points/box, kept so undo needs no decoder run; compared by identity (see same_as)
+    prediction: Optional["Prediction"] = field(default=None, compare=False)
+    candidate: Optional[int] = None  # chosen candidate; None = SAM's best
+    segment_ids: FrozenSet[int] = frozenset()
+    strokes: Tuple[Stroke, ...] = ()
+    base: Optional[PackedMask] = None  # the working mask committed from earlier selections
+    op: str = "add"
+    refinement: MaskRefinement = field(default_factory=MaskRefinement)
+
+    def same_as(self, other: "Edit") -> bool:
+        return self == other and self.prediction is other.prediction
+
+    @property
+    def has_selection(self) -> bool:
+        return self.prediction is not None or bool(self.segment_ids)
+
+    @property
+    def candidate_index(self) -> Optional[int]:
+        if self.prediction is None:
+            return None
+        return self.prediction.best_index if self.candidate is None else self.candidate
+
+
+@dataclass
+class Download:
+    filename: str
+    data_url: str
+
+
+class UserState:
+    """One browser session: its image, SAM session, edit history and caches. Methods are not thread-safe
+    on their own; the UI callbacks hold ``lock`` around them."""
+
+    def __init__(self) -> None:
+        self.image: Optional[np.ndarray] = None  # RGB uint8 (H, W, 3)
+        self.image_revision = 0  # bumped when the image changes, so the browser re-fetches it only then
+        self.model_name: Optional[str] = None
+        self.session: Optional["SamSession"] = None
+        self.segment_map: Optional["SegmentMap"] = None
+        self.segment_map_revision = 0
+        self.edits: List[Edit] = [Edit()]
+        self.position = 0
+        self.revision = 0  # bumped on every visible change
+        self.pending_download: Optional[Download] = None
+        self.message = ""
+        self.lock = threading.RLock()
+        self._mask_cache: Tuple[Optional[Edit], Optional[np.ndarray], Optional[np.ndarray]] = (None, None, None)
+
+    # gr.State deep-copies values in some gradio versions; the state holds models and locks, so a copy is the
+    # same object. Its initial value in gr.State is None, so sessions never share one.
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "UserState":
+        return self
+
+    def __copy__(self) -> "UserState":
+        return self
+
+    # -- basic properties ----------------------------------------------------------------------------------
+    @property
+    def edit(self) -> Edit:
+        return self.edits[self.position]
+
+    @property
+    def size(self) -> Optional[Tuple[int, int]]:
+        """(width, height) of the image, or None."""
+        if self.image is None:
+            return None
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+    @property
+    def can_undo(self) -> bool:
+        return self.position > 0
+
+    @property
+    def can_redo(self) -> bool:
+        return self.position < len(self.edits) - 1
+
+    def require_image(self) -> np.ndarray:
+        if self.image is None:
+            raise InputError("Upload an image first.")
+        return self.image
+
+    # -- history -------------------------------------------------------------------------------------------
+    def push(self, edit: Edit) -> Edit:
+        """Make ``edit`` current (undoable); an edit equal to the current one is not recorded."""
+        if edit.same_as(self.edit):
+            return self.edit
+        del self.edits[self.position + 1 :]
+        self.edits.append(edit)
+        if len(self.edits) > MAX_UNDO + 1:
+            del self.edits[: len(self.edits) - MAX_UNDO - 1]
+        self.position = len(self.edits) - 1
+        self.revision += 1
+        return edit
+
+    def undo(self) -> None:
+        if self.can_undo:
+            self.position -= 1
+            self.revision += 1
+
+    def redo(self) -> None:
+        if self.can_redo:
+            self.position += 1
+            self.revision += 1
+
+    # -- masks ---------------------------------------------------------------------------------------------
+    def selection_mask(self, edit: Optional[Edit] = None) -> Optional[np.ndarray]:
+        """The current selection (SAM candidate ∪ picked segments), bool (H, W), or None when nothing is selected."""
+        edit = edit or self.edit
+        selection = None
+        if edit.prediction is not None:
+            selection = np.asarray(edit.prediction.masks[edit.candidate_index], dtype=bool)
+        if edit.segment_ids and self.segment_map is not None:
+            segments = self.segment_map.mask_of(edit.segment_ids)
+            selection = segments if selection is None else (selection | segments)
+        return selection
+
+    def raw_mask(self, edit: Optional[Edit] = None) -> np.ndarray:
+        """Working mask ∘ selection, then strokes; bool (H, W). Before refinement."""
+        from segfill.masks import CombineOp, combine
+
+        edit = edit or self.edit
+        width, height = self.size or (0, 0)
+        mask = edit.base.unpack() if edit.base is not None else np.zeros((height, width), dtype=bool)
+        selection = self.selection_mask(edit)
+        if selection is not None:
+            mask = np.asarray(combine(mask, selection, CombineOp[edit.op.upper()]), dtype=bool)
+        if edit.strokes:
+            mask = paint_strokes(mask, edit.strokes)
+        return mask
+
+    def masks(self) -> Tuple[np.ndarray, np.ndarray]:
+        """(raw bool mask, refined mask — bool, or float32 in [0, 1] when feathered), cached per edit."""
+        from segfill.masks import refine
+
+        edit = self.edit
+        cached_edit, raw, refined = self._mask_cache
+        if cached_edit is not edit or raw is None or refined is None:
+            raw = self.raw_mask(edit)
+            refined = refine(raw, edit.refinement)
+            self._mask_cache = (edit, raw, refined)
+        return raw, refined
+
+    def final_mask(self) -> np.ndarray:
+        return self.masks()[1]
+
+    def reset_masks(self) -> None:
+        self._mask_cache = (None, None, None)
+
+
+def paint_strokes(mask: np.ndarray, strokes: Sequence[Stroke]) -> np.ndarray:
+    """Paint (or erase) round-capped polylines into a copy of ``mask``."""
+    canvas = mask.astype(np.uint8)
+    for stroke in strokes:
+        value = 0 if stroke.erase else 1
+        radius = max(1, int(round(stroke.radius)))
+        pts = np.round(np.asarray(stroke.points, dtype=np.float64)).astype(np.int32)
+        if len(pts) == 1:
+            cv2.circle(canvas, (int(pts[0][0]), int(pts[0][1])), radius, value, thickness=-1)
+        else:
+            cv2.polylines(canvas, [pts.reshape(-1, 1, 2)], isClosed=False, color=value, thickness=2 * radius,
+                          lineType=cv2.LINE_8)
+            for x, y in (pts[0], pts[-1]):
+                cv2.circle(canvas, (int(x), int(y)), radius, value, thickness=-1)
+    return canvas.astype(bool)
+
+
+# -- operations on the state (called by the UI callbacks and the tests) ---------------------------------------
+def set_image(state: UserState, image: Any, host: "Host", model_name: Optional[str] = None) -> None:
+    """Make ``image`` the user's image: clears selections and history, computes (or reuses) the embedding."""
+    from segfill.masks import image_to_rgb
+
+    rgb = np.ascontiguousarray(image_to_rgb(image))
+    if rgb.shape[0] < 2 or rgb.shape[1] < 2:
+        raise InputError("The image is too small; it must be at least 2×2 pixels.")
+    state.image = rgb
+    state.image_revision += 1
+    state.segment_map = None
+    state.segment_map_revision += 1
+    refinement = state.edit.refinement
+    op = state.edit.op
+    state.edits = [Edit(op=op, refinement=refinement)]
+    state.position = 0
+    state.revision += 1
+    state.reset_masks()
+    ensure_session(state, host, model_name)
+
+
+def clear_image(state: UserState) -> None:
+    state.image = None
+    state.image_revision += 1
+    state.segment_map = None
+    state.edits = [Edit(op=state.edit.op, refinement=state.edit.refinement)]
+    state.position = 0
+    state.revision += 1
+    state.reset_masks()
+    if state.session is not None:
+        state.session.reset_image()
+
+
+def ensure_session(state: UserState, host: "Host", model_name: Optional[str] = None) -> "SamSession":
+    """The user's SAM session on the current image with the chosen model (shared model, shared cache)."""
+    from segfill.sam.session import SamSession
+
+    image = state.require_image()
+    wanted = model_name or state.model_name or host.defaults().sam_model
+    if state.session is None or wanted != state.model_name:
+        if not wanted:
+            names = model_names(host)
+            if not names:
+                raise SegFillError("No SAM model is installed; download one in 'SAM model' or pass --sam-checkpoint.")
+            wanted = names[0]
+        loaded = host.sam.get(wanted)
+        state.session = SamSession(loaded, cache=host.embeddings)
+        state.model_name = wanted
+    session = state.session
+    session.set_image(image)  # free when this (image, model) is current or cached
+    return session
+
+
+def model_names(host: "Host") -> List[str]:
+    names = []
+    for entry in host.sam.list_models():
+        name = entry if isinstance(entry, str) else getattr(entry, "name", None) or str(entry)
+        names.append(name)
+    return names
+
+
+def change_model(state: UserState, host: "Host", model_name: str) -> None:
+    """Switch SAM model; the current selection was made with the old model's answers, so it is dropped."""
+    if not model_name or model_name == state.model_name:
+        return
+    state.model_name = model_name
+    state.session = None
+    if state.image is None:
+        return
+    ensure_session(state, host, model_name)
+    state.segment_map = None
+    state.segment_map_revision += 1
+    state.push(replace(state.edit, points=(), box=None, prediction=None, candidate=None, segment_ids=frozenset()))
+
+
+def _point(event: Dict[str, Any], size: Tuple[int, int]) -> Tuple[float, float]:
+    try:
+        x, y = float(event["x"]), float(event["y"])
+    except (KeyError, TypeError, ValueError):
+        raise InputError("A click needs numeric x and y coordinates.") from None
+    width, height = size
+    if not (0 <= x < width and 0 <= y < height):
+        raise InputError(f"Point ({x:g}, {y:g}) lies outside the {width}×{height} image.")
+    return x, y
+
+
+def _predict(state: UserState, host: "Host", points: Tuple[Point, ...], box: Optional[Box]) -> Optional["Prediction"]:
+    if not points and box is None:
+        return None
+    session = ensure_session(state, host)
+    return session.predict(points=list(points), box=box)
+
+
+def apply_event(state: UserState, event: Dict[str, Any], host: "Host") -> None:
+    """Apply one browser event (a dict decoded from the canvas' JSON) to ``state``."""
+    kind = event.get("type")
+    edit = state.edit
+    if kind == "undo":
+        state.undo()
+    elif kind == "redo":
+        state.redo()
+    elif kind in ("clear", "escape"):  # Esc: drop the current selection, keep the working mask and strokes
+        state.push(replace(edit, points=(), box=None, prediction=None, candidate=None, segment_ids=frozenset()))
+    elif kind == "reset":  # everything, but keep the controls
+        state.push(Edit(op=edit.op, refinement=edit.refinement))
+    elif kind == "point":
+        size = state.require_image().shape[1::-1]
+        x, y = _point(event, size)
+        label = 0 if int(event.get("label", 1)) == 0 else 1
+        points = edit.points + ((x, y, label),)
+        state.push(replace(edit, points=points, prediction=_predict(state, host, points, edit.box), candidate=None))
+    elif kind == "box":
+        width, height = state.require_image().shape[1::-1]
+        try:
+            x0, y0, x1, y1 = (float(event[k]) for k in ("x0", "y0", "x1", "y1"))
+        except (KeyError, TypeError, ValueError):
+            raise InputError("A box needs numeric x0, y0, x1, y1.") from None
+        box = (max(0.0, min(x0, x1)), max(0.0, min(y0, y1)), min(float(width), max(x0, x1)), min(float(height), max(y0, y1)))
+        if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+            raise InputError("The box is empty; drag a box at least one pixel wide and high inside the image.")
+        state.push(replace(edit, box=box, prediction=_predict(state, host, edit.points, box), candidate=None))
+    elif kind == "candidate":
+        if edit.prediction is None:
+            raise InputError("There are no candidates yet; click on the image first.")
+        index = int(event.get("index", -1))
+        if not 0 <= index < len(edit.prediction.scores):
+            raise InputError(f"Candidate {index + 1} does not exist.")
+        state.push(replace(edit, candidate=index))
+    elif kind == "stroke":
+        state.require_image()
+        points = tuple((float(p[0]), float(p[1])) for p in event.get("points", ()))
+        if not points:
+            raise InputError("A brush stroke needs at least one point.")
+        radius = float(event.get("radius", 8))
+        if not 0 < radius <= 4096:
+            raise InputError("The brush size must be between 1 and 4096 pixels.")
+        state.push(replace(edit, strokes=edit.strokes + (Stroke(points, radius, bool(event.get("erase"))),)))
+    elif kind == "segment":
+        if state.segment_map is None:
+            compute_segments(state, host)
+        points = [(float(p[0]), float(p[1])) for p in event.get("points", ())]
+        if not points:
+            raise InputError("Click or scribble on the segment map to pick segments.")
+        touched = state.segment_map.segments_touched(points, thickness=float(event.get("thickness", 1.0)))
+        if not touched:
+            state.message = "No segment there; try another spot."
+            return
+        ids = edit.segment_ids - touched if event.get("remove") else edit.segment_ids | touched
+        state.push(replace(edit, segment_ids=frozenset(ids)))
+    elif kind == "segment_map":
+        compute_segments(state, host)
+    elif kind == "commit":  # bake the shown selection into the working mask and start a new one
+        raw = state.raw_mask(edit)
+        state.push(Edit(base=PackedMask.pack(raw), op=edit.op, refinement=edit.refinement))
+    elif kind == "download":
+        state.pending_download = make_download(state, str(event.get("what", "mask")))
+    elif kind == "noop":
+        if event.get("need_image"):  # the browser lost the image (e.g. a reloaded tab): send it again
+            state.sent_image_revision = None  # type: ignore[attr-defined]
+    else:
+        raise InputError(f"Unknown canvas event {kind!r}.")
+
+
+def compute_segments(state: UserState, host: "Host") -> None:
+    from segfill.sam.segment_map import compute_segment_map
+
+    image = state.require_image()
+    session = ensure_session(state, host)
+    state.segment_map = compute_segment_map(session.model, image, max_side=1024, cache=host.embeddings)
+    state.segment_map_revision += 1
+    state.revision += 1
+    state.message = f"Segment map: {len(state.segment_map)} segments. Click or scribble to add them."
+
+
+def set_controls(state: UserState, op: Optional[str] = None, **refinement: Any) -> bool:
+    """Apply the combine operation and refinement controls; returns True when something changed."""
+    from segfill.args import parse_args_model
+
+    edit = state.edit
+    new_op = (op or edit.op).lower()
+    if new_op not in COMBINE_OPS:
+        raise InputError(f"Unknown way to combine selections {op!r}; use one of {', '.join(COMBINE_OPS)}.")
+    values = edit.refinement.dict()
+    values.update({k: v for k, v in refinement.items() if v is not None})
+    new_refinement = parse_args_model(MaskRefinement, values)
+    if new_op == edit.op and new_refinement == edit.refinement:
+        return False
+    state.push(replace(edit, op=new_op, refinement=new_refinement))
+    return True
+
+
+def make_download(state: UserState, what: str) -> Download:
+    """Full-resolution mask PNG (L) or RGBA cut-out PNG as a data URL."""
+    from segfill.masks import mask_to_image
+    from segfill.ui.render import png_data_url
+
+    image = state.require_image()
+    mask = state.final_mask()
+    mask_image = mask_to_image(mask)
+    if what == "mask":
+        return Download("segfill-mask.png", png_data_url(mask_image))
+    if what == "cutout":
+        from PIL import Image
+
+        rgba = Image.fromarray(image, "RGB").convert("RGBA")
+        rgba.putalpha(mask_image)
+        return Download("segfill-cutout.png", png_data_url(rgba))
+    raise InputError(f"Unknown download {what!r}; choose 'mask' or 'cutout'.")
+
+
+def handle_events(state: Optional[UserState], events: Any, host: "Host") -> Tuple[UserState, Optional[str]]:
+    """Apply a batch of browser events (a JSON list, a dict, or a JSON string). Stops at the first error and
+    returns it as a message; the state keeps everything that was applied before it."""
+    import json
+
+    state = state or UserState()
+    if isinstance(events, str):
+        try:
+            events = json.loads(events) if events.strip() else []
+        except ValueError:
+            return state, "The browser sent an unreadable event; please reload the page."
+    if isinstance(events, dict):
+        events = [events]
+    error = None
+    state.message = ""
+    with state.lock:
+        for event in list(events)[:MAX_EVENTS_PER_CALL]:
+            if not isinstance(event, dict):
+                continue
+            try:
+                apply_event(state, event, host)
+            except SegFillError as exc:
+                error = str(exc)
+                break
+    return state, error
