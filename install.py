@@ -1,0 +1,50 @@
+"""Run by the WebUI at start-up (``python install.py``, cwd = WebUI root): installs only what it lacks.
+
+The WebUI already ships torch, torchvision, numpy, Pillow, scipy, scikit-image and opencv-python; installing
+any of them again (or a second OpenCV wheel) would break its pinned stack, so this file never does. A second
+start finds everything present and returns after a few module look-ups, without running pip.
+Optional extras are opt-in through the SEGFILL_EXTRAS environment variable (comma-separated names below);
+a missing optional package never hides the tab: the feature that needs it says what to install.
+"""
+
+import os
+
+import launch
+
+#: import name -> pip requirement, always installed when missing
+REQUIRED = {
+    "segment_anything": "segment-anything>=1.0",
+}
+
+#: extra name (SEGFILL_EXTRAS) -> (import name, pip requirement)
+OPTIONAL = {
+    "sam_hq": ("segment_anything_hq", "segment-anything-hq"),
+    "mobile_sam": ("mobile_sam", "mobile-sam"),
+    "sam2": ("sam2", "sam2"),
+}
+
+
+def wanted_extras():
+    names = [n.strip() for n in os.environ.get("SEGFILL_EXTRAS", "").split(",") if n.strip()]
+    return [n for n in names if n in OPTIONAL]
+
+
+def missing_requirements():
+    missing = [req for module, req in REQUIRED.items() if not launch.is_installed(module)]
+    for name in wanted_extras():
+        module, req = OPTIONAL[name]
+        if not launch.is_installed(module):
+            missing.append(req)
+    return missing
+
+
+def main():
+    for req in missing_requirements():
+        try:
+            # --no-deps: the requirement's own dependencies (torch, torchvision, numpy) are the WebUI's
+            launch.run_pip(f'install --no-deps "{req}"', f"SegFill requirement: {req}")
+        except Exception as exc:  # the tab still loads; the feature reports what is missing
+            print(f"SegFill: could not install {req}: {exc}")
+
+
+main()
