@@ -1,0 +1,112 @@
+"""WebUI glue: the img2img "SegFill outpaint" script. Thin on purpose: the run is
+``segfill.hosts.webui.run_outpaint_script``; this file only lays out the controls.
+
+The script has ONE argument: a JSON object of ``segfill.args.OutpaintArgs`` fields, held by a hidden
+textbox that the visible controls rewrite on every change. API callers send ``script_args: [{...}]``, and
+adding a control never shifts anyone's argument positions (see docs/WEBUI.md).
+"""
+
+import gradio as gr
+
+from modules import processing, scripts
+
+from segfill.args import OutpaintArgs
+from segfill.hosts import webui as segfill_webui
+from segfill.infotext import infotext_fields_for
+from segfill.outpaint.geometry import ANCHORS, ASPECT_PRESETS
+from segfill.ui.compat import GRADIO4
+
+QUIET = {"show_progress": "hidden" if GRADIO4 else False}
+PREFILL_CHOICES = ["blur_extend", "edge", "reflect", "telea", "navier_stokes", "noise", "grey", "none"]
+
+
+def make_processed(p, images, seed, infotext, comments):
+    return processing.Processed(p, images, seed=seed, info=infotext, infotexts=[infotext] * len(images),
+                                comments=comments)
+
+
+def model_status_markdown():
+    host = segfill_webui.current_host()
+    warning = host.model_warning() if host is not None else None
+    return f"⚠ {warning}" if warning else ""
+
+
+class SegFillOutpaintScript(scripts.Script):
+    def title(self):
+        return segfill_webui.SCRIPT_TITLE
+
+    def show(self, is_img2img):
+        return is_img2img
+
+    def ui(self, is_img2img):
+        d = OutpaintArgs.__fields__
+        slider = lambda name, label, lo, hi, step, value: gr.Slider(  # noqa: E731
+            minimum=lo, maximum=hi, step=step, value=value, label=label, elem_id=self.elem_id(name))
+        controls = {}
+        with gr.Group(elem_id=self.elem_id("group")):
+            status = gr.Markdown(model_status_markdown(), elem_id=self.elem_id("model_status"))
+            with gr.Row():
+                inpaint_models = gr.Dropdown(label="Inpainting checkpoint", choices=[],
+                                             elem_id=self.elem_id("inpaint_checkpoint"))
+                check = gr.Button("Check checkpoint", elem_id=self.elem_id("check_model"))
+                switch = gr.Button("Switch", elem_id=self.elem_id("switch_model"))
+            controls["size_mode"] = gr.Radio(["padding", "aspect"], value="padding", label="Size by",
+                                             elem_id=self.elem_id("size_mode"))
+            with gr.Row():
+                for side in ("left", "right", "top", "bottom"):
+                    controls[side] = slider(side, f"Pad {side}", 0, 2048, 8, d[side].default)
+            with gr.Row():
+                controls["aspect"] = gr.Dropdown([""] + list(ASPECT_PRESETS), value="", label="Aspect preset",
+                                                 elem_id=self.elem_id("aspect"))
+                controls["anchor"] = gr.Dropdown(list(ANCHORS), value=d["anchor"].default, label="Anchor",
+                                                 elem_id=self.elem_id("anchor"))
+                controls["prefill"] = gr.Dropdown(PREFILL_CHOICES, value=d["prefill"].default, label="Pre-fill",
+                                                  elem_id=self.elem_id("prefill"))
+                controls["strength"] = slider("strength", "Denoising strength (new area)", 0, 1, 0.01,
+                                              d["strength"].default)
+            with gr.Row():
+                controls["tile_size"] = slider("tile_size", "Tile size (0 = img2img width/height)", 0, 2048, 64, 0)
+                controls["overlap"] = slider("overlap", "Tile overlap", 0, 512, 8, d["overlap"].default)
+                controls["band"] = slider("band", "Seam band", 0, 256, 4, d["band"].default)
+                controls["feather"] = slider("feather", "Feather", 0, 256, 1, d["feather"].default)
+            with gr.Row():
+                controls["max_step"] = slider("max_step", "Max px per side per pass (0 = half a tile)", 0, 2048, 8, 0)
+                controls["color_match"] = gr.Checkbox(value=d["color_match"].default, label="Colour match",
+                                                      elem_id=self.elem_id("color_match"))
+                controls["seam_fix"] = gr.Checkbox(value=d["seam_fix"].default, label="Seam-fix pass",
+                                                   elem_id=self.elem_id("seam_fix"))
+            names = list(controls)
+            initial = segfill_webui.script_args_from_controls({n: c.value for n, c in controls.items()})
+            args_json = gr.Textbox(value=initial, visible=False, elem_id=self.elem_id("args"))
+
+        def assemble(*values):
+            return segfill_webui.script_args_from_controls(dict(zip(names, values)))
+
+        for component in controls.values():
+            component.change(assemble, inputs=list(controls.values()), outputs=[args_json], **QUIET)
+
+        def refresh_model():
+            host = segfill_webui.current_host()
+            choices = host.inpainting_checkpoints() if host is not None else []
+            return model_status_markdown(), gr.update(choices=choices, value=choices[0] if choices else None)
+
+        def switch_model(title):
+            host = segfill_webui.current_host()
+            if host is None or not title:
+                return model_status_markdown()
+            try:
+                host.switch_checkpoint(title)
+            except Exception as exc:
+                return f"⚠ {exc}"
+            return model_status_markdown() or f"Loaded {title}."
+
+        check.click(refresh_model, inputs=[], outputs=[status, inpaint_models], **QUIET)
+        switch.click(switch_model, inputs=[inpaint_models], outputs=[status])
+
+        self.infotext_fields = infotext_fields_for(controls, OutpaintArgs) + [
+            (controls["size_mode"], lambda params: "aspect" if "SegFill aspect" in params else "padding")]
+        return [args_json]
+
+    def run(self, p, args_json=None, *rest):
+        host = segfill_webui.current_host()
+        return segfill_webui.run_outpaint_script(p, args_json, host.bindings, make_processed)

@@ -1,0 +1,78 @@
+"""WebUI glue: the SegFill tab, its settings section and its REST routes. Thin on purpose: everything with
+logic lives in ``segfill`` (``segfill.hosts.webui``, ``segfill.ui``, ``segfill.api``, ``segfill.settings``).
+This and ``segfill_outpaint.py`` are the only files that import the WebUI's ``modules``."""
+
+import gradio as gr
+
+from modules import call_queue, images, paths, processing, script_callbacks, sd_models, shared
+
+from segfill import settings as segfill_settings
+from segfill.hosts.webui import WebUIBindings, WebUIHost, current_host, set_host_factory
+
+try:
+    import modules_forge  # noqa: F401  (only Forge has it)
+
+    HOST_NAME = "forge"
+except ImportError:
+    HOST_NAME = "webui"
+
+
+def loaded_sd_model():
+    """The loaded checkpoint without loading one (``shared.sd_model`` would load it on 1.10)."""
+    model = getattr(getattr(sd_models, "model_data", None), "sd_model", None)
+    if model is None and HOST_NAME == "forge":
+        model = getattr(shared, "sd_model", None)
+    return model
+
+
+def switch_checkpoint(title):
+    # the option's onchange handler reloads the weights under the queue lock (1.10); Forge loads lazily
+    shared.opts.set("sd_model_checkpoint", title)
+
+
+def make_host():
+    return WebUIHost(WebUIBindings(
+        process_images=processing.process_images,
+        img2img_class=processing.StableDiffusionProcessingImg2Img,
+        state=shared.state,
+        opts=shared.opts,
+        get_sd_model=loaded_sd_model,
+        queue_lock=call_queue.queue_lock,
+        list_checkpoints=lambda: list(sd_models.checkpoints_list.keys()),
+        switch_checkpoint=switch_checkpoint,
+        save_image=images.save_image,
+        models_path=paths.models_path,
+        name=HOST_NAME,
+    ))
+
+
+def on_ui_settings():
+    for setting in segfill_settings.SETTINGS:
+        shared.opts.add_option(setting.key, shared.OptionInfo(
+            setting.default, setting.label, getattr(gr, setting.component), dict(setting.component_args),
+            section=segfill_settings.SECTION))
+
+
+def on_ui_tabs():
+    host = current_host()
+    try:
+        from segfill.ui.builder import build_tab
+
+        blocks = build_tab(host)
+    except Exception as exc:  # e.g. a missing optional package: say so instead of losing the tab
+        with gr.Blocks(analytics_enabled=False) as blocks:
+            gr.Markdown(f"**SegFill could not build its tab:** {exc}")
+    return [(blocks, "SegFill", "segfill")]
+
+
+def on_app_started(demo, app):
+    from segfill.api import register_routes
+
+    host = current_host()
+    register_routes(app, host, queue_lock=host.lock)
+
+
+set_host_factory(make_host)
+script_callbacks.on_ui_settings(on_ui_settings)
+script_callbacks.on_ui_tabs(on_ui_tabs)
+script_callbacks.on_app_started(on_app_started)
