@@ -1,0 +1,91 @@
+"""Public entry points: plan, then execute with a backend.
+
+```
+plan = plan_outpaint(image.size, args, working_size=backend.working_size)   # plain data, plan.to_dict()
+result = run_outpaint(image, args, backend, progress, should_stop)          # OutpaintResult(image, plan)
+result = run_inpaint(image, mask, args, backend, progress, should_stop)     # InpaintResult(image, plan)
+image = execute_plan(plan, image, repaint_tile, progress, should_stop)      # any repaint_tile callable
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+from PIL import Image
+
+from segfill.args import InpaintArgs, OutpaintArgs
+from segfill.backends.base import InpaintBackend
+from segfill.outpaint.executor import (
+    Interrupted,
+    JobProgress,
+    RepaintTile,
+    ShouldStop,
+    backend_repaint,
+    execute_plan,
+    to_rgb_array,
+)
+from segfill.outpaint.plan import InpaintPlan, OutpaintPlan, Plan, plan_inpaint, plan_outpaint
+
+__all__ = [
+    "InpaintResult", "Interrupted", "OutpaintResult", "Plan", "OutpaintPlan", "InpaintPlan", "RepaintTile",
+    "backend_repaint", "execute_plan", "plan_inpaint", "plan_outpaint", "run_inpaint", "run_outpaint",
+    "mask_to_array",
+]
+
+
+@dataclass
+class OutpaintResult:
+    image: Image.Image
+    plan: OutpaintPlan
+
+
+@dataclass
+class InpaintResult:
+    image: Image.Image
+    plan: InpaintPlan
+
+
+def run_outpaint(image: Image.Image, args: OutpaintArgs, backend: InpaintBackend,
+                 progress: Optional[JobProgress] = None, should_stop: Optional[ShouldStop] = None) -> OutpaintResult:
+    """Outpaint ``image`` as ``args`` asks, repainting every planned tile with ``backend``."""
+    rgb = to_rgb_array(image)
+    plan = plan_outpaint((rgb.shape[1], rgb.shape[0]), args, working_size=backend.working_size)
+    out = execute_plan(plan, rgb, backend_repaint(backend), progress, should_stop)
+    return OutpaintResult(out, plan)
+
+
+def mask_to_array(mask, size) -> np.ndarray:
+    """PIL mask (any mode) or array -> bool (H, W); a size that differs from ``size`` (w, h) is an InputError."""
+    if isinstance(mask, np.ndarray):
+        array = mask
+    else:
+        try:
+            from segfill.masks import mask_from_image
+        except ImportError:  # pragma: no cover - masks.py is developed in parallel
+            array = np.asarray(mask.convert("L")) >= 128
+        else:
+            return mask_from_image(mask, size=tuple(size))
+    if array.ndim == 3:
+        array = array[..., :3].max(axis=2)
+    if (array.shape[1], array.shape[0]) != tuple(size):
+        from segfill.errors import InputError
+
+        raise InputError(f"The mask is {array.shape[1]}x{array.shape[0]} px but the image is {size[0]}x{size[1]} px.")
+    if array.dtype == bool:
+        return array
+    if np.issubdtype(array.dtype, np.floating):
+        return array >= 0.5
+    return array >= 128
+
+
+def run_inpaint(image: Image.Image, mask, args: InpaintArgs, backend: InpaintBackend,
+                progress: Optional[JobProgress] = None, should_stop: Optional[ShouldStop] = None) -> InpaintResult:
+    """Inpaint the masked part of ``image`` (mask: PIL, white = repaint, or bool/float array of the image size)."""
+    rgb = to_rgb_array(image)
+    size = (rgb.shape[1], rgb.shape[0])
+    plan = plan_inpaint(size, mask_to_array(mask, size), args, working_size=backend.working_size)
+    out = execute_plan(plan, rgb, backend_repaint(backend), progress, should_stop)
+    return InpaintResult(out, plan)
