@@ -11,15 +11,9 @@ from tests.tiny_models import save_tiny_sam
 
 def load_tiny(path: Path, seed: int = 0):
     """Save a tiny random SAM to ``path`` and load it back through ``segfill.sam.loading.load_sam``."""
+    from segfill.sam.loading import load_sam
+
     save_tiny_sam(path, seed=seed)
-    try:
-        from segfill.sam.loading import load_sam
-    except ImportError:  # TEMPORARY until segfill.sam.loading lands
-        import types
-
-        from tests.tiny_models import build_tiny_sam
-
-        return types.SimpleNamespace(model=build_tiny_sam(seed=seed), arch="vit_b", family="sam", path=path, model_key=f"tiny-{seed}")
     return load_sam(path, device="cpu")
 
 
@@ -32,3 +26,16 @@ def textured_image(width: int = 160, height: int = 120, seed: int = 0) -> np.nda
     base[disc] = (240, 230, 40)
     noise = rng.integers(-10, 11, size=base.shape)
     return np.clip(base + noise, 0, 255).astype(np.uint8)
+
+
+def single_torch_thread():
+    """Generator body for a module fixture: tiny models run in milliseconds on one thread, but torch's
+    multi-threaded pool spins for whole seconds when the (shared, busy) machine has no free core."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

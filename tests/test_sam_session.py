@@ -11,7 +11,12 @@ from segment_anything import SamPredictor
 
 from segfill.errors import InputError
 from segfill.sam.session import CachedEmbedding, EmbeddingCache, MaskHistory, SamSession, image_digest
-from tests._sam_fixtures import load_tiny, textured_image
+from tests._sam_fixtures import load_tiny, single_torch_thread, textured_image
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    yield from single_torch_thread()
 
 
 @pytest.fixture(scope="module")

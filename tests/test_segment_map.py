@@ -12,10 +12,15 @@ from segfill.errors import InputError
 from segfill.sam import segment_map as sm
 from segfill.sam.segment_map import SegmentMap, batched_nms_plain, compute_segment_map, nms_plain, working_size
 from segfill.sam.session import EmbeddingCache
-from tests._sam_fixtures import load_tiny, textured_image
+from tests._sam_fixtures import load_tiny, single_torch_thread, textured_image
 
 # Thresholds at zero so the random tiny model's masks are kept instead of filtered as low quality.
 LOOSE = dict(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    yield from single_torch_thread()
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import colorsys
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -48,12 +49,12 @@ class SegmentInfo:
 
     id: int
     area: int
-    bbox: Tuple[int, int, int, int]
+    bbox: tuple[int, int, int, int]
     predicted_iou: float = 0.0
     stability_score: float = 0.0
 
 
-def working_size(size: Tuple[int, int], max_side: int) -> Tuple[int, int]:
+def working_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     """``(width, height)`` scaled down (never up) so the long side is at most ``max_side``."""
     width, height = size
     scale = min(1.0, max_side / max(width, height))
@@ -67,7 +68,7 @@ class SegmentMap:
     ``(width, height)``. Masks returned by the queries are bool ``(H, W)`` at the full size.
     """
 
-    def __init__(self, labels: np.ndarray, full_size: Tuple[int, int], segments: Sequence[SegmentInfo] = ()) -> None:
+    def __init__(self, labels: np.ndarray, full_size: tuple[int, int], segments: Sequence[SegmentInfo] = ()) -> None:
         labels = np.asarray(labels)
         if labels.ndim != 2:
             raise InputError(f"A label image is 2-D, not {labels.shape}.")
@@ -75,16 +76,16 @@ class SegmentMap:
         self.full_size = (int(full_size[0]), int(full_size[1]))
         if not segments:
             segments = _describe(self.labels)
-        self.segments: List[SegmentInfo] = list(segments)
+        self.segments: list[SegmentInfo] = list(segments)
 
     @classmethod
     def from_masks(
         cls,
         masks: Iterable[np.ndarray],
-        full_size: Optional[Tuple[int, int]] = None,
-        predicted_ious: Optional[Sequence[float]] = None,
-        stability_scores: Optional[Sequence[float]] = None,
-    ) -> "SegmentMap":
+        full_size: tuple[int, int] | None = None,
+        predicted_ious: Sequence[float] | None = None,
+        stability_scores: Sequence[float] | None = None,
+    ) -> SegmentMap:
         """Paint bool masks (all the same working size) into a label image, larger ones first.
 
         Ids are 1..N in order of decreasing mask area, so the same masks always give the same ids.
@@ -104,23 +105,23 @@ class SegmentMap:
         return cls(labels, full, _describe(labels, ious, stabilities))
 
     @classmethod
-    def empty(cls, full_size: Tuple[int, int], working: Optional[Tuple[int, int]] = None) -> "SegmentMap":
+    def empty(cls, full_size: tuple[int, int], working: tuple[int, int] | None = None) -> SegmentMap:
         w, h = working or full_size
         return cls(np.zeros((h, w), dtype=np.int32), full_size, [])
 
     # -- geometry ----------------------------------------------------------------------------------------
     @property
-    def working_size(self) -> Tuple[int, int]:
+    def working_size(self) -> tuple[int, int]:
         return int(self.labels.shape[1]), int(self.labels.shape[0])
 
     @property
-    def ids(self) -> List[int]:
+    def ids(self) -> list[int]:
         return [segment.id for segment in self.segments]
 
     def __len__(self) -> int:
         return len(self.segments)
 
-    def _to_working(self, x: float, y: float) -> Tuple[int, int]:
+    def _to_working(self, x: float, y: float) -> tuple[int, int]:
         full_w, full_h = self.full_size
         if not (0 <= x < full_w and 0 <= y < full_h):
             raise InputError(f"Point ({_fmt(x)}, {_fmt(y)}) lies outside the {full_w}×{full_h} image.")
@@ -128,7 +129,7 @@ class SegmentMap:
         return min(int(x * work_w / full_w), work_w - 1), min(int(y * work_h / full_h), work_h - 1)
 
     # -- queries -----------------------------------------------------------------------------------------
-    def segment_at(self, x: float, y: float) -> Optional[int]:
+    def segment_at(self, x: float, y: float) -> int | None:
         """Id of the segment under full-resolution pixel ``(x, y)``, or None where there is none."""
         wx, wy = self._to_working(float(x), float(y))
         label = int(self.labels[wy, wx])
@@ -148,7 +149,7 @@ class SegmentMap:
         big = cv2.resize(small.view(np.uint8) * np.uint8(255), (full_w, full_h), interpolation=cv2.INTER_LINEAR)
         return big >= 128
 
-    def segments_touched(self, points: Sequence[Sequence[float]], thickness: float = 1.0) -> Set[int]:
+    def segments_touched(self, points: Sequence[Sequence[float]], thickness: float = 1.0) -> set[int]:
         """Ids of the segments a scribble touches: ``points`` is a polyline in full-resolution pixels,
         ``thickness`` the stroke width in full-resolution pixels (a single point is a dot of that width)."""
         stroke = self._rasterize(points, thickness)
@@ -197,7 +198,7 @@ def label_palette(max_label: int) -> np.ndarray:
     return palette
 
 
-def _describe(labels: np.ndarray, ious: Sequence[float] = (), stabilities: Sequence[float] = ()) -> List[SegmentInfo]:
+def _describe(labels: np.ndarray, ious: Sequence[float] = (), stabilities: Sequence[float] = ()) -> list[SegmentInfo]:
     """Area and box of every label still visible (a segment painted over entirely disappears)."""
     from scipy import ndimage
 
@@ -225,7 +226,7 @@ def _fmt(value: float) -> str:
 
 
 # -- NMS without torchvision's compiled ops --------------------------------------------------------------
-def _box_iou(boxes: "torch.Tensor") -> "torch.Tensor":
+def _box_iou(boxes: torch.Tensor) -> torch.Tensor:
     import torch
 
     area = (boxes[:, 2] - boxes[:, 0]).clamp(min=0) * (boxes[:, 3] - boxes[:, 1]).clamp(min=0)
@@ -237,7 +238,7 @@ def _box_iou(boxes: "torch.Tensor") -> "torch.Tensor":
     return inter / union.clamp(min=torch.finfo(inter.dtype).tiny)
 
 
-def nms_plain(boxes: "torch.Tensor", scores: "torch.Tensor", iou_threshold: float) -> "torch.Tensor":
+def nms_plain(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """Greedy NMS in plain torch with ``torchvision.ops.nms``'s contract: indices of kept boxes (x0, y0, x1, y1),
     by decreasing score; a box is dropped when its IoU with a kept, higher-scoring box is above the threshold."""
     import torch
@@ -257,8 +258,8 @@ def nms_plain(boxes: "torch.Tensor", scores: "torch.Tensor", iou_threshold: floa
 
 
 def batched_nms_plain(
-    boxes: "torch.Tensor", scores: "torch.Tensor", idxs: "torch.Tensor", iou_threshold: float
-) -> "torch.Tensor":
+    boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float
+) -> torch.Tensor:
     """``torchvision.ops.batched_nms`` without compiled ops: NMS within each category ``idxs``."""
     import torch
 
@@ -302,7 +303,7 @@ def ensure_working_nms(device: Any = "cpu") -> bool:
 
 # -- computing a map -------------------------------------------------------------------------------------
 def compute_segment_map(
-    model: "LoadedSam",
+    model: LoadedSam,
     image: Any,
     max_side: int = DEFAULT_MAX_SIDE,
     points_per_side: int = 32,
@@ -311,7 +312,7 @@ def compute_segment_map(
     stability_score_thresh: float = 0.95,
     box_nms_thresh: float = 0.7,
     min_mask_region_area: int = 0,
-    cache: Optional["EmbeddingCache"] = None,
+    cache: EmbeddingCache | None = None,
 ) -> SegmentMap:
     """Run SAM's automatic mask generator on ``image`` (RGB uint8 ``(H, W, 3)`` or PIL) at working resolution.
 
@@ -367,7 +368,7 @@ class _CachedPredictorAdapter:
     """A SamPredictor stand-in for the mask generator whose ``set_image`` goes through a SamSession (and so
     through the embedding cache); everything else is the session's predictor."""
 
-    def __init__(self, model: "LoadedSam", cache: "EmbeddingCache") -> None:
+    def __init__(self, model: LoadedSam, cache: EmbeddingCache) -> None:
         from segfill.sam.session import SamSession
 
         self._session = SamSession(model, cache)

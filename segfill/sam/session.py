@@ -18,8 +18,9 @@ import hashlib
 import threading
 import zlib
 from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, Hashable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,12 +40,14 @@ __all__ = [
     "Prediction",
     "SamSession",
     "image_digest",
+    "validate_box",
+    "validate_points",
 ]
 
 DEFAULT_CACHE_BYTES = 1 << 30  # 1 GiB: ~250 vit_b/l/h embeddings (4 MiB each)
 
-Point = Tuple[float, float, int]  # (x, y, label) with label 1 = include, 0 = exclude
-Box = Tuple[float, float, float, float]  # (x0, y0, x1, y1)
+Point = tuple[float, float, int]  # (x, y, label) with label 1 = include, 0 = exclude
+Box = tuple[float, float, float, float]  # (x0, y0, x1, y1)
 
 # Predictor attributes that make up "the image is set". SAM-HQ predictors also keep intermediate features.
 _FEATURE_ATTRIBUTES = ("features", "interm_features")
@@ -79,9 +82,9 @@ def _to_device(value: Any, device: Any) -> Any:
 class CachedEmbedding:
     """What ``SamPredictor.set_image`` computes: the encoder output and the two sizes SAM's transforms need."""
 
-    tensors: Dict[str, Any]  # predictor attribute name -> tensor (or list of tensors), on the model's device
-    input_size: Tuple[int, int]  # (h, w) after ResizeLongestSide
-    original_size: Tuple[int, int]  # (h, w) of the image given to set_image
+    tensors: dict[str, Any]  # predictor attribute name -> tensor (or list of tensors), on the model's device
+    input_size: tuple[int, int]  # (h, w) after ResizeLongestSide
+    original_size: tuple[int, int]  # (h, w) of the image given to set_image
 
     @property
     def nbytes(self) -> int:
@@ -110,14 +113,14 @@ class EmbeddingCache:
         if max_bytes < 0:
             raise InputError(f"The embedding cache size must be 0 or more bytes, not {max_bytes}.")
         self.max_bytes = int(max_bytes)
-        self._entries: "OrderedDict[Hashable, CachedEmbedding]" = OrderedDict()
+        self._entries: OrderedDict[Hashable, CachedEmbedding] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self._hits = 0
         self._misses = 0
         self._evictions = 0
 
-    def get(self, key: Hashable) -> Optional[CachedEmbedding]:
+    def get(self, key: Hashable) -> CachedEmbedding | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -201,11 +204,11 @@ class Prediction:
 
 @dataclass(frozen=True)
 class _Prompt:
-    image_key: Tuple[str, str]
-    points: Tuple[Point, ...]
-    box: Optional[Box]
+    image_key: tuple[str, str]
+    points: tuple[Point, ...]
+    box: Box | None
 
-    def extends(self, previous: "_Prompt") -> bool:
+    def extends(self, previous: _Prompt) -> bool:
         """True when this prompt is ``previous`` with more points appended (same image, same box)."""
         n = len(previous.points)
         return (
@@ -216,7 +219,7 @@ class _Prompt:
         )
 
 
-def _make_predictor(loaded: "LoadedSam") -> Any:
+def _make_predictor(loaded: LoadedSam) -> Any:
     family = getattr(loaded, "family", "sam")
     if family == "sam2":
         raise ModelError("SAM 2 checkpoints cannot be used for click-to-mask yet; choose a SAM, SAM-HQ or MobileSAM model.")
@@ -243,16 +246,16 @@ class SamSession:
     Not thread-safe: one session per user. The :class:`EmbeddingCache` may be shared across threads.
     """
 
-    def __init__(self, model: "LoadedSam", cache: Optional[EmbeddingCache] = None) -> None:
+    def __init__(self, model: LoadedSam, cache: EmbeddingCache | None = None) -> None:
         self.model = model
         self.cache = cache
         self.predictor = _make_predictor(model)
         self.encoder_calls = 0
-        self._image_key: Optional[Tuple[str, str]] = None
-        self._image_size: Optional[Tuple[int, int]] = None  # (width, height)
-        self._last_prompt: Optional[_Prompt] = None
-        self._last_prediction: Optional[Prediction] = None
-        self._chosen_index: Optional[int] = None
+        self._image_key: tuple[str, str] | None = None
+        self._image_size: tuple[int, int] | None = None  # (width, height)
+        self._last_prompt: _Prompt | None = None
+        self._last_prediction: Prediction | None = None
+        self._chosen_index: int | None = None
 
     # -- image -------------------------------------------------------------------------------------------
     @property
@@ -260,12 +263,12 @@ class SamSession:
         return bool(self.predictor.is_image_set)
 
     @property
-    def image_size(self) -> Optional[Tuple[int, int]]:
+    def image_size(self) -> tuple[int, int] | None:
         """``(width, height)`` of the current image, or None."""
         return self._image_size
 
     @property
-    def image_key(self) -> Optional[Tuple[str, str]]:
+    def image_key(self) -> tuple[str, str] | None:
         """``(model_key, image_digest)`` of the current image, the key used in the embedding cache."""
         return self._image_key
 
@@ -321,8 +324,8 @@ class SamSession:
     def predict(
         self,
         points: Sequence[Sequence[float]] = (),
-        box: Optional[Sequence[float]] = None,
-        multimask: Optional[bool] = None,
+        box: Sequence[float] | None = None,
+        multimask: bool | None = None,
         use_previous_logits: bool = True,
     ) -> Prediction:
         """Masks for ``points`` (``(x, y, label)``, label 1 = include, 0 = exclude) and/or ``box`` (x0, y0, x1, y1).
@@ -334,7 +337,7 @@ class SamSession:
         """
         if not self.is_image_set or self._image_size is None:
             raise InputError("Set an image before asking for a mask.")
-        prompt = _Prompt(self._image_key, self._validate_points(points), self._validate_box(box))
+        prompt = _Prompt(self._image_key, validate_points(points, self._image_size), validate_box(box, self._image_size))
         if not prompt.points and prompt.box is None:
             raise InputError("Give at least one point or a box to select something.")
         if multimask is None:
@@ -364,7 +367,7 @@ class SamSession:
         return prediction
 
     @property
-    def last_prediction(self) -> Optional[Prediction]:
+    def last_prediction(self) -> Prediction | None:
         return self._last_prediction
 
     def choose(self, index: int) -> np.ndarray:
@@ -377,40 +380,50 @@ class SamSession:
         self._chosen_index = int(index)
         return prediction.masks[self._chosen_index]
 
-    def _validate_points(self, points: Sequence[Sequence[float]]) -> Tuple[Point, ...]:
-        width, height = self._image_size  # type: ignore[misc]
-        checked: List[Point] = []
-        for point in points:
-            if len(point) == 2:
-                x, y, label = point[0], point[1], 1
-            elif len(point) == 3:
-                x, y, label = point
-            else:
-                raise InputError(f"A point is (x, y) or (x, y, label), not {tuple(point)!r}.")
-            x, y = float(x), float(y)
-            if not (np.isfinite(x) and np.isfinite(y)) or not (0 <= x < width and 0 <= y < height):
-                raise InputError(f"Point ({_fmt(x)}, {_fmt(y)}) lies outside the {width}×{height} image.")
-            if label not in (0, 1, True, False):
-                raise InputError(f"Point labels are 1 (include) or 0 (exclude), not {label!r}.")
-            checked.append((x, y, int(label)))
-        return tuple(checked)
 
-    def _validate_box(self, box: Optional[Sequence[float]]) -> Optional[Box]:
-        if box is None:
-            return None
-        width, height = self._image_size  # type: ignore[misc]
-        if len(box) != 4:
-            raise InputError(f"A box is (x0, y0, x1, y1), not {tuple(box)!r}.")
-        x0, y0, x1, y1 = (float(v) for v in box)
-        x0, x1 = min(x0, x1), max(x0, x1)
-        y0, y1 = min(y0, y1), max(y0, y1)
-        if not all(np.isfinite(v) for v in (x0, y0, x1, y1)):
-            raise InputError("Box coordinates must be finite numbers.")
-        if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
-            raise InputError(f"Box ({_fmt(x0)}, {_fmt(y0)}, {_fmt(x1)}, {_fmt(y1)}) lies outside the {width}×{height} image.")
-        if x1 - x0 < 1 or y1 - y0 < 1:
-            raise InputError("The box is empty; drag a box at least one pixel wide and high.")
-        return (max(x0, 0.0), max(y0, 0.0), min(x1, float(width)), min(y1, float(height)))
+def validate_points(points: Sequence[Sequence[float]], image_size: tuple[int, int]) -> tuple[Point, ...]:
+    """``(x, y)`` or ``(x, y, label)`` points checked against ``image_size`` (width, height) -> ``(x, y, label)``.
+
+    A point must lie on a pixel: ``0 <= x < width`` and ``0 <= y < height``; labels are 1 (include) or 0.
+    """
+    width, height = image_size
+    checked: list[Point] = []
+    for point in points:
+        if len(point) == 2:
+            x, y, label = point[0], point[1], 1
+        elif len(point) == 3:
+            x, y, label = point
+        else:
+            raise InputError(f"A point is (x, y) or (x, y, label), not {tuple(point)!r}.")
+        x, y = float(x), float(y)
+        if not (np.isfinite(x) and np.isfinite(y)) or not (0 <= x < width and 0 <= y < height):
+            raise InputError(f"Point ({_fmt(x)}, {_fmt(y)}) lies outside the {width}×{height} image.")
+        if label not in (0, 1, True, False):
+            raise InputError(f"Point labels are 1 (include) or 0 (exclude), not {label!r}.")
+        checked.append((x, y, int(label)))
+    return tuple(checked)
+
+
+def validate_box(box: Sequence[float] | None, image_size: tuple[int, int]) -> Box | None:
+    """A box ``(x0, y0, x1, y1)`` with its corners sorted and clipped to ``image_size``; None stays None.
+
+    A box entirely outside the image, or less than a pixel wide or high, is an :class:`InputError`.
+    """
+    if box is None:
+        return None
+    width, height = image_size
+    if len(box) != 4:
+        raise InputError(f"A box is (x0, y0, x1, y1), not {tuple(box)!r}.")
+    x0, y0, x1, y1 = (float(v) for v in box)
+    x0, x1 = min(x0, x1), max(x0, x1)
+    y0, y1 = min(y0, y1), max(y0, y1)
+    if not all(np.isfinite(v) for v in (x0, y0, x1, y1)):
+        raise InputError("Box coordinates must be finite numbers.")
+    if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
+        raise InputError(f"Box ({_fmt(x0)}, {_fmt(y0)}, {_fmt(x1)}, {_fmt(y1)}) lies outside the {width}×{height} image.")
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        raise InputError("The box is empty; drag a box at least one pixel wide and high.")
+    return (max(x0, 0.0), max(y0, 0.0), min(x1, float(width)), min(y1, float(height)))
 
 
 def _fmt(value: float) -> str:
@@ -437,7 +450,7 @@ class MaskHistory:
     ``shape`` is numpy's ``(height, width)``.
     """
 
-    def __init__(self, shape: Tuple[int, int], max_depth: int = 50) -> None:
+    def __init__(self, shape: tuple[int, int], max_depth: int = 50) -> None:
         if len(shape) != 2 or shape[0] < 1 or shape[1] < 1:
             raise InputError(f"A mask history needs a (height, width) shape, not {tuple(shape)!r}.")
         if max_depth < 1:
@@ -445,12 +458,12 @@ class MaskHistory:
         self.shape = (int(shape[0]), int(shape[1]))
         self.max_depth = int(max_depth)
         empty = np.zeros(self.shape, dtype=bool)
-        self._states: List[bytes] = [self._pack(empty)]
+        self._states: list[bytes] = [self._pack(empty)]
         self._position = 0
         self._current = empty
 
     @classmethod
-    def for_image(cls, image: Any, max_depth: int = 50) -> "MaskHistory":
+    def for_image(cls, image: Any, max_depth: int = 50) -> MaskHistory:
         """A history sized for ``image`` (numpy array or PIL image), starting with an empty mask."""
         if isinstance(image, np.ndarray):
             return cls(image.shape[:2], max_depth)
@@ -498,7 +511,7 @@ class MaskHistory:
         """Replace the working mask (recorded for undo); returns the new current mask."""
         return self._push(self._check(mask).copy())
 
-    def apply(self, mask: np.ndarray, op: "CombineOp | str") -> np.ndarray:
+    def apply(self, mask: np.ndarray, op: CombineOp | str) -> np.ndarray:
         """Combine a selection into the working mask with ``op`` (add, subtract, intersect, replace)."""
         from segfill.masks import CombineOp, combine
 
