@@ -368,19 +368,17 @@ def register_routes(
 
         Runs on the host's inpainting model (the WebUI's checkpoint, or the standalone backend).
         """
-        from segfill.masks import image_to_rgb, mask_from_image
+        from segfill.masks import image_to_rgb, mask_from_image, mask_to_image
 
         with _http_errors():
             args = m.to_inpaint_args(body)
             rgb = image_to_rgb(decode(body.image, "image"))
             height, width = rgb.shape[:2]
-            mask_array = mask_from_image(decode(body.mask, "mask"), size=(width, height))
-            if not mask_array.any():
+            soft_mask = mask_from_image(decode(body.mask, "mask"), size=(width, height), soft=True)
+            if not (soft_mask >= 0.5).any():
                 raise InputError("The mask is empty; paint (white) the area to repaint.")
-            from segfill.masks import mask_to_image
-
             with gpu():
-                result = host.inpaint(Image.fromarray(rgb), mask_to_image(mask_array), args)
+                result = host.inpaint(Image.fromarray(rgb), mask_to_image(soft_mask), args)
             return _generation_reply(result)
 
     @router.post("/outpaint", response_model=m.GenerationResponse)
