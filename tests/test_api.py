@@ -24,6 +24,7 @@ from segfill.api import models as api_models  # noqa: E402
 from segfill.api import register_routes  # noqa: E402
 from segfill.api.codec import read_image_b64  # noqa: E402
 from segfill.host import HostDefaults, StandaloneHost  # noqa: E402
+from tests._sam_fixtures import single_torch_thread  # noqa: E402
 from tests.tiny_models import save_tiny_sam  # noqa: E402
 
 PREFIX = "/segfill/v1"
@@ -82,6 +83,11 @@ def _make_host(folder: Path) -> StandaloneHost:
         embeddings=EmbeddingCache(64 * 1024 * 1024),
         defaults=HostDefaults(tile_size=64, overlap=16),
     )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    yield from single_torch_thread()
 
 
 @pytest.fixture(scope="module")
@@ -386,10 +392,25 @@ def test_outpaint_to_an_aspect_ratio(client):
     assert np.array_equal(result[:, :64], rgb)  # anchored left
 
 
+def test_outpaint_to_a_target_size_anchored_bottom_right(client):
+    rgb = textured(64, 48, seed=12)
+    reply = client.post(
+        f"{PREFIX}/outpaint",
+        json={"image": b64(rgb), "target_width": 80, "target_height": 60, "anchor": "bottom-right",
+              "tile_size": 64, "overlap": 16, "band": 0, "feather": 0},
+    )
+    assert reply.status_code == 200, reply.text
+    result = np.asarray(decoded(reply.json()["image"]).convert("RGB"))
+    assert result.shape == (60, 80, 3)
+    assert np.array_equal(result[12:, 16:], rgb)
+
+
 @pytest.mark.parametrize(
     "fields, reason",
     [
         ({}, "zero"),
+        ({"target_width": 80}, "target"),
+        ({"target_width": 32, "target_height": 32}, "smaller"),
         ({"left": 0, "right": 0, "top": 0, "bottom": 0}, "zero"),
         ({"right": 100000}, "result would be"),
         ({"right": 600}, "right=600"),

@@ -9,7 +9,8 @@ Rules every route follows:
 - Routes are plain ``def``: FastAPI runs them in its thread pool, so decoding, SAM and generation never block
   the event loop. Work on the model (loading a SAM, encoding, predicting, generating) runs under
   ``queue_lock`` — the WebUI's generation lock — so an API call never races a generation from the UI.
-  The caller of a host method holds the lock; hosts do not take it themselves (it is not re-entrant).
+  The WebUI's lock is not re-entrant: a host that takes it too must share a re-entrant wrapper with the
+  routes (``segfill.hosts.webui`` passes its ``ThreadReentrantLock`` as ``queue_lock``).
 - Images arrive as base64 file content and are size-checked from the header before decoding (413 beyond
   ``max_image_pixels``); whole bodies beyond ``max_request_bytes`` are refused before they are read (413).
 - Nothing a client sends is ever used as a server path: a model is chosen by name from the list of installed
