@@ -21,6 +21,7 @@ from PIL import Image
 
 from segfill.backends.base import InpaintBackend, InpaintRequest, ProgressCallback
 from segfill.errors import InputError, SegFillError
+from segfill.masks import image_to_rgb
 from segfill.outpaint.color import match_new_content, seam_rings
 from segfill.outpaint.plan import PassPlan, Plan
 from segfill.outpaint.prefill import prefill
@@ -50,16 +51,9 @@ def backend_repaint(backend: InpaintBackend) -> RepaintTile:
 
 
 def to_rgb_array(image) -> np.ndarray:
-    """PIL image (any mode) or array -> uint8 (H, W, 3)."""
-    if isinstance(image, np.ndarray):
-        array = image
-        if array.ndim == 2:
-            array = np.repeat(array[..., None], 3, axis=2)
-        return np.ascontiguousarray(array[..., :3].astype(np.uint8, copy=False))
-    try:
-        from segfill.masks import image_to_rgb  # the shared converter, when present
-    except ImportError:  # pragma: no cover - masks.py is developed in parallel
-        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    """PIL image (any mode) or array -> uint8 (H, W, 3) (:func:`segfill.masks.image_to_rgb`)."""
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        return np.ascontiguousarray(image)
     return image_to_rgb(image)
 
 

@@ -18,6 +18,7 @@ from PIL import Image
 
 from segfill.args import InpaintArgs, OutpaintArgs
 from segfill.backends.base import InpaintBackend
+from segfill.masks import mask_from_image
 from segfill.outpaint.executor import (
     Interrupted,
     JobProgress,
@@ -58,27 +59,9 @@ def run_outpaint(image: Image.Image, args: OutpaintArgs, backend: InpaintBackend
 
 
 def mask_to_array(mask, size) -> np.ndarray:
-    """PIL mask (any mode) or array -> bool (H, W); a size that differs from ``size`` (w, h) is an InputError."""
-    if isinstance(mask, np.ndarray):
-        array = mask
-    else:
-        try:
-            from segfill.masks import mask_from_image
-        except ImportError:  # pragma: no cover - masks.py is developed in parallel
-            array = np.asarray(mask.convert("L")) >= 128
-        else:
-            return mask_from_image(mask, size=tuple(size))
-    if array.ndim == 3:
-        array = array[..., :3].max(axis=2)
-    if (array.shape[1], array.shape[0]) != tuple(size):
-        from segfill.errors import InputError
-
-        raise InputError(f"The mask is {array.shape[1]}x{array.shape[0]} px but the image is {size[0]}x{size[1]} px.")
-    if array.dtype == bool:
-        return array
-    if np.issubdtype(array.dtype, np.floating):
-        return array >= 0.5
-    return array >= 128
+    """PIL mask (any mode, white = repaint) or array -> bool (H, W); a size other than ``size`` (w, h) is an
+    :class:`~segfill.errors.InputError` naming both sizes."""
+    return mask_from_image(mask, size=tuple(size))
 
 
 def run_inpaint(image: Image.Image, mask, args: InpaintArgs, backend: InpaintBackend,
