@@ -354,12 +354,34 @@ def test_single_file_without_tokenizer_files_uses_open_clips_vocabulary(
 ):
     from segfill.backends.diffusers_backend import DiffusersBackend
 
-    config = tiny_sd.save_tiny_config_folder(tmp_path / "config", with_tokenizer=False)
+    config = tiny_sd.save_tiny_config_folder(tmp_path / "config", tokenizer="none")
     assert not (config / "tokenizer").exists()
     backend = DiffusersBackend.from_model(str(tiny_single_file), device="cpu", config=str(config))
     assert backend.pipeline.tokenizer("a cat").input_ids == [522, 320, 513, 523]
     result = backend.inpaint(request(seed=1))
     assert np.array_equal(np.asarray(result), np.asarray(first_result[0])), "same tokens as the HF tokenizer files"
+
+
+@needs_diffusers
+def test_single_file_without_config_uses_the_shipped_config_for_its_text_width(
+    monkeypatch, tmp_path, tiny_single_file, first_result, no_cached_tokenizers, fake_open_clip
+):
+    """The real-user path: a single file, no ``config``, no network, no tokenizer files anywhere but open_clip.
+
+    SegFill's shipped folders describe the full-size models, so the tiny model gets a shipped-like folder of its
+    own (configs + tokenizer settings, no vocabulary, no weights), registered under its text width.
+    """
+    from segfill.backends import diffusers_backend
+
+    configs = tmp_path / "configs"
+    tiny_sd.save_tiny_config_folder(configs / "tiny-inpainting", tokenizer="settings")
+    assert not (configs / "tiny-inpainting" / "tokenizer" / "vocab.json").exists()
+    monkeypatch.setattr(diffusers_backend, "CONFIGS_DIR", configs)
+    monkeypatch.setattr(
+        diffusers_backend, "SHIPPED_CONFIG_BY_CONTEXT_DIM", {tiny_sd.TINY_TEXT_WIDTH: "tiny-inpainting"}
+    )
+    backend = diffusers_backend.DiffusersBackend.from_model(str(tiny_single_file), device="cpu")
+    assert np.array_equal(np.asarray(backend.inpaint(request(seed=1))), np.asarray(first_result[0]))
 
 
 @needs_diffusers
@@ -369,7 +391,7 @@ def test_single_file_without_any_vocabulary_says_what_to_install(
     from segfill.backends import diffusers_backend
 
     monkeypatch.setattr(diffusers_backend, "_open_clip_bpe_file", lambda: None)
-    config = tiny_sd.save_tiny_config_folder(tmp_path / "config", with_tokenizer=False)
+    config = tiny_sd.save_tiny_config_folder(tmp_path / "config", tokenizer="none")
     with pytest.raises(ModelError) as caught:
         diffusers_backend.DiffusersBackend.from_model(str(tiny_single_file), device="cpu", config=str(config))
     message = str(caught.value)

@@ -6,8 +6,8 @@ loading code (:meth:`segfill.backends.diffusers_backend.DiffusersBackend.from_mo
 
 - ``save_tiny_pipeline(folder)``: a diffusers folder (``save_pretrained``: model_index.json, unet/, vae/,
   text_encoder/, tokenizer/, scheduler/), like a hub snapshot.
-- ``save_tiny_config_folder(folder, with_tokenizer=True)``: the same folder without any weights (configs and,
-  optionally, tokenizer files), like the config folder SegFill ships for single-file checkpoints.
+- ``save_tiny_config_folder(folder, tokenizer="files")``: the same folder without any weights (configs and,
+  optionally, tokenizer files), like the config folders SegFill ships for single-file checkpoints.
 - ``save_tiny_single_file(path, pipeline=None)``: one ``.safetensors`` in the original Stable Diffusion (LDM)
   key layout, like the WebUI's ``512-inpainting-ema.safetensors``: ``model.diffusion_model.*`` (UNet),
   ``first_stage_model.*`` (VAE), ``cond_stage_model.model.*`` (OpenCLIP text encoder). diffusers can only
@@ -176,15 +176,21 @@ def save_tiny_pipeline(folder: Path | str, seed: int = 0, in_channels: int = 9) 
     return folder
 
 
-def save_tiny_config_folder(folder: Path | str, with_tokenizer: bool = True, in_channels: int = 9) -> Path:
-    """A diffusers folder holding only configs (and tokenizer files when ``with_tokenizer``): no weights."""
+def save_tiny_config_folder(folder: Path | str, tokenizer: str = "files", in_channels: int = 9) -> Path:
+    """A diffusers folder holding only configs, no weights.
+
+    ``tokenizer``: ``"files"`` keeps the tokenizer folder whole, ``"settings"`` keeps only its
+    tokenizer_config.json (like the config folders SegFill ships: no vocabulary), ``"none"`` drops it.
+    """
     folder = Path(folder)
     full = save_tiny_pipeline(folder.parent / f"{folder.name}-full", in_channels=in_channels)
     for source in full.rglob("*"):
         if source.is_dir() or source.suffix not in {".json", ".txt"}:
             continue
         relative = source.relative_to(full)
-        if not with_tokenizer and relative.parts[0] == "tokenizer":
+        if relative.parts[0] == "tokenizer" and (
+            tokenizer == "none" or (tokenizer == "settings" and relative.name != "tokenizer_config.json")
+        ):
             continue
         target = folder / relative
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -47,6 +47,8 @@ SD2_INPAINTING_FILENAME = "512-inpainting-ema.safetensors"
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 #: shipped diffusers config folders (no weights, no vocabulary) for single-file checkpoints, by text width.
 SHIPPED_CONFIG_BY_CONTEXT_DIM = {1024: "sd2-inpainting", 768: "sd1-inpainting"}
+#: CLIP tokenizer settings (77 tokens, pad with <|endoftext|>) for config folders that have none.
+DEFAULT_TOKENIZER_SETTINGS = CONFIGS_DIR / "sd2-inpainting" / "tokenizer" / "tokenizer_config.json"
 
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth")
 INPAINT_UNET_IN_CHANNELS = 9
@@ -257,7 +259,7 @@ def load_clip_tokenizer(config_dir: Path, model: str):
         return CLIPTokenizer.from_pretrained(str(settings_dir), local_files_only=True)
     settings_file = settings_dir / "tokenizer_config.json"
     if not settings_file.is_file():
-        settings_file = CONFIGS_DIR / "sd2-inpainting" / "tokenizer" / "tokenizer_config.json"
+        settings_file = DEFAULT_TOKENIZER_SETTINGS
     settings = json.loads(settings_file.read_text(encoding="utf-8"))
     init_settings = {
         key: settings[key]
