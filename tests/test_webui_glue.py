@@ -160,6 +160,10 @@ def test_tab_inpaint_builds_masked_img2img_under_the_queue_lock_and_saves(tmp_pa
     assert call["size"] == image.size and call["mask_size"] == image.size
     assert call["seed"] == 77 and call["steps"] == 3 and call["denoising_strength"] == pytest.approx(0.9)
     assert call["prompt"] == "a red ball"
+    # "only masked" around the mask with the args' context, the args' feather as the WebUI's mask blur
+    assert call["inpaint_full_res"] is True and call["padding"] == args.context
+    assert call["mask_blur"] == (args.feather, args.feather)
+    assert call["inpainting_fill"] == webui.FILL_ORIGINAL  # prefill "none" keeps what is under the mask
     assert call["extra"]["SegFill"] == "inpaint"
     assert result.images[0].size == image.size
     out = np.array(result.images[0])

@@ -36,6 +36,11 @@ IMG2IMG_MODE_INPAINT_UPLOAD = 4
 
 INPAINT_UNET_CHANNELS = 9
 
+#: SegFill's pre-fill methods -> the WebUI's "masked content" for a plain (non-tiled) inpaint
+PREFILL_TO_INPAINTING_FILL = {"none": FILL_ORIGINAL, "noise": FILL_LATENT_NOISE, "grey": FILL_FILL,
+                              "blur_extend": FILL_FILL, "telea": FILL_FILL, "navier_stokes": FILL_FILL,
+                              "edge": FILL_FILL, "reflect": FILL_FILL}
+
 
 class GenerationInterrupted(SegFillError):
     """The user pressed Interrupt; nothing was finished."""
@@ -501,7 +506,15 @@ class WebUIHost:
                 return
 
     def _new_processing(self, image: Image.Image, mask: Optional[Image.Image], args: Any) -> Any:
-        width, height = image.size
+        """A StableDiffusionProcessingImg2Img for the tab/API: with a mask it is an "only masked" inpaint
+        (the crop around the mask plus ``context`` px, rendered at up to the tile size, pasted back by the
+        WebUI); without one, the template the outpaint tiles are copied from."""
+        if mask is not None:
+            tile = int(getattr(args, "tile_size", None) or self.defaults().tile_size)
+            width = min(tile, max(64, image.size[0] // 8 * 8))
+            height = min(tile, max(64, image.size[1] // 8 * 8))
+        else:
+            width, height = image.size
         kwargs = dict(
             prompt=str(_get(args, "prompt", "")),
             negative_prompt=str(_get(args, "negative_prompt", "")),
@@ -513,10 +526,10 @@ class WebUIHost:
             init_images=[image.convert("RGB")],
             mask=mask.convert("L") if mask is not None else None,
             denoising_strength=float(_get(args, "denoising_strength", _get(args, "strength", 1.0))),
-            mask_blur=int(_get(args, "mask_blur", 4)),
-            inpainting_fill=int(_get(args, "inpainting_fill", FILL_ORIGINAL)),
-            inpaint_full_res=bool(_get(args, "only_masked", _get(args, "inpaint_full_res", True))),
-            inpaint_full_res_padding=int(_get(args, "only_masked_padding", _get(args, "inpaint_full_res_padding", 32))),
+            mask_blur=int(_get(args, "mask_blur", _get(args, "feather", 4))),
+            inpainting_fill=PREFILL_TO_INPAINTING_FILL.get(str(_get(args, "prefill", "none")), FILL_FILL),
+            inpaint_full_res=True,
+            inpaint_full_res_padding=int(_get(args, "context", 32)),
             resize_mode=0,
             n_iter=1,
             batch_size=1,

@@ -158,7 +158,7 @@ class FakeProcessing:
         self.calls.append(dict(
             size=image.size, width=p.width, height=p.height, mask_size=mask.size if mask is not None else None,
             inpainting_fill=p.inpainting_fill, mask_blur=(p.mask_blur_x, p.mask_blur_y),
-            inpaint_full_res=p.inpaint_full_res, denoising_strength=p.denoising_strength, seed=p.seed,
+            inpaint_full_res=p.inpaint_full_res, padding=p.inpaint_full_res_padding, denoising_strength=p.denoising_strength, seed=p.seed,
             n_iter=p.n_iter, batch_size=p.batch_size, do_not_save_samples=p.do_not_save_samples,
             prompt=p.prompt, steps=p.steps, cfg_scale=p.cfg_scale, resize_mode=p.resize_mode,
             extra=dict(p.extra_generation_params), p=p,
