@@ -495,3 +495,23 @@ def test_shipped_configs_describe_the_real_models(family, unet_params, text_para
     assert tuple(first_attention.attn2.to_k.weight.shape) == (320, context_dim)
     assert first_attention.attn1.heads == heads
     assert unet.config.sample_size * 2 ** (len(vae.config.block_out_channels) - 1) == 512
+
+
+@pytest.mark.parametrize("zip_format", [True, False], ids=["zip-ckpt", "legacy-ckpt"])
+def test_ckpt_headers_are_read_in_both_torch_save_formats(tmp_path, zip_format):
+    import torch
+
+    from segfill.backends.diffusers_backend import (
+        CONFIGS_DIR,
+        LDM_UNET_CONTEXT_KEY,
+        LDM_UNET_INPUT_KEY,
+        shipped_config_for_checkpoint,
+    )
+
+    inpainting, plain = tmp_path / "inpainting.ckpt", tmp_path / "plain.ckpt"
+    for path, in_channels in ((inpainting, 9), (plain, 4)):
+        state = {LDM_UNET_INPUT_KEY: torch.zeros(320, in_channels, 3, 3), LDM_UNET_CONTEXT_KEY: torch.zeros(320, 1024)}
+        torch.save({"state_dict": state}, str(path), _use_new_zipfile_serialization=zip_format)
+    assert shipped_config_for_checkpoint(inpainting) == CONFIGS_DIR / "sd2-inpainting"
+    with pytest.raises(ModelError, match="its UNet takes 4 input channels"):
+        shipped_config_for_checkpoint(plain)

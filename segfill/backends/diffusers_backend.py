@@ -156,7 +156,13 @@ def read_checkpoint_shapes(path: Path, keys: tuple[str, ...]) -> dict[str, tuple
     import torch
 
     try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        try:
+            state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as error:
+            if "mmap" not in str(error):
+                raise
+            # pre-zip (legacy) torch.save format: cannot be memory-mapped, so it is read whole
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:  # pickle, zip and unpickler errors all mean "not a checkpoint we can read"
         raise ModelError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error}).") from error
     while isinstance(state, dict) and "state_dict" in state:
