@@ -24,7 +24,7 @@ from typing import Any, Union
 import cv2
 import numpy as np
 from PIL import Image
-from scipy import ndimage, special
+from scipy import special
 
 from segfill.errors import InputError
 
@@ -54,6 +54,7 @@ FEATHER_METHODS = ("gaussian", "linear")
 FEATHER_DIRECTIONS = ("outward", "inward", "centered")
 # The gaussian profile spans ±2 sigma over the ramp: sigma = (px + 1) / 4.
 _GAUSSIAN_HALF_SPAN_SIGMAS = 2.0
+_UINT8_TO_UNIT = np.arange(256, dtype=np.float32) / np.float32(255.0)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -85,7 +86,7 @@ def _full_scale(values: np.ndarray) -> float:
         return 65535.0
     peak = float(np.nanmax(values)) if values.size else 0.0
     if not math.isfinite(peak):
-        raise InputError("The image contains infinite values and cannot be used as a mask or picture.")
+        raise InputError("The image holds values that are not finite numbers (NaN or infinity).")
     if values.dtype.kind == "f" and peak <= 1.0:
         return 1.0
     if peak <= 255:
@@ -130,7 +131,7 @@ def image_to_rgb(image: ImageLike) -> np.ndarray:
     if isinstance(image, Image.Image):
         if image.mode == "RGB":
             return np.array(_pil_array(image))
-        if image.mode in ("RGBA", "RGBa", "RGBX"):
+        if image.mode in ("RGBA", "RGBX"):
             return np.ascontiguousarray(_pil_array(image)[:, :, :3])
         if image.mode.startswith("I") or image.mode == "F":
             return image_to_rgb(np.array(_pil_array(image)))
@@ -218,10 +219,14 @@ def mask_from_image(image: ImageLike, size: tuple[int, int] | None = None, soft:
     if plane.dtype == np.bool_:
         return plane.astype(np.float32) if soft else np.array(plane)
     if soft:
+        if plane.dtype == np.uint8 and full == 255.0:
+            return _UINT8_TO_UNIT[plane]  # one table look-up instead of float arithmetic on the whole plane
         values = plane.astype(np.float32)  # always a copy we own
-        np.nan_to_num(values, copy=False)
         values *= np.float32(1.0 / full)
-        return np.clip(values, 0.0, 1.0, out=values)
+        if plane.dtype.kind == "u":
+            return values  # already within [0, 1]: full is at least the largest value
+        np.nan_to_num(values, copy=False)
+        return _clip_unit(values)
     if plane.dtype.kind in "iu":
         return plane >= math.ceil(full / 2)
     return plane >= np.float32(full / 2)  # NaN compares False
@@ -242,7 +247,7 @@ def mask_to_image(mask: np.ndarray) -> Image.Image:
         pixels = mask
     elif mask.dtype.kind == "f":
         values = np.nan_to_num(mask.astype(np.float32), copy=False)
-        np.clip(values, 0.0, 1.0, out=values)
+        _clip_unit(values)
         values *= np.float32(255.0)
         pixels = np.rint(values, out=values).astype(np.uint8)
     else:
@@ -308,7 +313,7 @@ def _disc_threshold(px: float) -> np.float32:
     Squared pixel distances are integers, so ``d <= px`` equals ``d² <= floor(px²)``; comparing against the
     midpoint to the next integer absorbs float32 rounding of the square root.
     """
-    return np.float32(math.sqrt(math.floor(px * px + 1e-9) + 0.5))
+    return np.float32(math.sqrt(math.floor(px * px) + 0.5))
 
 
 def grow(mask: np.ndarray, px: float) -> np.ndarray:
@@ -355,16 +360,12 @@ def invert(mask: np.ndarray) -> np.ndarray:
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """Fill every background region the mask encloses (4-connected background not touching the border)."""
-    mask = _binary(mask)
-    box = _box_of(mask)
-    if box is None:
-        return np.array(mask)
-    # Holes lie inside the mask's box; padding by 1 keeps the outside connected around it.
-    rows, cols = _padded_slices(box, 1, mask.shape)
-    out = np.array(mask)
-    out[rows, cols] = ndimage.binary_fill_holes(mask[rows, cols])
-    return out
+    """Fill every background region the mask encloses (4-connected background not touching the border).
+
+    Same result as ``scipy.ndimage.binary_fill_holes``, through OpenCV's connected components, which is
+    several times faster on large masks.
+    """
+    return remove_small_holes(mask, math.inf)
 
 
 def _check_area(min_area: float) -> float:
@@ -472,7 +473,7 @@ def mask_extent(mask: np.ndarray) -> float:
 
 def _gaussian_profile(ramp: np.ndarray) -> np.ndarray:
     """Map a linear ramp in [0, 1] (in place) to the profile of an edge blurred by a Gaussian, ±2 sigma wide,
-    rescaled so 0 and 1 stay exactly 0 and 1 and the midpoint stays 0.5."""
+    rescaled so 0 and 1 map to 0 and 1 (up to float rounding) and the midpoint stays exactly 0.5."""
     scale = np.float32(2.0 * _GAUSSIAN_HALF_SPAN_SIGMAS / math.sqrt(2.0))
     edge = special.erf(_GAUSSIAN_HALF_SPAN_SIGMAS / math.sqrt(2.0))
     ramp -= np.float32(0.5)
@@ -480,7 +481,13 @@ def _gaussian_profile(ramp: np.ndarray) -> np.ndarray:
     special.erf(ramp, out=ramp)
     ramp *= np.float32(0.5 / edge)
     ramp += np.float32(0.5)
-    return np.clip(ramp, 0.0, 1.0, out=ramp)
+    return _clip_unit(ramp)
+
+
+def _clip_unit(values: np.ndarray) -> np.ndarray:
+    """Clip float32 values to [0, 1] in place (np.maximum / np.minimum are much faster than np.clip)."""
+    np.maximum(values, np.float32(0.0), out=values)
+    return np.minimum(values, np.float32(1.0), out=values)
 
 
 def feather(
@@ -521,10 +528,9 @@ def feather(
         width = fraction * mask_extent(mask)
     else:
         width = _check_radius(px, "feather width")
-    out = mask.astype(np.float32)
     box = _box_of(mask)
     if width <= 0 or box is None:
-        return out
+        return mask.astype(np.float32)
     steps = np.float32(width + 1.0)
     # Inward only needs the ring of background right around the box; the others need room for the ramp.
     pad = 1 if direction == "inward" else int(math.ceil(width)) + 2
@@ -539,24 +545,28 @@ def feather(
         ramp = _distance_to_zero(crop)  # d inside, 0 outside
         ramp /= steps
     else:
-        inside = _distance_to_zero(crop)
+        # signed distance of the pixel centre from the edge: d - 0.5 inside, 0.5 - d outside (in place)
+        ramp = _distance_to_zero(crop)
+        ramp -= np.float32(0.5)
         outside = _distance_to_zero(~crop)
-        # signed distance of the pixel centre from the edge: d - 0.5 inside, 0.5 - d outside
-        ramp = np.where(crop, inside - np.float32(0.5), np.float32(0.5) - outside)
-        del inside, outside
+        outside *= np.float32(-1.0)
+        outside += np.float32(0.5)
+        np.copyto(ramp, outside, where=~crop)
+        del outside
         ramp /= steps
         ramp += np.float32(0.5)
-    np.clip(ramp, 0.0, 1.0, out=ramp)
+    _clip_unit(ramp)
     if method == "gaussian":
-        ends = (ramp == 0.0, ramp == 1.0)
-        _gaussian_profile(ramp)
-        ramp[ends[0]] = 0.0  # erf rounding must not leave 3e-8 where the ramp has ended
-        ramp[ends[1]] = 1.0
+        # Only the band strictly inside the ramp changes (usually a thin ring); 0 and 1 stay exact.
+        band = ramp > 0.0
+        band &= ramp < 1.0
+        ramp[band] = _gaussian_profile(ramp[band])
     # Exact guarantees, whatever float rounding did: the mask stays 1 (outward), the outside stays 0 (inward).
     if direction == "outward":
         ramp[crop] = 1.0
     elif direction == "inward":
         ramp[~crop] = 0.0
+    out = np.zeros(mask.shape, np.float32)  # every mask pixel lies inside the crop
     out[rows, cols] = ramp
     return out
 

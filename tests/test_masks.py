@@ -410,6 +410,12 @@ def test_islands_and_holes_properties(mask, area):
 
 @FAST
 @given(bool_masks())
+def test_fill_holes_matches_scipy(mask):
+    np.testing.assert_array_equal(masks.fill_holes(mask), ndimage.binary_fill_holes(mask))
+
+
+@FAST
+@given(bool_masks())
 def test_invert_is_an_involution(mask):
     np.testing.assert_array_equal(masks.invert(mask), ~mask)
     np.testing.assert_array_equal(masks.invert(masks.invert(mask)), mask)
