@@ -1,0 +1,236 @@
+"""Download a checkpoint: streamed to ``<name>.part``, hashed on the fly, renamed only once verified.
+
+A failed, interrupted or mismatching download removes its ``.part`` file, so nothing that looks like a valid
+model is ever left behind. Plain ``urllib`` (no extra dependency); the opener is injectable for tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import sys
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from segfill.errors import DownloadError
+from segfill.sam.registry import KNOWN_MODELS, MODEL_FILE_SUFFIXES, ModelSpec
+
+#: progress(done_bytes, total_bytes or None when the server does not say)
+ProgressCallback = Callable[[int, Optional[int]], None]
+Opener = Callable[..., Any]
+
+USER_AGENT = "SegFill-model-download/1 (+urllib)"
+
+_active: set[str] = set()
+_active_lock = threading.Lock()
+
+
+def _filename_from_url(url: str) -> str:
+    name = urllib.parse.unquote(posixpath.basename(urllib.parse.urlparse(url).path))
+    return name
+
+
+def _check_filename(name: str) -> str:
+    if (not name or name != os.path.basename(name) or "\\" in name or name.startswith(".")
+            or Path(name).suffix.lower() not in MODEL_FILE_SUFFIXES):
+        raise DownloadError(f"'{name}' is not an acceptable model file name (expected a plain .pth, .pt or "
+                            ".safetensors name).")
+    return name
+
+
+def _default_opener(url: str, timeout: float):
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - http(s) and file URLs only, checked below
+
+
+def verify_file(path: Path, sha256: str | None = None, md5: str | None = None,
+                size_bytes: int | None = None) -> str | None:
+    """None when ``path`` matches every expectation given, else a sentence saying what differs."""
+    size = path.stat().st_size
+    if size_bytes is not None and size != size_bytes:
+        return f"it has {size} bytes, expected {size_bytes}"
+    if sha256:
+        from segfill.sam.registry import file_sha256
+
+        digest = file_sha256(path)
+        if digest != sha256:
+            return f"its SHA-256 is {digest}, expected {sha256}"
+    elif md5:
+        digest = hashlib.md5(usedforsecurity=False)
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(4 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != md5:
+            return f"its MD5 is {digest.hexdigest()}, expected {md5}"
+    return None
+
+
+def download_model(
+    source: ModelSpec | str,
+    folder: str | os.PathLike,
+    progress: ProgressCallback | None = None,
+    opener: Opener | None = None,
+    filename: str | None = None,
+    sha256: str | None = None,
+    size_bytes: int | None = None,
+    md5: str | None = None,
+    chunk_size: int = 1 << 20,
+    timeout: float = 60.0,
+) -> Path:
+    """Download ``source`` (a ModelSpec, a registry name or a URL) into ``folder`` and return the final path.
+
+    Expectations (SHA-256, else MD5; size) come from the spec unless given. An existing file of the same name
+    is returned when it matches them, and refused otherwise (SegFill never overwrites a user's file).
+    ``opener(url, timeout)`` must return a file-like response with ``read(n)`` and ``headers``.
+    Raises :class:`DownloadError` with one sentence; the ``.part`` file is removed on every failure,
+    including KeyboardInterrupt.
+    """
+    if isinstance(source, str) and source in KNOWN_MODELS:
+        source = KNOWN_MODELS[source]
+    if isinstance(source, ModelSpec):
+        url = source.url
+        filename = filename or source.filename
+        sha256 = sha256 or source.sha256
+        md5 = md5 or source.md5
+        size_bytes = size_bytes if size_bytes is not None else source.size_bytes
+    else:
+        url = str(source)
+        filename = filename or _filename_from_url(url)
+    scheme = urllib.parse.urlparse(url).scheme.lower()
+    if scheme not in ("http", "https", "file"):
+        raise DownloadError(f"Cannot download from '{url}': only http, https and file URLs are supported.")
+    filename = _check_filename(filename)
+    sha256 = sha256.lower() if sha256 else None
+    md5 = md5.lower() if md5 else None
+
+    folder = Path(folder)
+    target = folder / filename
+    part = folder / (filename + ".part")
+    if target.exists():
+        problem = verify_file(target, sha256, md5, size_bytes)
+        if problem is None:
+            return target
+        raise DownloadError(f"{target} already exists but {problem}; delete or rename it to download again.")
+
+    key = str(target.resolve())
+    with _active_lock:
+        if key in _active:
+            raise DownloadError(f"{filename} is already being downloaded.")
+        _active.add(key)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _stream_to_part(url, part, opener or _default_opener, progress, sha256, md5, size_bytes, chunk_size,
+                        timeout, filename)
+        os.replace(part, target)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    finally:
+        with _active_lock:
+            _active.discard(key)
+    return target
+
+
+def _stream_to_part(url: str, part: Path, opener: Opener, progress: ProgressCallback | None, sha256: str | None,
+                    md5: str | None, size_bytes: int | None, chunk_size: int, timeout: float, filename: str) -> None:
+    sha = hashlib.sha256()
+    md = hashlib.md5(usedforsecurity=False) if md5 and not sha256 else None
+    done = 0
+    try:
+        response = opener(url, timeout)
+    except urllib.error.HTTPError as exc:
+        raise DownloadError(f"Downloading {filename} failed: the server answered {exc.code} {exc.reason}.") from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DownloadError(f"Downloading {filename} failed: {reason}.") from exc
+    try:
+        header = response.headers.get("Content-Length") if getattr(response, "headers", None) else None
+        total = int(header) if header and header.isdigit() else size_bytes
+        if size_bytes is not None and header and header.isdigit() and int(header) != size_bytes:
+            raise DownloadError(f"Downloading {filename} failed: the server offers {header} bytes, "
+                                f"expected {size_bytes}.")
+        if progress:
+            progress(0, total)
+        with open(part, "wb") as out:
+            while True:
+                try:
+                    block = response.read(chunk_size)
+                except (OSError, ValueError) as exc:
+                    raise DownloadError(f"Downloading {filename} was interrupted after {done} bytes: {exc}.") from exc
+                if not block:
+                    break
+                out.write(block)
+                sha.update(block)
+                if md is not None:
+                    md.update(block)
+                done += len(block)
+                if progress:
+                    progress(done, total)
+    finally:
+        close = getattr(response, "close", None)
+        if callable(close):
+            close()
+    expected_total = size_bytes if size_bytes is not None else total
+    if expected_total is not None and done != expected_total:
+        raise DownloadError(f"Downloading {filename} was cut short: got {done} of {expected_total} bytes.")
+    if sha256 and sha.hexdigest() != sha256:
+        raise DownloadError(f"The downloaded {filename} is damaged: its SHA-256 is {sha.hexdigest()}, expected {sha256}.")
+    if md is not None and md.hexdigest() != md5:
+        raise DownloadError(f"The downloaded {filename} is damaged: its MD5 is {md.hexdigest()}, expected {md5}.")
+    if sha256:
+        _remember_hash(part, sha.hexdigest())
+
+
+def _remember_hash(part: Path, digest: str) -> None:
+    """Seed the registry's hash cache so identifying the fresh file costs nothing (path after the rename)."""
+    from segfill.sam import registry
+
+    final = part.with_name(part.name[: -len(".part")])
+    stat = part.stat()
+    with registry._hash_lock:
+        registry._hash_cache[(str(final.resolve()), stat.st_size, stat.st_mtime_ns)] = digest
+
+
+class TqdmProgress:
+    """A download progress callback drawing a tqdm bar on stderr (plain text when tqdm is missing)."""
+
+    def __init__(self, description: str = "download") -> None:
+        self.description = description
+        self._bar = None
+        self._last_text = -1
+
+    def __call__(self, done: int, total: int | None) -> None:
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            step = done // (50 << 20)
+            if step != self._last_text or (total and done >= total):
+                self._last_text = step
+                suffix = f" / {total / 1e6:.0f} MB" if total else " MB"
+                print(f"\r{self.description}: {done / 1e6:.0f}{suffix}", end="", file=sys.stderr, flush=True)
+            return
+        if self._bar is None:
+            self._bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=self.description)
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        elif self._last_text >= 0:
+            print(file=sys.stderr)
+
+    def __enter__(self) -> TqdmProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def tqdm_progress(description: str = "download") -> TqdmProgress:
+    return TqdmProgress(description)
