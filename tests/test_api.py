@@ -52,23 +52,7 @@ class CountingLock:
 
 
 def _make_manager(folder: Path):
-    try:
-        from segfill.sam.manager import SamManager
-    except ImportError:  # TEMPORARY until segfill.sam.manager lands
-        from segfill.sam.loading import load_sam
-
-        class SamManager:  # type: ignore[no-redef]
-            def __init__(self, folders, device="cpu"):
-                self.folders = folders
-                self._cache = {}
-
-            def list_models(self):
-                return sorted(p.name for f in self.folders for p in Path(f).glob("*.pth"))
-
-            def get(self, name):
-                if name not in self._cache:
-                    self._cache[name] = load_sam(Path(self.folders[0]) / name)
-                return self._cache[name]
+    from segfill.sam.manager import SamManager
 
     return SamManager([folder], device="cpu")
 
@@ -524,6 +508,12 @@ def test_unknown_models_are_404_and_never_loaded(client, host, model_name, name,
         assert "Unknown SAM model" in detail(reply)
         assert model_name in detail(reply)  # the reason lists what is installed
     assert asked == []
+
+
+def test_a_known_but_missing_registry_model_is_404_saying_so(client, model_name):
+    reply = client.post(f"{PREFIX}/mask", json={"image": b64(textured()), "model": "sam_vit_h", "points": [{"x": 1, "y": 1}]})
+    assert reply.status_code == 404
+    assert "not installed" in detail(reply) and model_name in detail(reply)
 
 
 def test_oversized_images_are_413_before_decoding(client):

@@ -10,19 +10,17 @@ descriptions); the two config spellings are chosen once in :class:`ApiModel`. Im
 PNG/JPEG/WebP file content, never file names.
 """
 
+# Optional[...] is kept: these annotations are evaluated by pydantic 1 as well as 2.
+# ruff: noqa: UP045
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Literal, Optional, Union
 
 import pydantic
 from pydantic import BaseModel, Field
 
 from segfill.args import InpaintArgs, MaskRefinement, OutpaintArgs, StrictArgs, confloat, conint, parse_args_model
-
-try:
-    from typing import Literal
-except ImportError:  # pragma: no cover - Python < 3.8
-    from typing_extensions import Literal  # type: ignore[assignment]
 
 PYDANTIC_V2 = int(pydantic.VERSION.split(".")[0]) >= 2
 
@@ -48,14 +46,14 @@ class ResponseModel(BaseModel):
     """Base of response bodies (extra keys allowed so a newer server can add fields)."""
 
 
-def model_to_dict(model: BaseModel, exclude: Optional[set] = None) -> Dict[str, Any]:
+def model_to_dict(model: BaseModel, exclude: set | None = None) -> dict[str, Any]:
     """``model.dict()`` on pydantic 1, ``model.model_dump()`` on 2 (no deprecation warning either way)."""
     if PYDANTIC_V2:
         return model.model_dump(exclude=exclude)  # type: ignore[attr-defined]
     return model.dict(exclude=exclude)
 
 
-def model_fields(model_class: type) -> Dict[str, Any]:
+def model_fields(model_class: type) -> dict[str, Any]:
     """Field name -> default of an API model class, on either pydantic."""
     if PYDANTIC_V2:
         return {name: info.default for name, info in model_class.model_fields.items()}  # type: ignore[attr-defined]
@@ -88,9 +86,9 @@ def _range_text(field: Any) -> str:
     return f" ({'' if low is None else low}-{'' if high is None else high})"
 
 
-def fields_from_args(args_model: type, skip: tuple = ()) -> Dict[str, Any]:
+def fields_from_args(args_model: type, skip: tuple = ()) -> dict[str, Any]:
     """``create_model`` field definitions mirroring the engine model ``args_model`` (its defaults and docs)."""
-    definitions: Dict[str, Any] = {}
+    definitions: dict[str, Any] = {}
     for name, field in args_model.__fields__.items():
         if name in skip:
             continue
@@ -100,7 +98,7 @@ def fields_from_args(args_model: type, skip: tuple = ()) -> Dict[str, Any]:
     return definitions
 
 
-def _generated(name: str, args_model: type, leading: Dict[str, Any], skip: tuple = ()) -> type:
+def _generated(name: str, args_model: type, leading: dict[str, Any], skip: tuple = ()) -> type:
     definitions = dict(leading)
     definitions.update(fields_from_args(args_model, skip))
     return pydantic.create_model(name, __base__=ApiModel, __module__=__name__, **definitions)
@@ -124,16 +122,16 @@ class PointModel(ApiModel):
 
 class SamModelInfo(ResponseModel):
     name: str = Field(..., description="the name to pass as `model`")
-    arch: Optional[str] = Field(None, description="architecture, e.g. vit_b")
-    family: Optional[str] = Field(None, description="sam, sam_hq, mobile_sam or sam2")
-    size_bytes: Optional[int] = None
+    arch: str | None = Field(None, description="architecture, e.g. vit_b")
+    family: str | None = Field(None, description="sam, sam_hq, mobile_sam or sam2")
+    size_bytes: int | None = None
 
 
 class ModelsResponse(ResponseModel):
-    models: List[SamModelInfo] = Field(default_factory=list, description="installed SAM models")
-    default: Optional[str] = Field(None, description="the model used when a request names none")
+    models: list[SamModelInfo] = Field(default_factory=list, description="installed SAM models")
+    default: str | None = Field(None, description="the model used when a request names none")
     host: str = Field(..., description="standalone, webui or forge")
-    inpaint_warning: Optional[str] = Field(None, description="a note about the inpainting model, if any")
+    inpaint_warning: str | None = Field(None, description="a note about the inpainting model, if any")
 
 
 class HealthResponse(ResponseModel):
@@ -154,8 +152,8 @@ _MaskBase = _generated(
     {
         "image": IMAGE_FIELD,
         "model": (Optional[str], Field(None, description="installed SAM model name (GET /segfill/v1/models); default: the host's")),
-        "points": (List[PointModel], Field(default_factory=list, description="clicks; at least one point or a box")),
-        "box": (Optional[List[float]], Field(None, description="[x0, y0, x1, y1] in image pixels")),
+        "points": (list[PointModel], Field(default_factory=list, description="clicks; at least one point or a box")),
+        "box": (Optional[list[float]], Field(None, description="[x0, y0, x1, y1] in image pixels")),
         "multimask": (bool, Field(True, description="ask SAM for 3 candidates instead of 1")),
         "candidate": (
             Union[Literal["best"], int],
@@ -172,8 +170,8 @@ class MaskRequest(_MaskBase):  # type: ignore[valid-type,misc]
 
 
 class MaskResponse(ResponseModel):
-    masks: List[str] = Field(..., description="every candidate as a base64 PNG (mode L, 255 = selected)")
-    scores: List[float] = Field(..., description="SAM's quality estimate per candidate")
+    masks: list[str] = Field(..., description="every candidate as a base64 PNG (mode L, 255 = selected)")
+    scores: list[float] = Field(..., description="SAM's quality estimate per candidate")
     chosen: int = Field(..., description="index of the candidate that `mask` was made from")
     mask: str = Field(..., description="the chosen candidate after refinement, base64 PNG (mode L)")
     width: int
@@ -188,12 +186,12 @@ class SegmentMapRequest(ApiModel):
     """SAM's automatic segmentation of the whole image at a bounded working resolution."""
 
     image: str = Field(..., description=IMAGE_DESCRIPTION)
-    model: Optional[str] = Field(None, description="installed SAM model name; default: the host's")
+    model: str | None = Field(None, description="installed SAM model name; default: the host's")
     max_side: int = Field(1024, description="long side of the working resolution (64-4096)")
     points_per_side: int = Field(32, description="grid density of the automatic generator (1-128)")
     pred_iou_thresh: float = Field(0.88, description="drop masks SAM scores below this (0-1)")
     stability_score_thresh: float = Field(0.95, description="drop masks less stable than this (0-1)")
-    points: List[PointModel] = Field(
+    points: list[PointModel] = Field(
         default_factory=list, description="optional: also return the union of the segments these points touch"
     )
 
@@ -206,8 +204,8 @@ class SegmentMapResponse(ResponseModel):
     working_height: int
     width: int
     height: int
-    touched: List[int] = Field(default_factory=list, description="ids of the segments the given points touch")
-    mask: Optional[str] = Field(None, description="union of the touched segments at full size, base64 PNG (L)")
+    touched: list[int] = Field(default_factory=list, description="ids of the segments the given points touch")
+    mask: str | None = Field(None, description="union of the touched segments at full size, base64 PNG (L)")
     model: str
 
 
@@ -243,7 +241,7 @@ def to_outpaint_args(body: OutpaintRequest) -> Any:
     return parse_args_model(OutpaintArgs, model_to_dict(body, exclude={"image"}))
 
 
-def planned_canvas_size(image_size: Tuple[int, int], args: Any) -> Tuple[int, int]:
+def planned_canvas_size(image_size: tuple[int, int], args: Any) -> tuple[int, int]:
     """``(width, height)`` of the outpaint result, checked (zero / absurd padding raise InputError)."""
     from segfill.outpaint.geometry import resolve_padding
 
@@ -263,8 +261,8 @@ class GenerationResponse(ResponseModel):
     infotext: str = Field("", description="generation parameters in the WebUI's 'key: value, ...' format")
     width: int
     height: int
-    plan: Dict[str, Any] = Field(default_factory=dict, description="the plan the engine executed (canvas, tiles, seeds)")
-    info: Dict[str, Any] = Field(default_factory=dict, description="other details from the host")
+    plan: dict[str, Any] = Field(default_factory=dict, description="the plan the engine executed (canvas, tiles, seeds)")
+    info: dict[str, Any] = Field(default_factory=dict, description="other details from the host")
 
 
 # -- engine-side checks (pydantic v1 API via segfill.args, like every engine argument model) ----------------

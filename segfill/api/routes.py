@@ -24,7 +24,9 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, FastAPI, HTTPException, Request
@@ -140,7 +142,7 @@ def _limited_route_class(max_request_bytes: int) -> type:
 # -- models ----------------------------------------------------------------------------------------------
 
 
-def _model_entries(host: Any) -> List[Dict[str, Any]]:
+def _model_entries(host: Any) -> list[dict[str, Any]]:
     """Installed SAM models as plain dicts with at least ``name``, from ``host.sam.list_models()``."""
     entries = []
     for item in host.sam.list_models():
@@ -150,7 +152,7 @@ def _model_entries(host: Any) -> List[Dict[str, Any]]:
         if isinstance(item, dict):
             entries.append(dict(item))
             continue
-        entry = {"name": str(getattr(item, "name"))}
+        entry = {"name": str(item.name)}
         for key in ("arch", "family", "size_bytes"):
             value = getattr(item, key, None)
             if value is None and getattr(item, "spec", None) is not None:
@@ -160,25 +162,33 @@ def _model_entries(host: Any) -> List[Dict[str, Any]]:
     return entries
 
 
-def _default_model(host: Any, names: List[str]) -> Optional[str]:
+def _default_model(host: Any, names: list[str]) -> str | None:
     preferred = host.defaults().sam_model
     if preferred in names:
         return preferred
     return names[0] if names else None
 
 
-def _resolve_model(host: Any, requested: Optional[str]) -> str:
-    """The installed model name to load: ``requested`` if it is one, else the default. Never a path."""
+def _resolve_model(host: Any, requested: str | None) -> str:
+    """The installed file name to load: ``requested`` if it is installed (or a registry name of an installed
+    file), else the default. Only names the manager lists can come out, so a request never names a path."""
     names = [entry["name"] for entry in _model_entries(host)]
     if requested is None or requested == "":
         name = _default_model(host, names)
         if name is None:
             raise UnknownModelError("No SAM model is installed; download one first (python -m segfill download).")
         return name
-    if requested not in names:
-        installed = ", ".join(names) if names else "none"
-        raise UnknownModelError(f"Unknown SAM model {requested!r}; installed: {installed}.")
-    return requested
+    if requested in names:
+        return requested
+    installed = ", ".join(names) if names else "none"
+    resolve_name = getattr(host.sam, "resolve_name", None)
+    if resolve_name is not None:  # registry names such as "sam_vit_b" map to an installed file
+        try:
+            return str(resolve_name(requested).name)
+        except SegFillError as error:
+            if "not installed" in str(error):
+                raise UnknownModelError(f"{str(error).rstrip('.')}; installed: {installed}.") from None
+    raise UnknownModelError(f"Unknown SAM model {requested!r}; installed: {installed}.")
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
@@ -201,7 +211,7 @@ def _mask_png(mask: np.ndarray) -> str:
     return encode_png(mask_to_image(mask))
 
 
-def _lock_context(lock: Any) -> Callable[[], ContextManager[Any]]:
+def _lock_context(lock: Any) -> Callable[[], AbstractContextManager[Any]]:
     if lock is None:
         lock = threading.Lock()  # standalone: still one model job at a time
 
@@ -240,7 +250,7 @@ def register_routes(
         return _decode(text, field, max_image_pixels)
 
     @router.get("/health", response_model=m.HealthResponse)
-    def health() -> Dict[str, Any]:
+    def health() -> dict[str, Any]:
         """Version, host kind and the size limits this server applies."""
         return {
             "status": "ok",
@@ -252,7 +262,7 @@ def register_routes(
         }
 
     @router.get("/models", response_model=m.ModelsResponse)
-    def list_models() -> Dict[str, Any]:
+    def list_models() -> dict[str, Any]:
         """Installed SAM models (pass a `name` as `model` to /mask and /segment-map) and the default one."""
         with _http_errors():
             entries = _model_entries(host)
@@ -265,7 +275,7 @@ def register_routes(
             }
 
     @router.post("/mask", response_model=m.MaskResponse)
-    def mask(body: m.MaskRequest) -> Dict[str, Any]:
+    def mask(body: m.MaskRequest) -> dict[str, Any]:
         """Click-to-mask with Segment Anything.
 
         Send the image, clicks (`points`, image pixels, label 1 = include / 0 = exclude) and/or a `box`
@@ -313,7 +323,7 @@ def register_routes(
             }
 
     @router.post("/segment-map", response_model=m.SegmentMapResponse)
-    def segment_map(body: m.SegmentMapRequest) -> Dict[str, Any]:
+    def segment_map(body: m.SegmentMapRequest) -> dict[str, Any]:
         """Automatic segmentation of the whole image (SAM's mask generator at working resolution).
 
         Returns the label image (16-bit PNG, value = segment id, 0 = none), a colour-coded preview and the
@@ -345,7 +355,7 @@ def register_routes(
                 )
             labels = np.clip(segments.labels, 0, 65535).astype(np.uint16)
             work_w, work_h = segments.working_size
-            touched: List[int] = []
+            touched: list[int] = []
             union = None
             if points:
                 touched = sorted(int(i) for i in segments.segments_touched(points))
@@ -364,7 +374,7 @@ def register_routes(
             }
 
     @router.post("/inpaint", response_model=m.GenerationResponse)
-    def inpaint(body: m.InpaintRequest) -> Dict[str, Any]:
+    def inpaint(body: m.InpaintRequest) -> dict[str, Any]:
         """Repaint the white part of `mask` (same size as `image`); everything else stays bit-exact.
 
         Runs on the host's inpainting model (the WebUI's checkpoint, or the standalone backend).
@@ -383,7 +393,7 @@ def register_routes(
             return _generation_reply(result)
 
     @router.post("/outpaint", response_model=m.GenerationResponse)
-    def outpaint(body: m.OutpaintRequest) -> Dict[str, Any]:
+    def outpaint(body: m.OutpaintRequest) -> dict[str, Any]:
         """Extend the image: `padding` per side, or an `aspect` ratio with an `anchor`; the original pixels
         are kept bit-exact and the new area is generated in overlapping tiles."""
         from segfill.masks import image_to_rgb
@@ -405,7 +415,7 @@ def register_routes(
     return router
 
 
-def _generation_reply(result: Any) -> Dict[str, Any]:
+def _generation_reply(result: Any) -> dict[str, Any]:
     if not result.images:
         raise SegFillError("The generation produced no image (was it interrupted?).")
     image = result.images[0]
