@@ -354,8 +354,8 @@ def test_single_file_without_tokenizer_files_uses_open_clips_vocabulary(
 ):
     from segfill.backends.diffusers_backend import DiffusersBackend
 
-    config = tiny_sd.save_tiny_config_folder(tmp_path / "config", tokenizer="none")
-    assert not (config / "tokenizer").exists()
+    config = tiny_sd.save_tiny_config_folder(tmp_path / "config", tokenizer="settings")
+    assert not (config / "tokenizer" / "vocab.json").exists()
     backend = DiffusersBackend.from_model(str(tiny_single_file), device="cpu", config=str(config))
     assert backend.pipeline.tokenizer("a cat").input_ids == [522, 320, 513, 523]
     result = backend.inpaint(request(seed=1))
@@ -414,7 +414,9 @@ def test_tokenizer_files_are_found_in_the_hugging_face_cache(monkeypatch, tmp_pa
     assert diffusers_backend._cached_tokenizer_dir() == snapshot
     tokenizer = diffusers_backend.load_clip_tokenizer(diffusers_backend.CONFIGS_DIR / "sd2-inpainting", "m")
     assert tokenizer("a cat").input_ids == [522, 320, 513, 523]
-    assert tokenizer.model_max_length == 77 and tokenizer.pad_token == "<|endoftext|>"
+    # SD2 was trained with OpenCLIP's tokenizer, which pads with token 0 ("!"), as the WebUI does for SD2
+    assert tokenizer.model_max_length == 77 and tokenizer.pad_token == "!"
+    assert tokenizer("a cat", padding="max_length").input_ids[4:] == [0] * 73
 
 
 def test_bpe_file_conversion_matches_clips_vocabulary_rule(tmp_path):

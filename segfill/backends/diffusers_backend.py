@@ -47,7 +47,8 @@ SD2_INPAINTING_FILENAME = "512-inpainting-ema.safetensors"
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 #: shipped diffusers config folders (no weights, no vocabulary) for single-file checkpoints, by text width.
 SHIPPED_CONFIG_BY_CONTEXT_DIM = {1024: "sd2-inpainting", 768: "sd1-inpainting"}
-#: CLIP tokenizer settings (77 tokens, pad with <|endoftext|>) for config folders that have none.
+#: CLIP tokenizer settings for config folders that have none: SD2's (77 tokens, padded with "!" = token 0 like
+#: OpenCLIP's tokenizer that SD2 was trained with; SD1's config pads with <|endoftext|> like OpenAI's CLIP).
 DEFAULT_TOKENIZER_SETTINGS = CONFIGS_DIR / "sd2-inpainting" / "tokenizer" / "tokenizer_config.json"
 
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth")
