@@ -537,6 +537,19 @@ def test_oversized_bodies_are_413(client):
     assert reply.status_code == 413
 
 
+def test_routes_added_to_a_running_app_work_like_the_webui_does_it(host):
+    # The WebUI calls on_app_started after its app has started serving: no middleware can be added then,
+    # so the body limit must work without it, and /docs must show routes added late.
+    app = FastAPI()
+    with TestClient(app) as running:
+        assert running.get("/openapi.json").status_code == 200
+        register_routes(app, host, max_request_bytes=1000)
+        assert f"{PREFIX}/outpaint" in running.get("/openapi.json").json()["paths"]
+        assert running.get(f"{PREFIX}/health").json()["max_request_bytes"] == 1000
+        reply = running.post(f"{PREFIX}/outpaint", json={"image": "A" * 2000, "right": 8})
+        assert reply.status_code == 413
+
+
 def test_no_installed_model_is_a_clear_404(tmp_path):
     app = FastAPI()
     register_routes(app, _make_host(tmp_path))

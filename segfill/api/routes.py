@@ -412,6 +412,7 @@ def register_routes(
             return _generation_reply(result)
 
     app.include_router(router)
+    app.openapi_schema = None  # the app may have served /openapi.json already; let /docs show the new routes
     return router
 
 
