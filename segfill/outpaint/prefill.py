@@ -97,18 +97,16 @@ def pull_push(rgb: np.ndarray, known: np.ndarray, max_side: int = PULL_PUSH_MAX_
     else:
         color = premultiplied.astype(np.float32)
     levels = [(color, weight)]
-    while min(levels[-1][1].shape) > 1:
+    while min(levels[-1][1].shape) > 1:  # Gaussian pull: known weight leaks across block borders
         c, wt = levels[-1]
-        size = (max(1, (wt.shape[1] + 1) // 2), max(1, (wt.shape[0] + 1) // 2))
-        levels.append((cv2.resize(c, size, interpolation=cv2.INTER_AREA),
-                       cv2.resize(wt, size, interpolation=cv2.INTER_AREA)))
+        levels.append((cv2.pyrDown(c), cv2.pyrDown(wt)))
     c, wt = levels[-1]
     estimate = c / np.maximum(wt, 1e-8)[..., None]
     for c, wt in reversed(levels[:-1]):
-        up = cv2.resize(estimate, (wt.shape[1], wt.shape[0]), interpolation=cv2.INTER_LINEAR)
+        up = cv2.pyrUp(estimate, dstsize=(wt.shape[1], wt.shape[0]))
         if up.ndim == 2:
             up = up[..., None]
-        share = np.minimum(wt * 4.0, 1.0)[..., None]  # a pixel with a quarter of known area trusts itself
+        share = np.minimum(wt * 4.0, 1.0)[..., None]  # a pixel with a quarter of known weight trusts itself
         own = c / np.maximum(wt, 1e-8)[..., None]
         estimate = own * share + up * (1.0 - share)
     estimate = np.clip(estimate, 0, 255).astype(np.uint8)

@@ -37,7 +37,10 @@ def distance_from(region: np.ndarray) -> np.ndarray:
     if not region.any():
         return np.full(region.shape, np.inf, dtype=np.float32)
     outside = np.ascontiguousarray(~region, dtype=np.uint8)
-    return cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    distance = cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    # OpenCV returns e.g. 7.0000005 for 7 (and not always the same last bit); distances are square roots of
+    # integers, so rounding to 1e-4 makes thresholds at whole distances exact and repeatable
+    return np.round(distance, 4, out=distance)
 
 
 def cosine_falloff(distance: np.ndarray, start: float, end: float) -> np.ndarray:
@@ -56,6 +59,8 @@ def composite_mask_from_distance(distance: np.ndarray, band: int, feather: int) 
     band = max(int(band), 0)
     if band == 0:
         return (distance <= 0).astype(np.float32)
+    if feather == 0:
+        return (distance < band).astype(np.float32)
     return cosine_falloff(distance, band - feather, band)
 
 
