@@ -2,7 +2,7 @@
 (tiny random-weight SAM loaded from a file through the real loader, OpenCV inpainting backend).
 
 Runs on fastapi 0.94 + pydantic 1 (the WebUI 1.10 stack) and fastapi 0.104 + pydantic 2 (Forge's).
-No gradio here: the routes must not need it.
+Only the last test (the standalone app with its gradio UI) imports gradio; the routes themselves never need it.
 """
 
 from __future__ import annotations
@@ -556,3 +556,20 @@ def test_no_installed_model_is_a_clear_404(tmp_path):
     reply = TestClient(app).post(f"{PREFIX}/mask", json={"image": b64(textured()), "points": [{"x": 1, "y": 1}]})
     assert reply.status_code == 404
     assert "No SAM model is installed" in detail(reply)
+
+
+def test_the_standalone_app_serves_the_same_routes(host):
+    """`python -m segfill serve`'s app (gradio UI at /, API beside it). Only this test needs gradio, so it
+    is imported here and the test is skipped where gradio cannot be imported."""
+    try:
+        from segfill.app import create_server_app
+    except Exception as exc:  # gradio missing or incompatible with this stack
+        pytest.skip(f"the standalone app needs gradio: {exc}")
+    running = TestClient(create_server_app(host))
+    assert running.get(f"{PREFIX}/health").json()["host"] == "standalone"
+    reply = running.post(f"{PREFIX}/mask", json={"image": b64(textured(seed=13)), "points": [{"x": 40, "y": 30}]})
+    assert reply.status_code == 200, reply.text
+    assert decoded(reply.json()["mask"]).size == (96, 72)
+    reply = running.post(f"{PREFIX}/mask", json={"image": "../../etc/passwd", "points": [{"x": 1, "y": 1}]})
+    assert reply.status_code == 400
+    assert running.get("/").status_code == 200  # the UI is mounted too
