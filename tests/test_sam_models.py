@@ -28,6 +28,7 @@ from tests.tiny_models import (
     official_shaped_state_dict,
     save_official_shaped,
     save_tiny_sam,
+    zero_state_dict_like,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -317,6 +318,57 @@ def test_other_families_need_their_package(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "segment_anything_hq", None)  # import fails even if installed
     with pytest.raises(MissingDependencyError, match="segment-anything-hq"):
         loading.load_sam(path)
+
+
+def test_full_size_official_architecture_loads_by_shapes(tmp_path):
+    from segment_anything import sam_model_registry
+
+    with torch.device("meta"):
+        official = sam_model_registry["vit_b"]()
+    path = tmp_path / "renamed_b.pth"
+    torch.save(zero_state_dict_like(official.state_dict()), path)
+    assert path.stat().st_size < 200_000
+    loaded = loading.load_sam(path)
+    assert (loaded.family, loaded.arch, loaded.image_size) == ("sam", "vit_b", 1024)
+    assert loaded.model.image_encoder.blocks[2].window_size == 0 and loaded.model.image_encoder.blocks[0].window_size == 14
+    assert float(loaded.model.image_encoder.pos_embed.abs().sum()) == 0.0  # every weight came from the file
+    assert torch.equal(loaded.model.pixel_mean.flatten(), torch.tensor(loading.SAM_PIXEL_MEAN))
+
+
+def test_a_missing_dependency_of_the_family_package_is_named(tmp_path, monkeypatch):
+    fake = tmp_path / "fakepkgs" / "segment_anything_hq"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("import timm_not_installed_here\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "fakepkgs"))
+    monkeypatch.delitem(sys.modules, "segment_anything_hq", raising=False)
+    state = dict(official_shaped_state_dict("vit_b"))
+    state["mask_decoder.hf_token.weight"] = torch.zeros(1, 256)
+    path = tmp_path / "hq.pth"
+    torch.save(state, path)
+    with pytest.raises(MissingDependencyError, match="timm_not_installed_here"):
+        loading.load_sam(path)
+
+
+def _importable(module: str) -> bool:
+    try:
+        __import__(module)
+    except Exception:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _importable("segment_anything_hq"), reason="the optional segment-anything-hq is not installed")
+def test_sam_hq_checkpoint_loads_when_its_package_is_installed(tmp_path):
+    import segment_anything_hq
+
+    with torch.device("meta"):
+        hq = segment_anything_hq.sam_model_registry["vit_b"]()
+    path = tmp_path / "renamed_hq.pth"
+    torch.save(zero_state_dict_like(hq.state_dict()), path)
+    loaded = loading.load_sam(path)
+    assert (loaded.family, loaded.arch, loaded.image_size) == ("sam_hq", "vit_b", 1024)
+    assert type(loaded.model).__module__.startswith("segment_anything_hq")
+    assert torch.equal(loaded.model.pixel_std.flatten(), torch.tensor(loading.SAM_PIXEL_STD))
 
 
 def _sam2_importable() -> bool:

@@ -148,3 +148,15 @@ def save_official_shaped(path: str | Path, arch: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(official_shaped_state_dict(arch), path)
     return path
+
+
+def zero_state_dict_like(state_dict: dict) -> dict:
+    """The same keys, shapes and dtypes, all zeros, stored as one element each (``expand``): a full-size
+    architecture (an official vit_b, a SAM-HQ model) saved in a few kilobytes, loadable with strict checks."""
+    import torch
+
+    zeros = {}
+    for key, value in state_dict.items():
+        scalar = torch.zeros((), dtype=value.dtype)
+        zeros[key] = scalar.expand(value.shape) if len(value.shape) else scalar.clone()
+    return zeros

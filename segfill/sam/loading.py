@@ -8,12 +8,13 @@ through the same code. SAM-HQ, MobileSAM and SAM 2 use their own pip packages, i
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from segfill.errors import MissingDependencyError, ModelError
 from segfill.sam.registry import (
@@ -194,19 +195,13 @@ def derive_sam_config(shapes: Mapping[str, tuple[int, ...]], source: str = "the 
     )
 
 
-def build_sam_from_config(config: SamConfig, empty: bool = False):
-    """A ``segment_anything.modeling.Sam`` with this configuration on the CPU, in eval mode.
+def build_sam_from_config(config: SamConfig):
+    """A randomly initialised ``segment_anything.modeling.Sam`` with this configuration (eval mode).
 
-    ``empty=True`` skips the random initialisation (built on the meta device, then given uninitialised CPU
-    memory): only for models whose every weight is loaded right after, which ``load_state_dict(strict=True)``
-    guarantees. The non-persistent pixel statistics must then be set again (:func:`_reset_pixel_stats`).
+    Works under ``with torch.device("meta")``: :func:`load_sam` builds that way and skips the initialisation.
     """
     import torch
 
-    if empty:
-        with torch.device("meta"):
-            sam = build_sam_from_config(config)
-        return sam.to_empty(device="cpu")
     from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
     grid = config.img_size // config.patch_size
@@ -259,55 +254,75 @@ def _reset_pixel_stats(sam) -> None:
     sam.register_buffer("pixel_std", torch.tensor(SAM_PIXEL_STD).view(-1, 1, 1), False)
 
 
-def _describe_mismatch(exc: Exception, limit: int = 3) -> str:
-    text = str(exc)
-    missing = re.search(r"Missing key\(s\) in state_dict: (.*?)(?:\.\s*$|\.\s*\n|$)", text, re.S)
-    unexpected = re.search(r"Unexpected key\(s\) in state_dict: (.*?)(?:\.\s*$|\.\s*\n|$)", text, re.S)
-    parts = []
-    for label, found in (("missing keys", missing), ("unexpected keys", unexpected)):
-        if found:
-            keys = [k.strip().strip('"') for k in found.group(1).split(",")]
-            more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
-            parts.append(f"{label} {', '.join(keys[:limit])}{more}")
-    if "size mismatch" in text:
-        first = next(line.strip() for line in text.splitlines() if "size mismatch" in line)
-        parts.append(first)
-    return "; ".join(parts) or text.splitlines()[0]
+def _key_list(keys: list[str], limit: int = 3) -> str:
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
 
 
-def _load_strict(model, weights: Mapping[str, Any], path: Path, expected: str) -> None:
+def _load_weights(model, weights: Mapping[str, Any], path: Path, expected: str,
+                  allow_unexpected: bool = False) -> None:
+    """Copy every weight into ``model``; a missing weight (or, unless allowed, an extra one) is an error."""
     try:
-        model.load_state_dict(weights, strict=True)
-    except RuntimeError as exc:
-        raise ModelError(f"{path.name} is not a {expected} checkpoint: {_describe_mismatch(exc)}.") from exc
+        result = model.load_state_dict(weights, strict=False)
+    except RuntimeError as exc:  # shape mismatches raise even when not strict
+        lines = [line.strip() for line in str(exc).splitlines() if "size mismatch" in line]
+        detail = lines[0] if lines else str(exc).splitlines()[0]
+        raise ModelError(f"{path.name} is not a {expected} checkpoint: {detail}") from exc
+    problems = []
+    if result.missing_keys:
+        problems.append(f"missing keys {_key_list(list(result.missing_keys))}")
+    if result.unexpected_keys and not allow_unexpected:
+        problems.append(f"unexpected keys {_key_list(list(result.unexpected_keys))}")
+    if problems:
+        raise ModelError(f"{path.name} is not a {expected} checkpoint: {'; '.join(problems)}.")
+
+
+def _construct_for_loading(builder: Callable[[], Any]):
+    """Build a model whose every persistent tensor is about to be overwritten, skipping random init.
+
+    Built on the meta device and given uninitialised CPU memory when its only non-persistent buffers are
+    SAM's pixel statistics (set again after loading); otherwise (or if the meta build fails) built normally.
+    """
+    import torch
+
+    try:
+        with torch.device("meta"):
+            model = builder()
+    except Exception:  # some architectures compute on tensors while being built (e.g. TinyViT)
+        return builder(), False
+    non_persistent = set(dict(model.named_buffers())) - set(model.state_dict())
+    if not non_persistent <= {"pixel_mean", "pixel_std"}:
+        return builder(), False
+    return model.to_empty(device="cpu"), True
 
 
 def _import_family(family: str):
     package, module = FAMILY_PACKAGES[family]
     try:
-        return __import__(module)
+        return importlib.import_module(module)
     except ImportError as exc:
+        feature = f"Loading a {family_arch_label(family, '').strip()} model"
+        if exc.name and exc.name.split(".")[0] != module:  # the package is there but needs another one
+            raise MissingDependencyError(exc.name.split(".")[0], feature) from exc
         hint = None
         if family == "sam2":
-            hint = "pick a SAM 2.1 model in SegFill's settings to install it without touching torch"
+            hint = "pick a SAM 2.1 model in SegFill to install it without touching torch"
         elif family == "mobile_sam":
             hint = f"pip install {package}"
-        raise MissingDependencyError(package, f"Loading a {family_arch_label(family, '').strip()} model",
-                                     hint) from exc
+        raise MissingDependencyError(package, feature, hint) from exc
 
 
 def _build_family_model(family: str, arch: str, weights: dict[str, Any], path: Path, spec: ModelSpec | None):
     """(model, image_size) for the families whose architecture comes from another pip package."""
     expected = family_arch_label(family, arch)
-    if family == "sam_hq":
+    if family in ("sam_hq", "mobile_sam"):
         module = _import_family(family)
-        model = module.sam_model_registry[arch](checkpoint=None)
-        _load_strict(model, weights, path, expected)
-        return model.eval(), model.image_encoder.img_size
-    if family == "mobile_sam":
-        module = _import_family(family)
-        model = module.sam_model_registry["vit_t"](checkpoint=None)
-        _load_strict(model, weights, path, expected)
+        key = "vit_t" if family == "mobile_sam" else arch
+        model, empty = _construct_for_loading(module.sam_model_registry[key])
+        # SAM-HQ's own loader is not strict; tolerate extra tensors there, never missing ones
+        _load_weights(model, weights, path, expected, allow_unexpected=family == "sam_hq")
+        if empty:
+            _reset_pixel_stats(model)
         return model.eval(), model.image_encoder.img_size
     if family == "sam2":
         _import_family(family)
@@ -315,7 +330,7 @@ def _build_family_model(family: str, arch: str, weights: dict[str, Any], path: P
 
         config = spec.sam2_config if spec and spec.sam2_config else _sam2_config_for(arch)
         model = build_sam2(config, ckpt_path=None, device="cpu", mode="eval")
-        _load_strict(model, weights, path, expected)
+        _load_weights(model, weights, path, expected)
         return model.eval(), int(getattr(model, "image_size", 1024))
     raise ModelError(f"{path.name}: unknown model family '{family}'.")
 
@@ -353,9 +368,10 @@ def load_sam(path: str | os.PathLike, model_type: str | None = None, device: str
 
     if family == "sam":
         config = derive_sam_config(shapes, path.name)
-        model = build_sam_from_config(config, empty=True)
-        _load_strict(model, weights, path, family_arch_label(family, arch))
-        _reset_pixel_stats(model)
+        model, empty = _construct_for_loading(lambda: build_sam_from_config(config))
+        _load_weights(model, weights, path, family_arch_label(family, arch))
+        if empty:
+            _reset_pixel_stats(model)
         image_size = config.img_size
     else:
         model, image_size = _build_family_model(family, arch, weights, path, spec)
