@@ -543,6 +543,17 @@ def test_tqdm_progress_tracks_bytes():
     bar.close()
 
 
+def test_download_command(tmp_path, capsys):
+    data = _payload(5000)
+    source = tmp_path / "cli_model.pt"
+    source.write_bytes(data)
+    assert download.main([source.as_uri(), "--to", str(tmp_path / "out"), "--sha256", hashlib.sha256(data).hexdigest()]) == 0
+    assert (tmp_path / "out" / "cli_model.pt").read_bytes() == data
+    assert download.main([source.as_uri(), "--to", str(tmp_path / "bad"), "--sha256", "2" * 64]) == 2
+    assert "SHA-256" in capsys.readouterr().err and not (tmp_path / "bad" / "cli_model.pt").exists()
+    assert download.main(["--list"]) == 0 and "sam_vit_b" in capsys.readouterr().out
+
+
 # ---- folders -----------------------------------------------------------------------------------------------
 
 
@@ -694,6 +705,18 @@ def test_concurrent_gets_load_once(tmp_path):
     for thread in threads:
         thread.join()
     assert sam.load_count == 1 and len(results) == 4 and all(r is results[0] for r in results)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_manager_offloads_from_the_gpu_and_back(model_dir):
+    sam = manager.SamManager([model_dir], device="cuda")
+    loaded = sam.get("one.pth")
+    assert next(loaded.model.parameters()).is_cuda and loaded.device == "cuda"
+    sam.offload_to_cpu()
+    assert not next(loaded.model.parameters()).is_cuda and loaded.device == "cpu"
+    assert sam.get("one.pth") is loaded and next(loaded.model.parameters()).is_cuda
+    sam.unload()
+    assert sam.loaded is None
 
 
 def test_resolve_device():

@@ -14,14 +14,15 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from segfill.errors import DownloadError
 from segfill.sam.registry import KNOWN_MODELS, MODEL_FILE_SUFFIXES, ModelSpec
 
 #: progress(done_bytes, total_bytes or None when the server does not say)
-ProgressCallback = Callable[[int, Optional[int]], None]
+ProgressCallback = Callable[[int, int | None], None]
 Opener = Callable[..., Any]
 
 USER_AGENT = "SegFill-model-download/1 (+urllib)"
@@ -234,3 +235,36 @@ class TqdmProgress:
 
 def tqdm_progress(description: str = "download") -> TqdmProgress:
     return TqdmProgress(description)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m segfill.sam.download NAME_OR_URL [--to FOLDER]``: download with a progress bar."""
+    import argparse
+
+    from segfill.errors import SegFillError
+    from segfill.sam.folders import default_model_folders, download_folder
+
+    parser = argparse.ArgumentParser(prog="python -m segfill.sam.download",
+                                     description="Download a SAM checkpoint, verified before it is kept.")
+    parser.add_argument("model", nargs="?", help="a known model name (see --list) or an http(s) URL")
+    parser.add_argument("--to", type=Path, default=None, help="target folder (default: the first model folder)")
+    parser.add_argument("--sha256", default=None, help="expected SHA-256 for a URL")
+    parser.add_argument("--list", action="store_true", help="list the known models and exit")
+    args = parser.parse_args(argv)
+    if args.list or not args.model:
+        for spec in KNOWN_MODELS.values():
+            print(f"{spec.name:24} {spec.title}")
+        return 0
+    folder = args.to if args.to is not None else download_folder(default_model_folders())
+    try:
+        with tqdm_progress(args.model) as bar:
+            path = download_model(args.model, folder, progress=bar, sha256=args.sha256)
+    except SegFillError as exc:
+        print(f"download: error: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

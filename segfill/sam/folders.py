@@ -14,9 +14,9 @@ hash); anything else shows as unidentified until it is loaded, when its tensor s
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from segfill.sam.registry import MODEL_FILE_SUFFIXES, Identification, ModelSpec, identify_checkpoint
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import importlib
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from segfill.errors import MissingDependencyError, ModelError
 from segfill.sam.registry import (
@@ -201,7 +202,6 @@ def build_sam_from_config(config: SamConfig):
     Works under ``with torch.device("meta")``: :func:`load_sam` builds that way and skips the initialisation.
     """
     import torch
-
     from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
     grid = config.img_size // config.patch_size

@@ -15,8 +15,8 @@ import gc
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from segfill.errors import InputError, ModelError
 from segfill.sam.folders import ModelFile, download_folder, list_model_files, unique_folders

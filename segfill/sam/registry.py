@@ -21,9 +21,10 @@ import os
 import re
 import threading
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from segfill.errors import InputError, ModelError
 
