@@ -803,6 +803,20 @@
         return {mode: S.mode, view: S.view, scale: S.scale, ox: S.ox, oy: S.oy, width: S.width, height: S.height,
             rev: S.rev, queue: S.queue.length, inFlight: S.inFlight};
     };
+    // Test hook: the last payload without its (large) image data.
+    window.segfillLastPayload = function () {
+        var p = S.payload || {};
+        var copy = {};
+        Object.keys(p).forEach(function (k) {
+            if (k !== "image" && k !== "mask" && k !== "segment_map" && k !== "download" && k !== "candidates") {
+                copy[k] = p[k];
+            }
+        });
+        copy.candidates = (p.candidates || []).map(function (c) {
+            return {index: c.index, score: c.score};
+        });
+        return copy;
+    };
     // Test hook: image point -> client (page) coordinates under the current zoom.
     window.segfillImageToClient = function (x, y) {
         var rect = S.canvas.getBoundingClientRect();

@@ -12,7 +12,6 @@ not rendered at all, so the browser could not reach them.
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 import gradio as gr
@@ -101,7 +100,7 @@ def build_tab_contents(host: "Host") -> None:
             with gr.Row():
                 model_dropdown = gr.Dropdown(choices=model_choices, value=default_model, label="SAM model",
                                              elem_id="segfill_model", scale=4)
-                refresh_button = gr.Button("🔄", elem_id="segfill_model_refresh", scale=1, min_width=40)
+                refresh_button = gr.Button("Refresh", elem_id="segfill_model_refresh", scale=1, min_width=60)
             with gr.Accordion("Download a SAM model", open=False, elem_id="segfill_download_accordion"):
                 with gr.Row():
                     download_choice = gr.Dropdown(choices=_known_model_choices(), label="Model", elem_id="segfill_download_choice", scale=4)
@@ -283,4 +282,3 @@ def build_tab(host: "Host") -> gr.Blocks:
 
 
 __all__ = ["CANVAS_HTML", "build_tab", "build_tab_contents"]
-_ = functools  # kept for callers that bind callbacks with partial

@@ -288,7 +288,11 @@ def ensure_session(state: UserState, host: "Host", model_name: Optional[str] = N
         state.session = SamSession(loaded, cache=host.embeddings)
         state.model_name = wanted
     session = state.session
-    session.set_image(image)  # free when this (image, model) is current or cached
+    # set_image is free for a cached embedding but forgets the last prompt (whose logits refine the next
+    # click), so call it only when the image or the model really changed.
+    if getattr(state, "session_image_revision", None) != (state.image_revision, id(session)) or not session.is_image_set:
+        session.set_image(image)
+        state.session_image_revision = (state.image_revision, id(session))  # type: ignore[attr-defined]
     return session
 
 
@@ -366,6 +370,9 @@ def apply_event(state: UserState, event: Dict[str, Any], host: "Host") -> None:
         index = int(event.get("index", -1))
         if not 0 <= index < len(edit.prediction.scores):
             raise InputError(f"Candidate {index + 1} does not exist.")
+        session = state.session
+        if session is not None and session.last_prediction is edit.prediction:
+            session.choose(index)  # the next point refines this candidate, as in SAM's own interactive tool
         state.push(replace(edit, candidate=index))
     elif kind == "stroke":
         state.require_image()

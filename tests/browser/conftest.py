@@ -1,0 +1,135 @@
+"""Fixtures for the end-to-end tests: the standalone app in a subprocess, headless Chromium through Playwright.
+
+The app is started with ``python -m segfill serve`` on a free 127.0.0.1 port, with a tiny random-weight SAM
+saved to a temporary file (``--sam-checkpoint``) and the OpenCV backend. Chromium is Debian's package
+(``/usr/bin/chromium``, or ``$SEGFILL_CHROMIUM``); Playwright never downloads a browser here.
+Screenshots of every step go to ``artifacts/browser/gradio<major>/`` (gitignored).
+
+``SEGFILL_BROWSER_SERVER_URL=http://127.0.0.1:PORT`` runs the tests against an app that is already running
+(it must have been started with the same tiny SAM: ``tests/browser/tiny_assets.py`` writes it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("SEGFILL_CHROMIUM", "/usr/bin/chromium")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_http(url: str, process: "subprocess.Popen | None", timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the app exited with code {process.returncode} before answering")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the app did not answer at {url} within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="session")
+def browser_assets(tmp_path_factory):
+    from tests.browser.tiny_assets import write_assets
+
+    return write_assets(tmp_path_factory.mktemp("segfill_browser"))
+
+
+@pytest.fixture(scope="session")
+def app_url(browser_assets, tmp_path_factory):
+    pytest.importorskip("playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no chromium at {CHROMIUM}")
+    external = os.environ.get("SEGFILL_BROWSER_SERVER_URL")
+    if external:
+        _wait_for_http(external, None, timeout=30)
+        yield external.rstrip("/")
+        return
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("segfill_server") / "server.log"
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
+    env.pop("SEGFILL_MODELS", None)
+    command = [sys.executable, "-m", "segfill", "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--sam-checkpoint", str(browser_assets.sam_path), "--backend", "opencv", "--device", "cpu"]
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            _wait_for_http(url + "/", process)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; server log:\n{log_path.read_text()[-4000:]}") from None
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        artifacts = artifacts_root()
+        artifacts.mkdir(parents=True, exist_ok=True)
+        shutil.copy(log_path, artifacts / "server.log")
+
+
+def artifacts_root() -> Path:
+    import gradio
+
+    return REPO_ROOT / "artifacts" / "browser" / f"gradio{gradio.__version__.split('.')[0]}"
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture()
+def artifacts(request) -> Path:
+    folder = artifacts_root() / request.node.name.replace("/", "_")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture()
+def open_app(chromium, app_url):
+    """``open_app() -> SegFillPage`` in a fresh browser context (own cookies, own gradio session)."""
+    from tests.browser.pages import SegFillPage
+
+    contexts = []
+
+    def opener(viewport=(1280, 900)) -> "SegFillPage":
+        context = chromium.new_context(viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        app = SegFillPage(page, app_url)
+        app.open()
+        return app
+
+    yield opener
+    for context in contexts:
+        context.close()
