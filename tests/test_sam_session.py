@@ -352,3 +352,66 @@ def test_history_for_image_matches_the_image_size(image_a):
 
     assert MaskHistory.for_image(image_a).shape == (120, 160)
     assert MaskHistory.for_image(Image.new("RGB", (70, 30))).shape == (30, 70)
+
+
+# -- SAM 2 (optional package) ----------------------------------------------------------------------------
+def _sam2_importable() -> bool:
+    try:
+        import sam2.build_sam  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def tiny_sam2(tmp_path_factory):
+    from sam2.build_sam import build_sam2
+
+    from segfill.sam.loading import load_sam
+
+    torch.manual_seed(0)
+    model = build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", ckpt_path=None, device="cpu", mode="eval")
+    path = tmp_path_factory.mktemp("sam2") / "sam2_hiera_t_random.pt"
+    torch.save({"model": model.state_dict()}, path)
+    return load_sam(path)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _sam2_importable(), reason="the optional sam2 package is not installed")
+def test_sam2_session_caches_and_matches_its_own_predictor(tiny_sam2, image_a, image_b):
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+    assert tiny_sam2.family == "sam2"
+    cache = EmbeddingCache()
+    session = SamSession(tiny_sam2, cache)
+    session.set_image(image_a)
+    first = session.predict(points=[(50, 40, 1)])
+    session.set_image(image_b)
+    session.set_image(image_a)
+    assert session.encoder_calls == 2
+    again = session.predict(points=[(50, 40, 1)])
+    np.testing.assert_array_equal(again.masks, first.masks)
+    assert first.masks.dtype == bool and first.masks.shape == (3, 120, 160)
+
+    bare = SAM2ImagePredictor(tiny_sam2.model)
+    bare.set_image(image_a)
+    masks, scores, _ = bare.predict(point_coords=np.array([[50.0, 40.0]]), point_labels=np.array([1]))
+    np.testing.assert_array_equal(first.masks, masks > 0.5)
+    np.testing.assert_allclose(first.scores, scores, rtol=1e-5)
+
+    spy = PredictSpy(session.predictor)
+    session.predict(points=[(50, 40, 1), (10, 100, 0)])
+    np.testing.assert_array_equal(spy.calls[-1]["mask_input"], again.low_res_logits[again.best_index][None])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _sam2_importable(), reason="the optional sam2 package is not installed")
+def test_sam2_segment_map(tiny_sam2, image_a):
+    from segfill.sam.segment_map import compute_segment_map
+
+    cache = EmbeddingCache()
+    segment_map = compute_segment_map(tiny_sam2, image_a, points_per_side=4, pred_iou_thresh=0, stability_score_thresh=0, cache=cache)
+    assert segment_map.labels.shape == (120, 160) and len(cache) == 1
+    session = SamSession(tiny_sam2, cache)
+    session.set_image(image_a)
+    assert session.encoder_calls == 0

@@ -286,19 +286,38 @@ def _compiled_nms_works(device: Any) -> bool:
 _NMS_PATCH_LOCK = threading.Lock()
 
 
-def ensure_working_nms(device: Any = "cpu") -> bool:
-    """Give segment-anything's mask generator a plain-torch ``batched_nms`` if torchvision's compiled one fails
-    on ``device``. Returns True when the fallback is in use. The patch stays for the process: an op that cannot
-    load now will not load later."""
-    from segment_anything import automatic_mask_generator as amg
+def ensure_working_nms(device: Any = "cpu", generator_module: Any = None) -> bool:
+    """Give a mask generator module (segment-anything's by default) a plain-torch ``batched_nms`` if
+    torchvision's compiled one fails on ``device``. Returns True when the fallback is in use. The patch stays
+    for the process: an op that cannot load now will not load later."""
+    if generator_module is None:
+        from segment_anything import automatic_mask_generator as generator_module
 
-    if getattr(amg.batched_nms, "__name__", "") == batched_nms_plain.__name__:
+    if generator_module.batched_nms is batched_nms_plain:
         return True
     if _compiled_nms_works(device):
         return False
     with _NMS_PATCH_LOCK:
-        amg.batched_nms = batched_nms_plain
+        generator_module.batched_nms = batched_nms_plain
     return True
+
+
+def _generator_module(family: str) -> Any:
+    """The module holding the automatic mask generator (and its ``batched_nms``) for a model family."""
+    if family == "sam2":
+        from sam2 import automatic_mask_generator as module  # type: ignore[import-not-found]
+
+        return module
+    if family == "sam_hq":
+        try:
+            from segment_anything_hq import automatic_mask_generator as module  # type: ignore[import-not-found]
+
+            return module
+        except ImportError:
+            pass
+    from segment_anything import automatic_mask_generator as module
+
+    return module
 
 
 # -- computing a map -------------------------------------------------------------------------------------
@@ -320,7 +339,7 @@ def compute_segment_map(
     masks at working resolution (16 → about 200 MB at 1024×1024). With ``cache``, the working image's
     embedding is shared with :class:`~segfill.sam.session.SamSession` lookups of the same working image.
     """
-    from segment_anything import SamAutomaticMaskGenerator
+    from segment_anything.utils.amg import rle_to_mask
 
     from segfill.sam.session import _as_rgb_uint8
 
@@ -334,8 +353,10 @@ def compute_segment_map(
     working = rgb if (work_w, work_h) == full_size else cv2.resize(rgb, (work_w, work_h), interpolation=cv2.INTER_AREA)
 
     sam = model.model
-    ensure_working_nms(getattr(sam, "device", "cpu"))
-    generator = SamAutomaticMaskGenerator(
+    module = _generator_module(getattr(model, "family", "sam"))
+    generator_class = module.SAM2AutomaticMaskGenerator if hasattr(module, "SAM2AutomaticMaskGenerator") else module.SamAutomaticMaskGenerator
+    ensure_working_nms(getattr(sam, "device", "cpu"), module)
+    generator = generator_class(
         sam,
         points_per_side=points_per_side,
         points_per_batch=points_per_batch,
@@ -352,8 +373,6 @@ def compute_segment_map(
     del generator
     if not records:
         return SegmentMap.empty(full_size, (work_w, work_h))
-
-    from segment_anything.utils.amg import rle_to_mask
 
     records.sort(key=lambda r: -int(r["area"]))
     labels = np.zeros((work_h, work_w), dtype=np.int32)
@@ -377,6 +396,9 @@ class _CachedPredictorAdapter:
         self._session.set_image(image)
 
     def reset_image(self) -> None:
+        self._session.reset_image()
+
+    def reset_predictor(self) -> None:  # SAM 2's generator calls this name
         self._session.reset_image()
 
     @property

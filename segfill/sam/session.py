@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from segfill.errors import InputError, ModelError
+from segfill.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from segfill.masks import CombineOp
@@ -38,6 +38,7 @@ __all__ = [
     "MaskHistory",
     "Point",
     "Prediction",
+    "Sam2Predictor",
     "SamSession",
     "image_digest",
     "validate_box",
@@ -65,6 +66,8 @@ def image_digest(image: np.ndarray) -> str:
 def _tensor_bytes(value: Any) -> int:
     if value is None:
         return 0
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(item) for item in value.values())
     if isinstance(value, (list, tuple)):
         return sum(_tensor_bytes(item) for item in value)
     return int(value.element_size() * value.nelement())
@@ -73,6 +76,8 @@ def _tensor_bytes(value: Any) -> int:
 def _to_device(value: Any, device: Any) -> Any:
     if value is None:
         return None
+    if isinstance(value, dict):
+        return {key: _to_device(item, device) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(_to_device(item, device) for item in value)
     return value if value.device == device else value.to(device)
@@ -222,7 +227,7 @@ class _Prompt:
 def _make_predictor(loaded: LoadedSam) -> Any:
     family = getattr(loaded, "family", "sam")
     if family == "sam2":
-        raise ModelError("SAM 2 checkpoints cannot be used for click-to-mask yet; choose a SAM, SAM-HQ or MobileSAM model.")
+        return Sam2Predictor(loaded.model)
     if family == "sam_hq":
         try:
             from segment_anything_hq import SamPredictor as HQPredictor  # type: ignore[import-not-found]
@@ -233,6 +238,83 @@ def _make_predictor(loaded: LoadedSam) -> Any:
     from segment_anything import SamPredictor
 
     return SamPredictor(loaded.model)
+
+
+def _capture(predictor: Any) -> CachedEmbedding:
+    if isinstance(predictor, Sam2Predictor):
+        return predictor.capture()
+    tensors = {name: getattr(predictor, name) for name in _FEATURE_ATTRIBUTES if getattr(predictor, name, None) is not None}
+    return CachedEmbedding(tensors, tuple(predictor.input_size), tuple(predictor.original_size))
+
+
+def _install(predictor: Any, entry: CachedEmbedding) -> None:
+    if isinstance(predictor, Sam2Predictor):
+        predictor.install(entry)
+        return
+    predictor.reset_image()
+    device = predictor.device
+    for name, value in entry.tensors.items():
+        setattr(predictor, name, _to_device(value, device))
+    predictor.input_size = entry.input_size
+    predictor.original_size = entry.original_size
+    predictor.is_image_set = True
+
+
+class Sam2Predictor:
+    """SAM 2's ``SAM2ImagePredictor`` behind ``SamPredictor``'s names (``is_image_set``, ``reset_image``, bool
+    masks), so :class:`SamSession`, the embedding cache and the mask generator treat both families alike.
+    Anything else is the wrapped predictor's (``inner``)."""
+
+    def __init__(self, model: Any) -> None:
+        from sam2.sam2_image_predictor import SAM2ImagePredictor  # type: ignore[import-not-found]
+
+        self.inner = SAM2ImagePredictor(model)
+        self.model = model
+
+    @property
+    def is_image_set(self) -> bool:
+        return bool(self.inner._is_image_set)
+
+    @property
+    def device(self) -> Any:
+        return self.inner.device
+
+    def set_image(self, image: np.ndarray) -> None:
+        self.inner.set_image(image)
+
+    def reset_image(self) -> None:
+        self.inner.reset_predictor()
+
+    def reset_predictor(self) -> None:
+        self.inner.reset_predictor()
+
+    def predict(self, point_coords=None, point_labels=None, box=None, mask_input=None, multimask_output=True):
+        masks, scores, low_res = self.inner.predict(
+            point_coords=point_coords,
+            point_labels=point_labels,
+            box=box,
+            mask_input=mask_input,
+            multimask_output=multimask_output,
+        )
+        return masks > 0.5, scores, low_res  # SAM 2 returns thresholded masks as float 0/1
+
+    def capture(self) -> CachedEmbedding:
+        inner = self.inner
+        resolution = int(getattr(self.model, "image_size", 1024))
+        return CachedEmbedding({"_features": inner._features}, (resolution, resolution), tuple(inner._orig_hw[0]))
+
+    def install(self, entry: CachedEmbedding) -> None:
+        inner = self.inner
+        inner.reset_predictor()
+        inner._features = _to_device(entry.tensors["_features"], inner.device)
+        inner._orig_hw = [tuple(entry.original_size)]
+        inner._is_batch = False
+        inner._is_image_set = True
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (e.g. during unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
 
 class SamSession:
@@ -285,12 +367,12 @@ class SamSession:
             return
         entry = self.cache.get(key) if self.cache is not None else None
         if entry is not None:
-            self._install(entry)
+            _install(self.predictor, entry)
         else:
             self.predictor.set_image(rgb)
             self.encoder_calls += 1
             if self.cache is not None:
-                self.cache.put(key, self._capture())
+                self.cache.put(key, _capture(self.predictor))
         self._image_key = key
         self._image_size = (int(rgb.shape[1]), int(rgb.shape[0]))
 
@@ -299,21 +381,6 @@ class SamSession:
         self._image_key = None
         self._image_size = None
         self._forget_prompt()
-
-    def _capture(self) -> CachedEmbedding:
-        predictor = self.predictor
-        tensors = {name: getattr(predictor, name) for name in _FEATURE_ATTRIBUTES if getattr(predictor, name, None) is not None}
-        return CachedEmbedding(tensors, tuple(predictor.input_size), tuple(predictor.original_size))
-
-    def _install(self, entry: CachedEmbedding) -> None:
-        predictor = self.predictor
-        predictor.reset_image()
-        device = predictor.device
-        for name, value in entry.tensors.items():
-            setattr(predictor, name, _to_device(value, device))
-        predictor.input_size = entry.input_size
-        predictor.original_size = entry.original_size
-        predictor.is_image_set = True
 
     def _forget_prompt(self) -> None:
         self._last_prompt = None
