@@ -245,6 +245,9 @@ def test_previous_logits_are_fed_back_only_when_points_are_appended(tiny, image_
     assert spy.calls[-1]["mask_input"] is None
 
     session.predict(points=[(40, 40, 1)])
+    session.set_image(image_a.copy())  # the same image again changes nothing
+    session.predict(points=[(40, 40, 1), (120, 30, 0)])
+    assert spy.calls[-1]["mask_input"] is not None
     session.set_image(image_b)  # another image: never feed logits across images
     session.set_image(image_a)
     session.predict(points=[(40, 40, 1), (120, 30, 0)])

@@ -358,13 +358,14 @@ class SamSession:
         """Make ``image`` (RGB ``uint8 (H, W, 3)``, or a PIL image) the current image.
 
         The encoder runs only when this (image content, model) pair is neither current nor in the cache.
-        Any previous prompt is forgotten, so logits are never fed back across images.
+        Setting the current image again changes nothing (the last prompt can still be refined); another image
+        forgets the last prompt, so logits are never fed back across images.
         """
         rgb = _as_rgb_uint8(image)
         key = (str(self.model.model_key), image_digest(rgb))
-        self._forget_prompt()
         if key == self._image_key and self.is_image_set:
             return
+        self._forget_prompt()
         entry = self.cache.get(key) if self.cache is not None else None
         if entry is not None:
             _install(self.predictor, entry)
