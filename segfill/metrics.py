@@ -5,8 +5,8 @@ boundary between original and new content or between tiles):
 
 * ``delta_e_mean``: mean CIEDE2000 colour difference between pixel pairs ``step`` px apart, horizontally and
   vertically, with both pixels in the band. A seam inside the band is a colour step between such pairs.
-* ``delta_e_reference``: the same statistic over pairs with both pixels outside the band: how much colour
-  changes over ``step`` px elsewhere in this image. ``delta_e_ratio = delta_e_mean / delta_e_reference``.
+* ``delta_e_reference``: the same statistic over pairs with both pixels outside the band (or in the given
+  reference area): how much colour changes over ``step`` px elsewhere in this image. ``delta_e_ratio = delta_e_mean / delta_e_reference``.
 * ``gradient_band`` / ``gradient_typical``: mean Sobel (3x3) gradient magnitude of CIE L* over the band and over
   the rest of the image; ``gradient_jump_ratio = gradient_band / gradient_typical``. About 1: the band looks
   like the rest; well above 1: an edge runs along the band (a visible seam); well below 1: the band is
@@ -43,7 +43,7 @@ class SeamMetrics:
         return asdict(self)
 
 
-def _pairs(band: np.ndarray, step: int, inside: bool) -> Tuple[np.ndarray, np.ndarray]:
+def _pairs(band: np.ndarray, step: int, inside: bool = True) -> Tuple[np.ndarray, np.ndarray]:
     """Flat indices (a, b) of pixel pairs ``step`` apart (right and down), both in (or both outside) ``band``."""
     h, w = band.shape
     sel = band if inside else ~band
@@ -76,9 +76,13 @@ def gradient_magnitude(image: np.ndarray) -> np.ndarray:
     return cv2.magnitude(gx, gy)
 
 
-def seam_metrics(image, band_mask: np.ndarray, step: int = 2, max_pairs: int = 100_000,
-                 seed: int = 0) -> SeamMetrics:
-    """Metrics of the seam band ``band_mask`` in ``image`` (PIL or uint8 RGB array); see the module doc."""
+def seam_metrics(image, band_mask: np.ndarray, step: int = 2, max_pairs: int = 100_000, seed: int = 0,
+                 reference_mask: np.ndarray | None = None) -> SeamMetrics:
+    """Metrics of the seam band ``band_mask`` in ``image`` (PIL or uint8 RGB array); see the module doc.
+
+    ``reference_mask`` (bool) narrows "the rest of the image" used for the reference ΔE and the typical gradient
+    (e.g. to the generated area only, when judging seams between tiles); it never includes the band itself.
+    """
     rgb = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image, dtype=np.uint8)
     band = np.asarray(band_mask, dtype=bool)
     if band.shape != rgb.shape[:2]:
@@ -86,12 +90,15 @@ def seam_metrics(image, band_mask: np.ndarray, step: int = 2, max_pairs: int = 1
                          f"{rgb.shape[1]}x{rgb.shape[0]} px.")
     if not band.any() or band.all():
         raise InputError("The seam band must contain some pixels of the image, but not all of them.")
+    rest = ~band if reference_mask is None else (np.asarray(reference_mask, dtype=bool) & ~band)
+    if not rest.any():
+        raise InputError("The reference area of the seam metrics is empty.")
     flat = rgb.reshape(-1, 3)
     de_band = _mean_delta_e(flat, *_pairs(band, step, True), max_pairs, seed)
-    de_ref = _mean_delta_e(flat, *_pairs(band, step, False), max_pairs, seed)
+    de_ref = _mean_delta_e(flat, *_pairs(rest, step, True), max_pairs, seed)
     grad = gradient_magnitude(rgb)
     g_band = float(grad[band].mean())
-    g_typ = float(grad[~band].mean())
+    g_typ = float(grad[rest].mean())
     return SeamMetrics(
         delta_e_mean=de_band, delta_e_reference=de_ref,
         delta_e_ratio=de_band / de_ref if de_ref > 0 else float("inf"),

@@ -194,3 +194,31 @@ def test_blend_window_tapers_only_inner_edges():
     assert win[0, 0] == 1.0 and win[0, 63] < 0.05 and win[63, 0] < 0.05
     win = blend_window((64, 64, 128, 128), (128, 128), 16)
     assert win[63, 63] == 1.0 and win[0, 0] < 0.01
+
+
+def test_fresh_blend_weights_cross_fade_into_generated_content():
+    from segfill.outpaint.tiling import fresh_blend_weights
+
+    region = np.ones((32, 64), dtype=bool)
+    generated = np.zeros((32, 64), dtype=bool)
+    generated[:, :32] = True  # the left half came from an earlier tile
+    w = fresh_blend_weights(region, generated, 8, "cosine")
+    assert (w[:, 32:] == 1).all()  # fresh pixels: this tile's result
+    assert (w[:, :24] == 0).all()  # deep in the neighbour's content: untouched, visible as context
+    row = w[0, 22:34]
+    assert (np.diff(row) >= 0).all() and 0 < row[5] < 1  # a smooth ramp across the band
+    assert (fresh_blend_weights(region, np.zeros_like(region), 8) == 1).all()
+    assert (fresh_blend_weights(region, generated, 0) == ~generated).all()
+
+
+def test_tiles_adding_nothing_new_are_dropped():
+    region = np.zeros((128, 128), dtype=bool)
+    region[:, :40] = True
+    boxes = [(0, 0, 128, 128)]
+    kept = plan_tiles(region, boxes, (64, 64), 48, seed=0, drop_covered=True)
+    every = plan_tiles(region, boxes, (64, 64), 48, seed=0)
+    assert len(kept) < len(every)
+    covered = np.zeros_like(region)
+    for t in kept:
+        covered[t.slices] = True
+    assert covered[region].all()

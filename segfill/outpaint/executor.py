@@ -5,10 +5,14 @@ A backend's ``inpaint`` is one such callable (:func:`backend_repaint`); the WebU
 copies ``p``, sets ``init_images``/``image_mask``/``width``/``height``/``seed`` from the request and calls
 ``process_images`` (it may ignore ``tile_progress``).
 
-Blending. Tile results are accumulated per pass as ``sum(w·tile) / sum(w)`` with ``w`` = smooth window
-(cosine/Gaussian taper on edges inside the canvas) × (denoise mask > 0); the visible canvas is then
-``known·(1 − c) + generated·c`` with ``c`` the composite mask. Wherever ``c == 0`` the pass's input pixels are
-copied back verbatim at the end, so the original outside the band is bit-exact whatever a backend returns.
+Order and blending. Tiles run in the plan's order (next to the known content first). A tile repaints its
+*fresh* pixels (to denoise, not produced by an earlier tile of the pass) plus a band of ``overlap / 2`` px
+into its neighbours' results; everything else in the tile is unmasked context, so the model continues what
+is already there. Its result is laid over the earlier ones with weight 1 on fresh pixels and a smooth
+(cosine or Gaussian) ramp across the band. The visible canvas is ``known·(1 − c) + generated·c`` with ``c``
+the composite mask, updated after every tile. Seam-fix tiles (low strength) are averaged with smooth windows.
+Wherever ``c == 0`` the pass's input pixels are copied back verbatim at the end, so the original outside the
+band is bit-exact whatever a backend returns.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from segfill.outpaint.color import match_new_content, seam_rings
 from segfill.outpaint.plan import PassPlan, Plan
 from segfill.outpaint.prefill import prefill
 from segfill.outpaint.seams import distance_from
-from segfill.outpaint.tiling import Tile, blend_window, derive_seed
+from segfill.outpaint.tiling import Tile, blend_window, derive_seed, fresh_blend_weights
 
 #: repaint_tile(request, tile_progress) -> RGB image of request.image.size
 RepaintTile = Callable[[InpaintRequest, Optional[ProgressCallback]], Image.Image]
@@ -154,23 +158,28 @@ def _run_pass(job: _Job, p: PassPlan, pass_count: int) -> None:
     base = view.copy()
     composite = p.masks.composite
     denoise_u8 = _mask_u8(p.masks.denoise)
-    layer = _Layer(view.shape)
+    region = denoise_u8 > 0
+    generated = np.zeros(region.shape, dtype=bool)  # region pixels some tile of this pass has produced
+    layer = np.zeros(view.shape, dtype=np.uint8)  # what the tiles produced, before the composite with `base`
+    blend_width = args.overlap // 2  # the other half of the overlap stays unmasked context
 
     for i, tile in enumerate(p.tiles):
         sl = _local(tile, p.origin)
         message = f"pass {p.index + 1}/{pass_count}, tile {i + 1}/{len(p.tiles)}"
-        result = job.repaint(tile, view[sl], denoise_u8[sl], args.strength, message)
-        weight = blend_window(tile.rect, canvas_size, args.overlap, args.blend) * (denoise_u8[sl] > 0)
-        layer.add(sl, result, weight)
-        view[sl] = _mix(base[sl], layer.image[sl], composite[sl], layer.covered(sl))
+        weight = fresh_blend_weights(region[sl], generated[sl], blend_width, args.blend)
+        repaint = weight > 0
+        mask_u8 = np.where(repaint, denoise_u8[sl], 0).astype(np.uint8)
+        result = job.repaint(tile, view[sl], mask_u8, args.strength, message)
+        layer[sl] = cv2.blendLinear(layer[sl], result, 1.0 - weight, weight)
+        generated[sl] |= repaint
+        view[sl] = _mix(base[sl], layer[sl], composite[sl], generated[sl])
 
-    if args.color_match and layer.covered().any():
-        covered = layer.covered()
+    if args.color_match and generated.any():
         original_ring, new_ring = seam_rings(p.new_area, args.band, args.color_ring,
                                              distance_from(p.new_area), distance_from(p.known))
-        matched = match_new_content(layer.image, base, original_ring, new_ring & covered, covered & (composite > 0))
-        layer.image = np.clip(np.rint(matched), 0, 255).astype(np.uint8)
-        view[:] = _mix(base, layer.image, composite, covered)
+        matched = match_new_content(layer, base, original_ring, new_ring & generated, generated & (composite > 0))
+        layer = np.clip(np.rint(matched), 0, 255).astype(np.uint8)
+        view[:] = _mix(base, layer, composite, generated)
 
     if p.seam_tiles:
         before = view.copy()

@@ -208,7 +208,7 @@ def _finish_pass(index: int, args, work: WorkCanvas, tile_wh: Tuple[int, int], o
     if order_distance is None:
         order_distance = distance_from(known)[::ORDER_STRIDE, ::ORDER_STRIDE]
     tiles = plan_tiles(region, boxes, tile_wh, args.overlap, args.seed, index, "main", order_distance,
-                       origin=origin, canvas_size=work.size, order_stride=ORDER_STRIDE)
+                       origin=origin, canvas_size=work.size, order_stride=ORDER_STRIDE, drop_covered=True)
     seam_tiles: List[Tile] = []
     seam = None
     if args.seam_fix:

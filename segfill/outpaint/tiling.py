@@ -89,7 +89,7 @@ def axis_starts(lo: int, hi: int, tile: int, overlap: int, limit: int, align: in
 def plan_tiles(region: np.ndarray, boxes: Sequence[Rect], tile_size: Tuple[int, int], overlap: int, seed: int,
                pass_index: int = 0, kind: str = "main", order_distance: Optional[np.ndarray] = None,
                origin: Tuple[int, int] = (0, 0), canvas_size: Optional[Tuple[int, int]] = None,
-               order_stride: int = 1) -> List[Tile]:
+               order_stride: int = 1, drop_covered: bool = False) -> List[Tile]:
     """Tiles covering every ``True`` pixel of ``region`` that lies inside one of ``boxes``.
 
     ``region`` (bool) covers the canvas area starting at ``origin`` (default: the whole canvas, whose size is
@@ -97,7 +97,8 @@ def plan_tiles(region: np.ndarray, boxes: Sequence[Rect], tile_size: Tuple[int, 
     ``tile_size`` is ``(w, h)``, multiples of 8, clamped to the canvas. Only tiles containing at least one
     region pixel are kept. Order: ascending mean ``order_distance`` (distance from the known content, in the
     frame of ``region[::order_stride, ::order_stride]``) over the tile's region pixels, then top-to-bottom,
-    left-to-right; seeds come from :func:`derive_seed`.
+    left-to-right; seeds come from :func:`derive_seed`. With ``drop_covered``, a tile whose region pixels are
+    all covered by tiles before it in that order is dropped (it would only regenerate finished content).
     """
     stride = max(1, int(order_stride))
     region_sub = region[::stride, ::stride]
@@ -130,9 +131,51 @@ def plan_tiles(region: np.ndarray, boxes: Sequence[Rect], tile_size: Tuple[int, 
                     sub = region_sub[sub_sl]
                     key = float(order_distance[sub_sl][sub].mean()) if sub.any() else float("inf")
                 rects[rect] = key
-    ordered = sorted(rects.items(), key=lambda item: (round(item[1], 3), item[0][1], item[0][0]))
+    ordered = [rect for rect, _ in sorted(rects.items(), key=lambda item: (round(item[1], 3), item[0][1], item[0][0]))]
+    if drop_covered:
+        covered = np.zeros_like(region)
+        kept = []
+        for rect in ordered:
+            sl = local(rect)
+            if (region[sl] & ~covered[sl]).any():
+                kept.append(rect)
+                covered[sl] |= region[sl]
+        ordered = kept
     return [Tile(*rect, seed=derive_seed(seed, pass_index, i, kind), pass_index=pass_index, index=i, kind=kind)
-            for i, (rect, _) in enumerate(ordered)]
+            for i, rect in enumerate(ordered)]
+
+
+def ramp(distance: np.ndarray, width: float, kind: str = "cosine") -> np.ndarray:
+    """1 at distance 0 falling smoothly to 0 at ``width`` (raised cosine, or a Gaussian cut at 3 sigma)."""
+    distance = np.asarray(distance, dtype=np.float32)
+    if width <= 0:
+        return (distance <= 0).astype(np.float32)
+    t = np.clip(distance / np.float32(width), 0.0, 1.0)
+    if kind == "cosine":
+        out = 0.5 + 0.5 * np.cos(np.pi * t)
+    elif kind == "gaussian":
+        out = np.exp(-0.5 * (3.0 * t) ** 2)
+    else:
+        raise ValueError(f"unknown blend window {kind!r}")
+    out = out.astype(np.float32)
+    out[distance >= width] = 0.0
+    return out
+
+
+def fresh_blend_weights(region: np.ndarray, generated: np.ndarray, width: int, kind: str = "cosine") -> np.ndarray:
+    """Blend weights of a tile over content generated before it (float32, same shape as the tile).
+
+    1 on the tile's *fresh* pixels (region, not generated yet); over already generated region pixels a smooth
+    ramp from 1 at the fresh boundary down to 0 at ``width`` px, so the new tile cross-fades into its
+    neighbours' content; 0 elsewhere. Pixels with weight 0 stay visible as unmasked context for the model.
+    """
+    fresh = region & ~generated
+    if width <= 0 or not (generated & region).any() or not fresh.any():
+        return fresh.astype(np.float32)
+    distance = cv2.distanceTransform(np.ascontiguousarray(~fresh, dtype=np.uint8), cv2.DIST_L2, cv2.DIST_MASK_3)
+    weights = ramp(distance, width, kind)
+    weights[~region] = 0.0
+    return weights
 
 
 def region_bbox(region: np.ndarray) -> Optional[Rect]:
