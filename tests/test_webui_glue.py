@@ -162,7 +162,8 @@ def test_tab_inpaint_builds_masked_img2img_under_the_queue_lock_and_saves(tmp_pa
     assert call["prompt"] == "a red ball"
     # "only masked" around the mask with the args' context, the args' feather as the WebUI's mask blur
     assert call["inpaint_full_res"] is True and call["padding"] == args.context
-    assert call["mask_blur"] == (args.feather, args.feather)
+    blur = webui.feather_to_mask_blur(args.feather)
+    assert call["mask_blur"] == (blur, blur) and int(2.5 * blur + 0.5) <= args.feather
     assert call["inpainting_fill"] == webui.FILL_ORIGINAL  # prefill "none" keeps what is under the mask
     assert call["extra"]["SegFill"] == "inpaint"
     assert result.images[0].size == image.size

@@ -399,6 +399,13 @@ def patch_infotext(infotext: str, *, seed: Optional[int] = None, size: Optional[
 # The host used by the SegFill tab and the REST API
 
 
+def feather_to_mask_blur(feather_px: float) -> int:
+    """SegFill's feather (how far the soft edge reaches, px) as the WebUI's mask blur (a Gaussian sigma whose
+    kernel reaches int(2.5 * sigma + 0.5) px)."""
+    return max(0, int(round(float(feather_px) / 2.5)))
+
+
+
 def _get(obj: Any, name: str, default: Any) -> Any:
     value = getattr(obj, name, None)
     return default if value is None else value
@@ -526,7 +533,7 @@ class WebUIHost:
             init_images=[image.convert("RGB")],
             mask=mask.convert("L") if mask is not None else None,
             denoising_strength=float(_get(args, "denoising_strength", _get(args, "strength", 1.0))),
-            mask_blur=int(_get(args, "mask_blur", _get(args, "feather", 4))),
+            mask_blur=int(_get(args, "mask_blur", feather_to_mask_blur(_get(args, "feather", 10)))),
             inpainting_fill=PREFILL_TO_INPAINTING_FILL.get(str(_get(args, "prefill", "none")), FILL_FILL),
             inpaint_full_res=True,
             inpaint_full_res_padding=int(_get(args, "context", 32)),
@@ -632,6 +639,7 @@ class WebUIHost:
                 from segfill.infotext import params_to_text
 
                 infotext = patch_infotext(last, seed=seed, size=out.size, extra=params_to_text(params))
+                out.info["parameters"] = infotext
                 self._save(out, infotext, seed, template.prompt, template)
                 return GenerationResult(images=[out], infotext=infotext,
                                         info={"host": self.name, "mode": "outpaint", "seed": seed,
@@ -733,6 +741,9 @@ def run_outpaint_script(p: Any, raw_args: Any, bindings: WebUIBindings,
         comments = not_inpainting_warning(checkpoint_title(sd_model),
                                           inpainting_checkpoint_titles(bindings.list_checkpoints()))
         print(f"SegFill: {comments}")
+        add_comment = getattr(p, "comment", None)  # 1.10/Forge: shown under the result in the UI
+        if callable(add_comment):
+            add_comment(comments)
 
     from segfill.infotext import params_to_text, segfill_params
 
@@ -753,6 +764,7 @@ def run_outpaint_script(p: Any, raw_args: Any, bindings: WebUIBindings,
     out = result.image.convert("RGB")
     last = next((r.infotext for r in reversed(backend.runs) if r.infotext), "")
     infotext = patch_infotext(last, seed=p.seed, size=out.size, extra=params_to_text(params))
+    out.info["parameters"] = infotext  # what the WebUI embeds in PNGs it returns or shows (PNG Info)
     if bindings.save_image is not None and not getattr(p, "do_not_save_samples", False) \
             and getattr(bindings.opts, "samples_save", True):
         bindings.save_image(out, getattr(p, "outpath_samples", None) or "outputs/img2img-images", "",

@@ -119,15 +119,20 @@ def test_segfill_routes_answer():
 
 
 def test_segfill_inpaint_route_runs_on_the_webui():
-    image = _picture(64, 64)
-    mask = Image.new("L", (64, 64), 0)
-    mask.paste(255, (16, 16, 48, 48))
-    body = {"image": _b64(image), "mask": _b64(mask), "prompt": "a ball", "steps": STEPS, "seed": 5}
+    image = _picture(128, 96)
+    mask = Image.new("L", image.size, 0)
+    mask.paste(255, (48, 32, 80, 64))
+    body = {"image": _b64(image), "mask": _b64(mask), "prompt": "a ball", "steps": STEPS, "seed": 5, "feather": 8}
     status, result = _request("POST", "/segfill/v1/inpaint", body)
     assert status == 200, result
-    out = _image(result["image"])
-    assert out.size == (64, 64)
-    assert (np.array(out)[:8] == np.array(image)[:8]).all()  # far from the mask: untouched
+    out = np.array(_image(result["image"]))
+    assert out.shape == (96, 128, 3)
+    changed = np.abs(out.astype(int) - np.array(image).astype(int)).max(axis=2) > 0
+    assert changed[32:64, 48:80].mean() > 0.5  # the masked square was repainted
+    far = np.ones_like(changed)
+    far[32 - 8:64 + 8, 48 - 8:80 + 8] = False  # beyond the feather the original is bit-exact
+    assert not changed[far].any()
+    assert "SegFill: inpaint" in result["infotext"]
 
 
 def test_segfill_tab_is_on_the_page():
@@ -136,3 +141,73 @@ def test_segfill_tab_is_on_the_page():
     blob = json.dumps(config)
     assert '"segfill"' in blob or "tab_segfill" in blob
     assert '"SegFill"' in blob
+
+
+def test_outpaint_result_carries_its_parameters_for_png_info():
+    body = {"init_images": [_b64(_picture(64, 48))], "steps": STEPS, "width": 64, "height": 64, "seed": 99,
+            "script_name": "SegFill outpaint",
+            "script_args": [{"left": 24, "prefill": "reflect", "color_match": True, "band": 8, "feather": 4}]}
+    status, result = _request("POST", "/sdapi/v1/img2img", body)
+    assert status == 200, result
+    status, info = _request("POST", "/sdapi/v1/png-info", {"image": "data:image/png;base64," + result["images"][0]})
+    assert status == 200
+    text = info["info"]
+    assert "Script: SegFill outpaint" in text and "SegFill pad left: 24" in text
+    assert "SegFill pre-fill: reflect" in text and "SegFill colour match: True" in text
+    # what "Send to img2img" reads: the WebUI's own parser finds every SegFill key
+    assert info["parameters"]["SegFill pad left"] in ("24", 24)
+    assert info["parameters"]["Script"] == "SegFill outpaint"
+
+
+def test_settings_section_is_registered():
+    status, options = _request("GET", "/sdapi/v1/options")
+    assert status == 200
+    if "segfill_sam_device" not in options:
+        pytest.skip("this WebUI does not list extension settings in /sdapi/v1/options (Forge, --nowebui)")
+    assert options["segfill_sam_unload_policy"] in ("never", "before_generation", "idle")
+
+
+def test_progress_counts_tiles_and_interrupt_stops_the_job():
+    import threading
+    import time
+
+    body = {"init_images": [_b64(_picture(64, 64))], "steps": max(STEPS, 4), "width": 64, "height": 64,
+            "seed": 3, "script_name": "SegFill outpaint",
+            "script_args": [{"right": 448, "max_step": 64, "overlap": 8, "band": 8, "feather": 4}]}
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(zip(("status", "body"), _request(
+        "POST", "/sdapi/v1/img2img", body))))
+    worker.start()
+    job_count = 0
+    deadline = time.time() + 120
+    while time.time() < deadline and worker.is_alive():
+        _, progress = _request("GET", "/sdapi/v1/progress?skip_current_image=true")
+        job_count = max(job_count, int(progress["state"]["job_count"] or 0))
+        if progress["state"]["job_no"] >= 2:
+            break
+        time.sleep(0.2)
+    assert job_count >= 7  # one job per tile: 448 px in 64-px passes
+    _request("POST", "/sdapi/v1/interrupt")
+    worker.join(120)
+    assert not worker.is_alive() and result["status"] == 200
+    assert len(json.loads(result["body"]["info"])["infotexts"]) <= 1
+
+
+@pytest.mark.skipif(not os.environ.get("SEGFILL_WEBUI_PLAIN_CHECKPOINT"),
+                    reason="set SEGFILL_WEBUI_PLAIN_CHECKPOINT to the title of an installed non-inpainting checkpoint")
+def test_plain_checkpoint_is_reported_not_silently_used():
+    plain = os.environ["SEGFILL_WEBUI_PLAIN_CHECKPOINT"]
+    _, options = _request("GET", "/sdapi/v1/options")
+    previous = options["sd_model_checkpoint"]
+    try:
+        status, _ = _request("POST", "/sdapi/v1/options", {"sd_model_checkpoint": plain})
+        assert status == 200
+        status, models = _request("GET", "/segfill/v1/models")
+        assert status == 200
+        warning = models.get("inpaint_warning") or ""
+        assert "not an inpainting model" in warning
+        assert previous.split(" [")[0] in warning or "inpaint" in warning.lower()
+    finally:
+        _request("POST", "/sdapi/v1/options", {"sd_model_checkpoint": previous})
+    status, models = _request("GET", "/segfill/v1/models")
+    assert models.get("inpaint_warning") is None

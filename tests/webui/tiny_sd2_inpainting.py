@@ -32,8 +32,7 @@ model:
     conditioning_key: {conditioning_key}
     scale_factor: 0.18215
     monitor: val/loss_simple_ema
-    finetune_keys: null
-    use_ema: False
+{extra}    use_ema: False
     unet_config:
       target: ldm.modules.diffusionmodules.openaimodel.UNetModel
       params:
@@ -62,7 +61,7 @@ model:
           resolution: 64
           in_channels: 3
           out_ch: 3
-          ch: 16
+          ch: 32
           ch_mult: [ 1, 1, 2, 2 ]
           num_res_blocks: 1
           attn_resolutions: [ ]
@@ -79,8 +78,9 @@ model:
 """
 
 VARIANTS = {
-    "tiny-sd2-inpainting": dict(target="LatentInpaintDiffusion", conditioning_key="hybrid", in_channels=9),
-    "tiny-sd2-plain": dict(target="LatentDiffusion", conditioning_key="crossattn", in_channels=4),
+    "tiny-sd2-inpainting": dict(target="LatentInpaintDiffusion", conditioning_key="hybrid", in_channels=9,
+                                extra="    finetune_keys: null\n"),
+    "tiny-sd2-plain": dict(target="LatentDiffusion", conditioning_key="crossattn", in_channels=4, extra=""),
 }
 
 
