@@ -349,6 +349,20 @@ def test_a_missing_dependency_of_the_family_package_is_named(tmp_path, monkeypat
         loading.load_sam(path)
 
 
+def test_a_family_package_that_breaks_on_import_gives_a_sentence(tmp_path, monkeypatch):
+    fake = tmp_path / "fakepkgs" / "segment_anything_hq"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise AttributeError(\"module 'torch' has no attribute 'compiler'\")\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "fakepkgs"))
+    monkeypatch.delitem(sys.modules, "segment_anything_hq", raising=False)
+    state = dict(official_shaped_state_dict("vit_b"))
+    state["mask_decoder.hf_token.weight"] = torch.zeros(1, 256)
+    path = tmp_path / "hq.pth"
+    torch.save(state, path)
+    with pytest.raises(ModelError, match="'segment-anything-hq' package does not work here .*SAM-HQ models"):
+        loading.load_sam(path)
+
+
 def _importable(module: str) -> bool:
     try:
         __import__(module)
@@ -581,15 +595,39 @@ def test_list_model_files(tmp_path, tiny_file):
     (first / "notes.txt").write_text("x")
     (first / ".hidden.pt").write_bytes(b"")
     (second / "b_model.pth").write_bytes(b"shadowed by the first folder")
-    (second / "A_model.safetensors").write_bytes(b"")
+    (second / "A_model.safetensors").write_bytes(b"damaged")
+    torch.save(torch.nn.Linear(2, 2).state_dict(), second / "classifier.pt")  # another kind of model: hidden
+    torch.save({"net": _Booby(str(tmp_path / "code-ran"))}, second / "pickled.pt")  # never loadable: hidden
+    torch.save(build_tiny_sam().state_dict(), second / "legacy.pth", _use_new_zipfile_serialization=False)
     listed = folders.list_model_files([first, second, tmp_path / "missing"])
-    assert [m.name for m in listed] == ["A_model.safetensors", "b_model.pth", "sam_hq_vit_l.pth"]
+    assert [m.name for m in listed] == ["A_model.safetensors", "b_model.pth", "legacy.pth", "sam_hq_vit_l.pth"]
     by_name = {m.name: m for m in listed}
     assert by_name["b_model.pth"].path == first / "b_model.pth"
-    assert by_name["b_model.pth"].arch is None  # unknown to the registry; not opened while listing
+    assert (by_name["b_model.pth"].family, by_name["b_model.pth"].arch) == ("sam", registry.CUSTOM_ARCH)
+    assert by_name["legacy.pth"].arch is None  # not zip: reading its shapes means reading it all, so not now
+    assert by_name["A_model.safetensors"].arch is None  # damaged: loading it will say so
     assert (by_name["sam_hq_vit_l.pth"].family, by_name["sam_hq_vit_l.pth"].arch) == ("sam_hq", "vit_l")
-    inspected = {m.name: m for m in folders.list_model_files([first], inspect=True)}
-    assert inspected["b_model.pth"].arch == registry.CUSTOM_ARCH
+    assert by_name["sam_hq_vit_l.pth"].identification.method == "name"
+    assert not (tmp_path / "code-ran").exists()
+    plain = {m.name: m for m in folders.list_model_files([first, second], inspect=False)}
+    assert plain["b_model.pth"].arch is None and "classifier.pt" in plain
+    full = {m.name: m for m in folders.list_model_files([second], inspect=True)}
+    assert full["legacy.pth"].arch == registry.CUSTOM_ARCH
+
+
+def test_safetensors_shapes_are_read_from_the_header(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "renamed.safetensors"
+    save_file(zero_state_dict_like_contiguous(official_shaped_state_dict("vit_l")), str(path))
+    assert registry.read_tensor_shapes(path)["image_encoder.patch_embed.proj.weight"] == (1024, 3, 16, 16)
+    assert registry.identify_checkpoint(path, inspect="cheap").arch == "vit_l"
+
+
+def zero_state_dict_like_contiguous(state):
+    """Real (contiguous) zeros for safetensors, keeping only the small tensors identification reads."""
+    keep = ("image_encoder.patch_embed.proj.weight", "rel_pos_h", "mask_decoder.iou_token.weight")
+    return {k: torch.zeros(v.shape) for k, v in state.items() if k.endswith(keep)}
 
 
 # ---- manager ------------------------------------------------------------------------------------------------

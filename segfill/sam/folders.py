@@ -8,7 +8,8 @@ Default folders, in priority order (the first existing one also receives downloa
 4. SegFill's own ``models/sam`` inside the extension folder.
 
 Listing never loads a model: each file is identified by the registry (name and size, or an already computed
-hash); anything else shows as unidentified until it is loaded, when its tensor shapes decide.
+hash), else by its tensor shapes when they can be read cheaply; anything else shows as unidentified until it
+is loaded, when its tensor shapes decide.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from segfill.sam.registry import MODEL_FILE_SUFFIXES, Identification, ModelSpec, identify_checkpoint
+from segfill.sam.registry import (
+    MODEL_FILE_SUFFIXES,
+    Identification,
+    ModelSpec,
+    NotSamCheckpoint,
+    UnsafeCheckpoint,
+    identify_checkpoint,
+)
 
 MODELS_ENV = "SEGFILL_MODELS"
 EXTENSION_ROOT = Path(__file__).resolve().parents[2]  # the SegFill checkout: <webui>/extensions/<segfill>
@@ -103,12 +111,14 @@ def download_folder(folders: Sequence[str | os.PathLike]) -> Path:
 
 
 def list_model_files(folders: Sequence[str | os.PathLike], identify: bool = True,
-                     inspect: bool = False) -> list[ModelFile]:
+                     inspect: bool | str = "cheap") -> list[ModelFile]:
     """Checkpoint files (.pth, .pt, .safetensors) directly inside ``folders``, sorted by name.
 
     A file name found in two folders is listed once, from the earlier folder. Partial downloads (``.part``)
-    and hidden files are skipped. ``inspect=True`` also reads the tensor shapes of files the registry does not
-    know (memory-mapped, so cheap for zip-format files, but it does open every unknown file).
+    and hidden files are skipped. Files the registry does not know are identified by their tensor shapes
+    when that is cheap (``inspect="cheap"``: safetensors and zip-format files, results cached); readable
+    files that hold another kind of model (or pickled objects SegFill refuses to load) are left out, while
+    damaged or uninspected files stay listed (loading them explains what is wrong).
     """
     found: dict[str, ModelFile] = {}
     for folder in unique_folders(folders):
@@ -127,7 +137,9 @@ def list_model_files(folders: Sequence[str | os.PathLike], identify: bool = True
             if identify:
                 try:
                     identification = identify_checkpoint(path, use_hash=False, inspect=inspect)
-                except Exception:  # unknown to the registry: its shapes decide when it is loaded
+                except (NotSamCheckpoint, UnsafeCheckpoint):
+                    continue
+                except Exception:  # damaged or not inspected: its shapes decide when it is loaded
                     identification = None
             found[path.name] = ModelFile(path.name, path, path.stat().st_size, identification)
     return [found[name] for name in sorted(found, key=str.lower)]

@@ -310,6 +310,9 @@ def _import_family(family: str):
         elif family == "mobile_sam":
             hint = f"pip install {package}"
         raise MissingDependencyError(package, feature, hint) from exc
+    except Exception as exc:  # e.g. a package written for a newer torch failing at import time
+        raise ModelError(f"The installed '{package}' package does not work here ({type(exc).__name__}: {exc}); "
+                         f"{family_arch_label(family, '').strip()} models are unavailable.") from exc
 
 
 def _build_family_model(family: str, arch: str, weights: dict[str, Any], path: Path, spec: ModelSpec | None):

@@ -30,6 +30,14 @@ from segfill.errors import InputError, ModelError
 
 FAMILIES = ("sam", "sam_hq", "mobile_sam", "sam2")
 
+
+class NotSamCheckpoint(ModelError):
+    """A readable checkpoint that holds some other model (listings hide such files)."""
+
+
+class UnsafeCheckpoint(ModelError):
+    """A pickle holding Python objects other than tensors; SegFill never unpickles it (listings hide it)."""
+
 # the pip package that supplies each family's architecture, and the module it installs (never vendored)
 FAMILY_PACKAGES = {
     "sam": ("segment-anything", "segment_anything"),
@@ -259,7 +267,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Any]:
     except pickle.UnpicklingError as exc:
         # torch's restricted unpickler names the refused class/function; other failures mean damaged bytes
         if re.search(r"Unsupported (class|global)|Trying to", str(exc)):
-            raise ModelError(
+            raise UnsafeCheckpoint(
                 f"{path.name} contains Python objects other than tensors; SegFill refuses to unpickle it because "
                 "that could run arbitrary code (only plain state dicts or .safetensors files are loaded)."
             ) from exc
@@ -267,7 +275,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Any]:
     except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, KeyError, IndexError) as exc:
         raise ModelError(f"{path.name} is truncated or corrupt (could not read it as a PyTorch checkpoint).") from exc
     if not isinstance(data, Mapping):
-        raise ModelError(f"{path.name} does not hold a state dict (found {type(data).__name__}).")
+        raise NotSamCheckpoint(f"{path.name} does not hold a state dict (found {type(data).__name__}).")
     return dict(data)
 
 
@@ -303,7 +311,7 @@ def classify_shapes(shapes: Mapping[str, tuple[int, ...]], source: str = "the fi
         depth = _count(_TRUNK_BLOCK_RE, keys)
         arch = SAM2_HIERA_SHAPES.get((embed, depth))
         if arch is None:
-            raise ModelError(f"{source} looks like a SAM 2 checkpoint of an unknown size "
+            raise NotSamCheckpoint(f"{source} looks like a SAM 2 checkpoint of an unknown size "
                              f"(Hiera width {embed}, {depth} blocks).")
         return "sam2", arch
     has_hq_token = "mask_decoder.hf_token.weight" in shapes
@@ -315,12 +323,12 @@ def classify_shapes(shapes: Mapping[str, tuple[int, ...]], source: str = "the fi
         arch = SAM_VIT_SHAPES.get((patch[0], depth), CUSTOM_ARCH)
         if has_hq_token:
             if arch == CUSTOM_ARCH:
-                raise ModelError(f"{source} looks like a SAM-HQ checkpoint of an unknown size "
+                raise NotSamCheckpoint(f"{source} looks like a SAM-HQ checkpoint of an unknown size "
                                  f"(encoder width {patch[0]}, {depth} blocks).")
             return "sam_hq", arch
         return "sam", arch
     sample = ", ".join(sorted(keys)[:4]) or "no tensors"
-    raise ModelError(f"{source} is not a Segment Anything checkpoint (its tensors are {sample}, ...).")
+    raise NotSamCheckpoint(f"{source} is not a Segment Anything checkpoint (its tensors are {sample}, ...).")
 
 
 def identify_state_dict(data: Mapping[str, Any], source: str = "the file") -> tuple[str, str]:
@@ -328,12 +336,58 @@ def identify_state_dict(data: Mapping[str, Any], source: str = "the file") -> tu
     return classify_shapes(tensor_shapes(weights), source)
 
 
+def is_cheap_to_inspect(path: str | os.PathLike) -> bool:
+    """True when a file's tensor shapes can be read without reading its tensors (safetensors, zip .pth)."""
+    path = Path(path)
+    return path.suffix.lower() == ".safetensors" or zipfile.is_zipfile(path)
+
+
+def read_tensor_shapes(path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of a checkpoint's weights (SAM 2's "model" wrapper removed), reading as little as possible."""
+    path = Path(path)
+    if path.suffix.lower() == ".safetensors" and path.is_file():
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as handle:
+                return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+        except ImportError:
+            pass
+        except Exception as exc:
+            raise ModelError(f"{path.name} is truncated or corrupt (could not read it as a safetensors file).") from exc
+    weights, _wrapper = unwrap_state_dict(read_state_dict(path))
+    return tensor_shapes(weights)
+
+
+_shape_cache: dict[tuple[str, int, int], tuple[str, str] | ModelError] = {}
+
+
+def identify_by_shapes(path: str | os.PathLike) -> tuple[str, str]:
+    """(family, arch) from the file's tensor shapes; cached (also failures) by path, size and mtime."""
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _hash_lock:
+        cached = _shape_cache.get(key)
+    if cached is None:
+        try:
+            cached = classify_shapes(read_tensor_shapes(path), path.name)
+        except ModelError as exc:
+            cached = exc
+        with _hash_lock:
+            _shape_cache[key] = cached
+    if isinstance(cached, ModelError):
+        raise cached
+    return cached
+
+
 def identify_checkpoint(path: str | os.PathLike, model_type: str | None = None, use_hash: bool = True,
-                        inspect: bool = True) -> Identification:
+                        inspect: bool | str = True) -> Identification:
     """Tell which model a checkpoint file holds (see the module docstring for the order of the checks).
 
-    ``use_hash=False`` skips hashing (listing a folder); ``inspect=False`` skips reading tensors and raises
-    ModelError when neither the override nor the registry knows the file.
+    ``use_hash=False`` skips hashing (listing a folder). ``inspect`` controls reading tensor shapes: True,
+    False (raise ModelError when neither the override nor the registry knows the file) or "cheap" (only for
+    safetensors and zip-format files, whose shapes are read without reading the tensors).
     """
     path = Path(path)
     if model_type:
@@ -358,7 +412,7 @@ def identify_checkpoint(path: str | os.PathLike, model_type: str | None = None, 
     spec = spec_by_filename(path.name)
     if spec is not None and (spec.size_bytes is None or spec.size_bytes == size):
         return Identification(spec.family, spec.arch, "name", spec)
-    if not inspect:
+    if not inspect or (inspect == "cheap" and not is_cheap_to_inspect(path)):
         raise ModelError(f"{path.name} is not a known model file; pass a model type to load it.")
-    family, arch = identify_state_dict(read_state_dict(path), path.name)
+    family, arch = identify_by_shapes(path)
     return Identification(family, arch, "shapes", None)
