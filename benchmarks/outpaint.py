@@ -35,7 +35,6 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Tuple
 
 import cv2
 import numpy as np
@@ -50,7 +49,7 @@ from segfill.metrics import lines_band, rect_edge_band, seam_metrics  # noqa: E4
 from segfill.outpaint.plan import plan_outpaint  # noqa: E402
 from segfill.outpaint.runner import run_outpaint  # noqa: E402
 
-Rect = Tuple[int, int, int, int]
+Rect = tuple[int, int, int, int]
 
 
 # --- Poor man's outpainting geometry --------------------------------------------------------------------------
@@ -59,11 +58,11 @@ Rect = Tuple[int, int, int, int]
 class PoorMansResult:
     image: np.ndarray
     original_rect: Rect
-    tiles: List[Rect]  # processed tiles
-    grid_size: Tuple[int, int]  # (cols, rows)
+    tiles: list[Rect]  # processed tiles
+    grid_size: tuple[int, int]  # (cols, rows)
 
 
-def grid_positions(length: int, tile: int, overlap: int) -> List[int]:
+def grid_positions(length: int, tile: int, overlap: int) -> list[int]:
     """``images.split_grid`` along one axis: evenly spread starts, the last one flush with the end."""
     count = math.ceil((length - overlap) / (tile - overlap))
     step = (length - tile) / (count - 1) if count > 1 else 0
@@ -76,7 +75,7 @@ def grid_positions(length: int, tile: int, overlap: int) -> List[int]:
     return starts
 
 
-def poor_mans_geometry(size: Tuple[int, int], pixels: int):
+def poor_mans_geometry(size: tuple[int, int], pixels: int):
     """(canvas size, (left, right, up, down)) exactly as the script computes them (all four directions)."""
     w, h = size
     left = right = up = down = pixels
@@ -89,7 +88,7 @@ def poor_mans_geometry(size: Tuple[int, int], pixels: int):
     return (target_w, target_h), (left, right, up, down)
 
 
-def poor_mans_tiles(size: Tuple[int, int], pixels: int, tile: int = 512) -> Tuple[List[Rect], Tuple[int, int]]:
+def poor_mans_tiles(size: tuple[int, int], pixels: int, tile: int = 512) -> tuple[list[Rect], tuple[int, int]]:
     (tw, th), (left, right, up, down) = poor_mans_geometry(size, pixels)
     xs, ys = grid_positions(tw, tile, pixels), grid_positions(th, tile, pixels)
     tiles = [(x, y, x + tile, y + tile) for y in ys for x in xs
@@ -119,7 +118,7 @@ def poor_mans_outpaint(image: np.ndarray, pixels: int, backend, mask_blur: int =
 
     xs, ys = grid_positions(tw, tile, pixels), grid_positions(th, tile, pixels)
     results = {}
-    processed: List[Rect] = []
+    processed: list[Rect] = []
     current_seed = seed
     for y in ys:
         for x in xs:
@@ -157,7 +156,7 @@ def poor_mans_outpaint(image: np.ndarray, pixels: int, backend, mask_blur: int =
 
 # --- measurements ---------------------------------------------------------------------------------------------
 
-def tile_seam_band(shape, tiles: List[Rect], original: Rect, offset=(0, 0), half_width: int = 2) -> np.ndarray:
+def tile_seam_band(shape, tiles: list[Rect], original: Rect, offset=(0, 0), half_width: int = 2) -> np.ndarray:
     h, w = shape
     xs = sorted({x - offset[0] for t in tiles for x in (t[0], t[2]) if 0 < x - offset[0] < w})
     ys = sorted({y - offset[1] for t in tiles for y in (t[1], t[3]) if 0 < y - offset[1] < h})
@@ -167,7 +166,7 @@ def tile_seam_band(shape, tiles: List[Rect], original: Rect, offset=(0, 0), half
     return lines_band((h, w), xs, ys, half_width, within=outside)
 
 
-def metrics_row(name: str, image: np.ndarray, original: Rect, tiles: List[Rect], offset=(0, 0)) -> dict:
+def metrics_row(name: str, image: np.ndarray, original: Rect, tiles: list[Rect], offset=(0, 0)) -> dict:
     orig = seam_metrics(image, rect_edge_band(image.shape[:2], original, 4))
     band = tile_seam_band(image.shape[:2], tiles, original, offset)
     generated = np.ones(image.shape[:2], dtype=bool)
@@ -182,7 +181,7 @@ def metrics_row(name: str, image: np.ndarray, original: Rect, tiles: List[Rect],
             "tile_grad": tile.gradient_jump_ratio if tile else float("nan")}
 
 
-def compare(label: str, image: np.ndarray, pixels: int, out_dir: Path | None) -> List[dict]:
+def compare(label: str, image: np.ndarray, pixels: int, out_dir: Path | None) -> list[dict]:
     h, w = image.shape[:2]
     pm = poor_mans_outpaint(image, pixels, OpenCVBackend())
     args = OutpaintArgs(left=pixels, right=pixels, top=pixels, bottom=pixels)
@@ -197,7 +196,7 @@ def compare(label: str, image: np.ndarray, pixels: int, out_dir: Path | None) ->
     return rows
 
 
-def compare_large(image: np.ndarray, out_dir: Path | None) -> List[dict]:
+def compare_large(image: np.ndarray, out_dir: Path | None) -> list[dict]:
     """1024² -> 2048²: Poor man's run twice with 256 px (what its UI allows) versus SegFill in one call."""
     first = poor_mans_outpaint(image, 256, OpenCVBackend())
     second = poor_mans_outpaint(first.image, 256, OpenCVBackend())
@@ -241,7 +240,7 @@ class CopyBackend:
         return request.image
 
 
-def time_large(repeats: int, backend_factory) -> Tuple[float, float, int]:
+def time_large(repeats: int, backend_factory) -> tuple[float, float, int]:
     """Best-of-N CPU seconds (SegFill's own, wall) for 1024² -> 2048²."""
     from skimage import data
 
@@ -258,7 +257,7 @@ def time_large(repeats: int, backend_factory) -> Tuple[float, float, int]:
     return best_own, best_wall, tiles
 
 
-def _fmt(rows: List[dict]) -> str:
+def _fmt(rows: list[dict]) -> str:
     head = (f"{'run':<27} {'size':>9} {'tiles':>5} | {'orig ΔE':>7} {'ΔE/ref':>6} {'grad':>5} | "
             f"{'tile ΔE':>7} {'ΔE/ref':>6} {'grad':>5}")
     lines = [head, "-" * len(head)]

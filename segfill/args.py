@@ -84,7 +84,7 @@ class TiledRepaintArgs(StrictArgs):
     guidance: confloat(ge=0, le=50) = 7.5
     strength: confloat(ge=0, le=1) = 1.0
     prefill_noise: confloat(ge=0, le=4) = Field(0.5, description="grain of blur_extend, x the image's fine contrast")
-    tile_size: Optional[conint(ge=64, le=4096)] = Field(None, description="tile side (px); default: the backend's working size")
+    tile_size: Optional[conint(ge=64, le=4096)] = Field(None, description="tile side (px); default: the backend's working size")  # noqa: UP045 - evaluated by pydantic 1
     overlap: conint(ge=0, le=2048) = Field(64, description="px shared by neighbouring tiles")
     blend: BlendWindow = "cosine"
     seam_fix: bool = False
@@ -103,14 +103,14 @@ class OutpaintArgs(TiledRepaintArgs):
     right: conint(ge=0, le=131072) = 0
     top: conint(ge=0, le=131072) = 0
     bottom: conint(ge=0, le=131072) = 0
-    aspect: Optional[str] = Field(None, description="W:H, e.g. 16:9")
-    target_width: Optional[conint(ge=1, le=131072)] = None
-    target_height: Optional[conint(ge=1, le=131072)] = None
+    aspect: Optional[str] = Field(None, description="W:H, e.g. 16:9")  # noqa: UP045 - evaluated by pydantic 1
+    target_width: Optional[conint(ge=1, le=131072)] = None  # noqa: UP045 - evaluated by pydantic 1
+    target_height: Optional[conint(ge=1, le=131072)] = None  # noqa: UP045 - evaluated by pydantic 1
     anchor: str = "center"
     prefill: PrefillMethod = "blur_extend"
     band: conint(ge=0, le=512) = Field(32, description="px of the original regenerated and blended at the seam")
     feather: conint(ge=0, le=512) = Field(24, description="soft edge (px) of the masks, at most the band")
-    max_step: Optional[conint(ge=16, le=16384)] = Field(None, description="max px added per side per pass; default tile_size/2")
+    max_step: Optional[conint(ge=16, le=16384)] = Field(None, description="max px added per side per pass; default tile_size/2")  # noqa: UP045 - evaluated by pydantic 1
 
     @validator("aspect")
     def _check_aspect(cls, value):  # noqa: N805

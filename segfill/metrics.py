@@ -18,15 +18,15 @@ OpenCV on the whole image.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Dict, Iterable, Tuple
 
 import cv2
 import numpy as np
 
 from segfill.errors import InputError
 
-Rect = Tuple[int, int, int, int]
+Rect = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,11 @@ class SeamMetrics:
     gradient_jump_ratio: float
     band_pixels: int
 
-    def to_dict(self) -> Dict[str, float]:
+    def to_dict(self) -> dict[str, float]:
         return asdict(self)
 
 
-def _pairs(band: np.ndarray, step: int, inside: bool = True) -> Tuple[np.ndarray, np.ndarray]:
+def _pairs(band: np.ndarray, step: int, inside: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Flat indices (a, b) of pixel pairs ``step`` apart (right and down), both in (or both outside) ``band``."""
     h, w = band.shape
     sel = band if inside else ~band
@@ -107,7 +107,7 @@ def seam_metrics(image, band_mask: np.ndarray, step: int = 2, max_pairs: int = 1
         band_pixels=int(band.sum()))
 
 
-def rect_edge_band(shape: Tuple[int, int], rect: Rect, half_width: int) -> np.ndarray:
+def rect_edge_band(shape: tuple[int, int], rect: Rect, half_width: int) -> np.ndarray:
     """Pixels within ``half_width`` px of the *inner* edges of ``rect`` (edges on the image border excluded).
 
     For an outpaint: the seam between the original (``rect`` in output pixels) and the new content.
@@ -129,7 +129,7 @@ def rect_edge_band(shape: Tuple[int, int], rect: Rect, half_width: int) -> np.nd
     return band
 
 
-def lines_band(shape: Tuple[int, int], xs: Iterable[int] = (), ys: Iterable[int] = (), half_width: int = 2,
+def lines_band(shape: tuple[int, int], xs: Iterable[int] = (), ys: Iterable[int] = (), half_width: int = 2,
                within: np.ndarray | None = None) -> np.ndarray:
     """Pixels within ``half_width`` of the vertical lines ``x = xs`` and horizontal lines ``y = ys``,
     optionally restricted to ``within`` (bool)."""

@@ -31,7 +31,7 @@ def test_per_side_padding_gives_exact_canvas(size, pad):
         with pytest.raises(InputError):
             resolve_padding(size, left=pad[0], right=pad[1], top=pad[2], bottom=pad[3])
         return
-    if any(p > 8 * s for p, s in zip(pad, (size[0], size[0], size[1], size[1]))):
+    if any(p > 8 * s for p, s in zip(pad, (size[0], size[0], size[1], size[1]), strict=True)):
         with pytest.raises(InputError):
             resolve_padding(size, left=pad[0], right=pad[1], top=pad[2], bottom=pad[3])
         return

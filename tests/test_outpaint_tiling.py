@@ -29,7 +29,7 @@ def test_axis_starts_cover_the_span_inside_the_canvas(lo, length, tile, overlap,
         covered[s:s + t] = True
     assert covered[lo:hi].all()
     effective = min(overlap, t // 2, t - 8)
-    for a, b in zip(starts, starts[1:]):
+    for a, b in zip(starts, starts[1:], strict=False):
         assert b - a <= t - effective  # neighbours share at least the overlap
 
 
@@ -44,7 +44,7 @@ geometry = st.fixed_dictionaries({
 
 
 def _plan(g, **extra):
-    if not any(g["pad"]) or any(p > 8 * s for p, s in zip(g["pad"], (g["size"][0],) * 2 + (g["size"][1],) * 2)):
+    if not any(g["pad"]) or any(p > 8 * s for p, s in zip(g["pad"], (g["size"][0],) * 2 + (g["size"][1],) * 2, strict=True)):
         return None
     left, right, top, bottom = g["pad"]
     args = OutpaintArgs(left=left, right=right, top=top, bottom=bottom, tile_size=g["tile"], overlap=g["overlap"],
@@ -131,7 +131,7 @@ def test_tiles_start_next_to_the_original_and_corners_come_last():
     for p in plan.passes:
         x0, y0, x1, y1 = p.known_rect
 
-        def is_corner(t):
+        def is_corner(t, x0=x0, y0=y0, x1=x1, y1=y1):
             cx, cy = (t.x0 + t.x1) / 2, (t.y0 + t.y1) / 2
             return (cx <= x0 or cx >= x1) and (cy <= y0 or cy >= y1)
 

@@ -53,5 +53,5 @@ def _create_diffusers(model: str | None = None, **options: Any) -> InpaintBacken
         return module.DiffusersBackend.from_model(model, **options)
     except SegFillError:
         raise
-    except (OSError, ValueError, RuntimeError, KeyError, EnvironmentError) as exc:
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
         raise ModelError(f"Could not load the inpainting model {model!r}: {_first_line(exc)}.") from exc

@@ -8,8 +8,6 @@ then the seed drives a little Gaussian grain in the repainted area, which makes 
 
 from __future__ import annotations
 
-from typing import Optional
-
 import cv2
 import numpy as np
 from PIL import Image
@@ -36,7 +34,7 @@ class OpenCVBackend:
         self.grain = float(grain)
         self.calls = 0  # for tests and benchmarks
 
-    def inpaint(self, request: InpaintRequest, progress: Optional[ProgressCallback] = None) -> Image.Image:
+    def inpaint(self, request: InpaintRequest, progress: ProgressCallback | None = None) -> Image.Image:
         if request.image.size != request.mask.size:
             raise InputError(f"The tile is {request.image.size} px but its mask is {request.mask.size} px.")
         self.calls += 1

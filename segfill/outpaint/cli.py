@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 from PIL import Image
 
@@ -99,8 +99,8 @@ _COMMON_FIELDS = {
 }
 
 
-def _args_dict(ns: argparse.Namespace, extra: Dict[str, str]) -> Dict[str, Any]:
-    data: Dict[str, Any] = {}
+def _args_dict(ns: argparse.Namespace, extra: dict[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
     for attr, field in {**_COMMON_FIELDS, **extra}.items():
         value = getattr(ns, attr, None)
         if value is not None:
@@ -155,7 +155,7 @@ def create_cli_backend(ns: argparse.Namespace):
     from segfill.backends import create_backend
 
     if ns.backend == "opencv":
-        options: Dict[str, Any] = {"method": ns.opencv_method}
+        options: dict[str, Any] = {"method": ns.opencv_method}
         if ns.working_size:
             options["working_size"] = ns.working_size
         return create_backend("opencv", **options)
@@ -240,7 +240,7 @@ def run_inpaint_command(ns: argparse.Namespace) -> int:
     return _execute(ns, lambda bar: run_inpaint(image, mask, args, backend, progress=bar))
 
 
-def main(argv: Optional[list] = None) -> int:  # pragma: no cover - convenience for `python -m segfill.outpaint.cli`
+def main(argv: list | None = None) -> int:  # pragma: no cover - convenience for `python -m segfill.outpaint.cli`
     from segfill.cli import main as segfill_main
 
     return segfill_main(argv)

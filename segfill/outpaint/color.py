@@ -9,7 +9,6 @@ transfer). Only new content is changed; the std ratio is clamped so a nearly fla
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
 
 import cv2
 import numpy as np
@@ -32,8 +31,8 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LabStats:
-    mean: Tuple[float, float, float]
-    std: Tuple[float, float, float]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
     count: int
 
 
@@ -54,7 +53,7 @@ def transfer(lab: np.ndarray, source: LabStats, target: LabStats) -> np.ndarray:
 
 
 def seam_rings(new_area: np.ndarray, band: int, width: int,
-               distance_to_new: np.ndarray, distance_to_known: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+               distance_to_new: np.ndarray, distance_to_known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(original-side ring, new-side ring) as bool masks.
 
     Original side: known pixels with ``band < d_new <= band + width`` (untouched by the band blend). New side:

@@ -17,7 +17,7 @@ band is bit-exact whatever a backend returns.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -33,7 +33,7 @@ from segfill.outpaint.seams import distance_from
 from segfill.outpaint.tiling import Tile, blend_window, derive_seed, fresh_blend_weights
 
 #: repaint_tile(request, tile_progress) -> RGB image of request.image.size
-RepaintTile = Callable[[InpaintRequest, Optional[ProgressCallback]], Image.Image]
+RepaintTile = Callable[[InpaintRequest, ProgressCallback | None], Image.Image]
 #: progress(done_tiles: float, total_tiles: int, message: str)
 JobProgress = Callable[[float, int, str], None]
 ShouldStop = Callable[[], bool]
@@ -77,7 +77,7 @@ class _Job:
     """Mutable state of one execution: the canvas, the tile counter and the callbacks."""
 
     def __init__(self, plan: Plan, canvas: np.ndarray, repaint_tile: RepaintTile,
-                 progress: Optional[JobProgress], should_stop: Optional[ShouldStop]) -> None:
+                 progress: JobProgress | None, should_stop: ShouldStop | None) -> None:
         self.plan = plan
         self.canvas = canvas
         self.repaint_tile = repaint_tile
@@ -197,8 +197,8 @@ def _run_pass(job: _Job, p: PassPlan, pass_count: int) -> None:
     np.copyto(view, base, where=(composite <= 0)[..., None])
 
 
-def execute_plan(plan: Plan, image, repaint_tile: RepaintTile, progress: Optional[JobProgress] = None,
-                 should_stop: Optional[ShouldStop] = None) -> Image.Image:
+def execute_plan(plan: Plan, image, repaint_tile: RepaintTile, progress: JobProgress | None = None,
+                 should_stop: ShouldStop | None = None) -> Image.Image:
     """Run ``plan`` on ``image`` (PIL or uint8 array of ``plan.image_size``); returns the output image (RGB).
 
     ``repaint_tile(request, tile_progress)`` repaints one tile; ``progress(done, total, message)`` is called

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
 
 from segfill.errors import InputError
 
@@ -22,9 +21,9 @@ MAX_PADDING_FACTOR = 8
 #: the latent grid: work sizes and tile sizes are multiples of this.
 ALIGN = 8
 
-Rect = Tuple[int, int, int, int]  # (x0, y0, x1, y1), x1/y1 exclusive
+Rect = tuple[int, int, int, int]  # (x0, y0, x1, y1), x1/y1 exclusive
 
-ASPECT_PRESETS: Dict[str, Tuple[int, int]] = {
+ASPECT_PRESETS: dict[str, tuple[int, int]] = {
     "1:1": (1, 1),
     "4:3": (4, 3),
     "3:4": (3, 4),
@@ -39,7 +38,7 @@ ASPECT_PRESETS: Dict[str, Tuple[int, int]] = {
 }
 
 #: the nine named anchors as (fx, fy): where the original sits inside the canvas (0 = left/top, 1 = right/bottom).
-ANCHORS: Dict[str, Tuple[float, float]] = {
+ANCHORS: dict[str, tuple[float, float]] = {
     "top-left": (0.0, 0.0),
     "top": (0.5, 0.0),
     "top-right": (1.0, 0.0),
@@ -73,23 +72,23 @@ class Padding:
         if min(self.left, self.right, self.top, self.bottom) < 0:
             raise InputError(f"Padding cannot be negative (got {self.as_tuple()}).")
 
-    def as_tuple(self) -> Tuple[int, int, int, int]:
+    def as_tuple(self) -> tuple[int, int, int, int]:
         return (self.left, self.right, self.top, self.bottom)
 
     @property
     def is_zero(self) -> bool:
         return not any(self.as_tuple())
 
-    def canvas_size(self, image_size: Tuple[int, int]) -> Tuple[int, int]:
+    def canvas_size(self, image_size: tuple[int, int]) -> tuple[int, int]:
         w, h = image_size
         return (w + self.left + self.right, h + self.top + self.bottom)
 
-    def original_rect(self, image_size: Tuple[int, int]) -> Rect:
+    def original_rect(self, image_size: tuple[int, int]) -> Rect:
         w, h = image_size
         return (self.left, self.top, self.left + w, self.top + h)
 
 
-def parse_aspect(aspect: str) -> Tuple[int, int]:
+def parse_aspect(aspect: str) -> tuple[int, int]:
     """``"16:9"`` (or ``"16x9"``, ``"1.5"``) -> ``(16, 9)``; presets and any positive ratio are accepted."""
     text = aspect.strip().lower()
     if text in ASPECT_PRESETS:
@@ -110,7 +109,7 @@ def parse_aspect(aspect: str) -> Tuple[int, int]:
     return (num // g, den // g)
 
 
-def parse_anchor(anchor: str | Tuple[float, float]) -> Tuple[float, float]:
+def parse_anchor(anchor: str | tuple[float, float]) -> tuple[float, float]:
     """A named anchor (``"top-left"`` … ``"bottom-right"``, ``"center"``) or ``"fx,fy"`` fractions in [0, 1]."""
     if isinstance(anchor, (tuple, list)):
         fx, fy = float(anchor[0]), float(anchor[1])
@@ -132,8 +131,8 @@ def parse_anchor(anchor: str | Tuple[float, float]) -> Tuple[float, float]:
     return (fx, fy)
 
 
-def padding_for_target(image_size: Tuple[int, int], target_size: Tuple[int, int],
-                       anchor: Tuple[float, float]) -> Padding:
+def padding_for_target(image_size: tuple[int, int], target_size: tuple[int, int],
+                       anchor: tuple[float, float]) -> Padding:
     """Padding that places the original inside a ``target_size`` canvas at ``anchor`` (fractions)."""
     w, h = image_size
     tw, th = target_size
@@ -145,7 +144,7 @@ def padding_for_target(image_size: Tuple[int, int], target_size: Tuple[int, int]
     return Padding(left=left, right=tw - w - left, top=top, bottom=th - h - top)
 
 
-def target_for_aspect(image_size: Tuple[int, int], aspect: Tuple[int, int]) -> Tuple[int, int]:
+def target_for_aspect(image_size: tuple[int, int], aspect: tuple[int, int]) -> tuple[int, int]:
     """The smallest canvas with ``aspect`` (W:H, rounded to whole pixels) that contains the image unscaled."""
     w, h = image_size
     aw, ah = aspect
@@ -154,7 +153,7 @@ def target_for_aspect(image_size: Tuple[int, int], aspect: Tuple[int, int]) -> T
     return (max(w, int(round(h * aw / ah))), h)
 
 
-def validate_padding(image_size: Tuple[int, int], padding: Padding) -> None:
+def validate_padding(image_size: tuple[int, int], padding: Padding) -> None:
     """Reject zero padding and padding beyond the sane limits, with one sentence each."""
     w, h = image_size
     if w <= 0 or h <= 0:
@@ -170,9 +169,9 @@ def validate_padding(image_size: Tuple[int, int], padding: Padding) -> None:
             raise InputError(f"Padding {name}={value} px is more than {MAX_PADDING_FACTOR}x the image side ({side} px).")
 
 
-def resolve_padding(image_size: Tuple[int, int], *, left: int = 0, right: int = 0, top: int = 0, bottom: int = 0,
-                    aspect: Optional[str] = None, target_size: Optional[Tuple[int, int]] = None,
-                    anchor: str | Tuple[float, float] = "center") -> Padding:
+def resolve_padding(image_size: tuple[int, int], *, left: int = 0, right: int = 0, top: int = 0, bottom: int = 0,
+                    aspect: str | None = None, target_size: tuple[int, int] | None = None,
+                    anchor: str | tuple[float, float] = "center") -> Padding:
     """One entry point for the three ways of asking: per-side padding, a target size, or an aspect ratio.
 
     Exactly one way may be used; the result is validated (:func:`validate_padding`).
@@ -191,7 +190,7 @@ def resolve_padding(image_size: Tuple[int, int], *, left: int = 0, right: int = 
     return padding
 
 
-def split_into_passes(padding: Padding, max_step: int) -> List[Padding]:
+def split_into_passes(padding: Padding, max_step: int) -> list[Padding]:
     """Split the padding into passes that each extend every side by at most ``max_step`` px.
 
     Pass ``k`` extends each side by ``min(max_step, what is left on that side)``, so every pass keeps the
@@ -200,10 +199,10 @@ def split_into_passes(padding: Padding, max_step: int) -> List[Padding]:
     if max_step <= 0:
         raise InputError("The maximum step per pass must be positive.")
     remaining = list(padding.as_tuple())
-    passes: List[Padding] = []
+    passes: list[Padding] = []
     while any(remaining):
         step = [min(max_step, r) for r in remaining]
-        remaining = [r - s for r, s in zip(remaining, step)]
+        remaining = [r - s for r, s in zip(remaining, step, strict=True)]
         passes.append(Padding(*step))
     return passes
 
@@ -221,15 +220,15 @@ class WorkCanvas:
     one; they are context only (never denoised) and cropped off at the end.
     """
 
-    size: Tuple[int, int]
+    size: tuple[int, int]
     output_rect: Rect
 
     @property
-    def offset(self) -> Tuple[int, int]:
+    def offset(self) -> tuple[int, int]:
         return (self.output_rect[0], self.output_rect[1])
 
 
-def work_canvas_for(canvas_size: Tuple[int, int], padding: Padding, align: int = ALIGN) -> WorkCanvas:
+def work_canvas_for(canvas_size: tuple[int, int], padding: Padding, align: int = ALIGN) -> WorkCanvas:
     cw, ch = canvas_size
     ww, wh = round_up(cw, align), round_up(ch, align)
     extra_x, extra_y = ww - cw, wh - ch

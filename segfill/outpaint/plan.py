@@ -10,7 +10,7 @@ output is the ``work.output_rect`` crop of the work canvas. Per-pass arrays are 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Union
 
 import cv2
 import numpy as np
@@ -44,21 +44,21 @@ class PassPlan:
 
     index: int
     bounds: Rect  # work-canvas area this pass reads and writes; every array below has its shape
-    tiles: List[Tile]
-    seam_tiles: List[Tile]
+    tiles: list[Tile]
+    seam_tiles: list[Tile]
     new_area: np.ndarray = field(repr=False)  # bool: content to create in this pass
     known: np.ndarray = field(repr=False)  # bool: real content before this pass (the rest gets the pre-fill)
     masks: MaskPair = field(repr=False)
-    seam_mask: Optional[np.ndarray] = field(default=None, repr=False)  # float32, 0 where composite is 0
-    known_rect: Optional[Rect] = None  # outpaint: the content known before this pass
-    target_rect: Optional[Rect] = None  # outpaint: the content known after this pass
+    seam_mask: np.ndarray | None = field(default=None, repr=False)  # float32, 0 where composite is 0
+    known_rect: Rect | None = None  # outpaint: the content known before this pass
+    target_rect: Rect | None = None  # outpaint: the content known after this pass
 
     @property
-    def origin(self) -> Tuple[int, int]:
+    def origin(self) -> tuple[int, int]:
         return (self.bounds[0], self.bounds[1])
 
-    def to_dict(self) -> Dict[str, Any]:
-        out: Dict[str, Any] = {"index": self.index, "tiles": [t.to_list() for t in self.tiles]}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "tiles": [t.to_list() for t in self.tiles]}
         if self.seam_tiles:
             out["seam_tiles"] = [t.to_list() for t in self.seam_tiles]
         if self.known_rect is not None:
@@ -72,20 +72,20 @@ class Plan:
     """Common part of outpaint and inpaint plans."""
 
     kind: str
-    image_size: Tuple[int, int]
+    image_size: tuple[int, int]
     work: WorkCanvas
     image_rect: Rect  # where the input image sits on the work canvas
-    tile_size: Tuple[int, int]
-    passes: List[PassPlan]
+    tile_size: tuple[int, int]
+    passes: list[PassPlan]
     args: Union[OutpaintArgs, InpaintArgs] = field(repr=False)
 
     @property
-    def output_size(self) -> Tuple[int, int]:
+    def output_size(self) -> tuple[int, int]:
         x0, y0, x1, y1 = self.work.output_rect
         return (x1 - x0, y1 - y0)
 
     @property
-    def tiles(self) -> List[Tile]:
+    def tiles(self) -> list[Tile]:
         return [t for p in self.passes for t in p.tiles + p.seam_tiles]
 
     @property
@@ -103,7 +103,7 @@ class Plan:
         ox0, oy0, ox1, oy1 = self.work.output_rect
         return full[oy0:oy1, ox0:ox1]
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-able summary for the infotext (tiles as ``[x0, y0, x1, y1, seed]`` in work-canvas pixels)."""
         a = self.args
         return {
@@ -126,7 +126,7 @@ class OutpaintPlan(Plan):
     padding: Padding = Padding()
 
     @property
-    def canvas_size(self) -> Tuple[int, int]:
+    def canvas_size(self) -> tuple[int, int]:
         return self.output_size
 
     @property
@@ -134,39 +134,39 @@ class OutpaintPlan(Plan):
         """Where the original sits in the *output* image."""
         return self.padding.original_rect(self.image_size)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
         out["canvas_size"] = list(self.canvas_size)
         out["original_rect"] = list(self.original_rect)
-        out["padding"] = dict(zip(("left", "right", "top", "bottom"), self.padding.as_tuple()))
+        out["padding"] = dict(zip(("left", "right", "top", "bottom"), self.padding.as_tuple(), strict=True))
         return out
 
 
 @dataclass
 class InpaintPlan(Plan):
-    regions: List[Rect] = field(default_factory=list)  # context boxes around the masked areas
+    regions: list[Rect] = field(default_factory=list)  # context boxes around the masked areas
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
         out["regions"] = [list(r) for r in self.regions]
         return out
 
 
-def resolve_tile_size(tile_size: Optional[int], working_size: int) -> int:
+def resolve_tile_size(tile_size: int | None, working_size: int) -> int:
     size = round_down(tile_size or working_size or DEFAULT_WORKING_SIZE, ALIGN)
     if size < 64:
         raise InputError(f"The tile size must be at least 64 px (got {tile_size or working_size}).")
     return size
 
 
-def _rect_mask(shape: Tuple[int, int], rect: Rect, origin: Tuple[int, int]) -> np.ndarray:
+def _rect_mask(shape: tuple[int, int], rect: Rect, origin: tuple[int, int]) -> np.ndarray:
     mask = np.zeros(shape, dtype=bool)
     x0, y0, x1, y1 = offset_rect(rect, -origin[0], -origin[1])
     mask[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = True
     return mask
 
 
-def _embed(array: np.ndarray, origin: Tuple[int, int], bounds: Rect) -> np.ndarray:
+def _embed(array: np.ndarray, origin: tuple[int, int], bounds: Rect) -> np.ndarray:
     """Place ``array`` (whose top-left is ``origin``) into a zero array covering ``bounds``."""
     bx0, by0, bx1, by1 = bounds
     if (bx0, by0) == tuple(origin) and array.shape[:2] == (by1 - by0, bx1 - bx0):
@@ -177,8 +177,8 @@ def _embed(array: np.ndarray, origin: Tuple[int, int], bounds: Rect) -> np.ndarr
     return out
 
 
-def _seam_mask(new_area: np.ndarray, known_distance: np.ndarray, masks: MaskPair, tiles: List[Tile],
-               origin: Tuple[int, int], width: int) -> np.ndarray:
+def _seam_mask(new_area: np.ndarray, known_distance: np.ndarray, masks: MaskPair, tiles: list[Tile],
+               origin: tuple[int, int], width: int) -> np.ndarray:
     """Soft mask over the seams: the original/new boundary (±width/2) and the overlaps between tiles.
 
     Multiplied by the composite mask, so it never reaches known pixels outside the band.
@@ -194,9 +194,9 @@ def _seam_mask(new_area: np.ndarray, known_distance: np.ndarray, masks: MaskPair
     return soft.astype(np.float32)
 
 
-def _finish_pass(index: int, args, work: WorkCanvas, tile_wh: Tuple[int, int], origin: Tuple[int, int],
-                 new_area: np.ndarray, known: np.ndarray, masks: MaskPair, boxes: List[Rect],
-                 order_distance: Optional[np.ndarray] = None, **rects: Any) -> Optional[PassPlan]:
+def _finish_pass(index: int, args, work: WorkCanvas, tile_wh: tuple[int, int], origin: tuple[int, int],
+                 new_area: np.ndarray, known: np.ndarray, masks: MaskPair, boxes: list[Rect],
+                 order_distance: np.ndarray | None = None, **rects: Any) -> PassPlan | None:
     """Plan the tiles (and seam tiles) of one pass given its masks over the area starting at ``origin``.
 
     ``order_distance``: distance from the known content sampled every :data:`ORDER_STRIDE` px (computed here
@@ -209,7 +209,7 @@ def _finish_pass(index: int, args, work: WorkCanvas, tile_wh: Tuple[int, int], o
         order_distance = distance_from(known)[::ORDER_STRIDE, ::ORDER_STRIDE]
     tiles = plan_tiles(region, boxes, tile_wh, args.overlap, args.seed, index, "main", order_distance,
                        origin=origin, canvas_size=work.size, order_stride=ORDER_STRIDE, drop_covered=True)
-    seam_tiles: List[Tile] = []
+    seam_tiles: list[Tile] = []
     seam = None
     if args.seam_fix:
         seam = _seam_mask(new_area, distance_from(known), masks, tiles, origin, args.seam_fix_width)
@@ -229,7 +229,7 @@ def _finish_pass(index: int, args, work: WorkCanvas, tile_wh: Tuple[int, int], o
         seam_mask=None if seam is None else _embed(seam, origin, bounds), **rects)
 
 
-def plan_outpaint(image_size: Tuple[int, int], args: OutpaintArgs,
+def plan_outpaint(image_size: tuple[int, int], args: OutpaintArgs,
                   working_size: int = DEFAULT_WORKING_SIZE) -> OutpaintPlan:
     """Plan an outpaint of an image of ``image_size`` (w, h): canvas, passes, masks and tiles with seeds.
 
@@ -247,7 +247,7 @@ def plan_outpaint(image_size: Tuple[int, int], args: OutpaintArgs,
     if args.band >= max_step:
         raise InputError(f"The band ({args.band} px) must be narrower than the step per pass ({max_step} px).")
 
-    passes: List[PassPlan] = []
+    passes: list[PassPlan] = []
     known_rect = image_rect
     for index, step in enumerate(split_into_passes(padding, max_step)):
         target_rect = grow_rect(known_rect, step)
@@ -266,7 +266,7 @@ def plan_outpaint(image_size: Tuple[int, int], args: OutpaintArgs,
                         tile_size=tile_wh, passes=passes, args=args, padding=padding)
 
 
-def _context_boxes(region: np.ndarray, context: int, size: Tuple[int, int]) -> List[Rect]:
+def _context_boxes(region: np.ndarray, context: int, size: tuple[int, int]) -> list[Rect]:
     """Bounding boxes of the masked areas grown by ``context`` px (areas closer than that are merged)."""
     grown = (distance_from(region) <= context).astype(np.uint8)
     count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
@@ -277,7 +277,7 @@ def _context_boxes(region: np.ndarray, context: int, size: Tuple[int, int]) -> L
     return sorted(boxes, key=lambda b: (b[1], b[0]))
 
 
-def plan_inpaint(image_size: Tuple[int, int], mask: np.ndarray, args: InpaintArgs,
+def plan_inpaint(image_size: tuple[int, int], mask: np.ndarray, args: InpaintArgs,
                  working_size: int = DEFAULT_WORKING_SIZE) -> InpaintPlan:
     """Plan a (large-image) inpaint: crops around the masked areas with ``args.context`` px of surroundings,
     tiles over the masked pixels only (one tile per crop when it fits, a grid when it is larger).

@@ -14,7 +14,7 @@ contrast, keeps the sampler from reproducing a flat blurred wash.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Tuple
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -30,7 +30,7 @@ DEFAULT_PREFILL_NOISE = 0.5
 INPAINT_PREFILL_MAX_SIDE = 256
 
 
-def _known_rect(known: np.ndarray) -> Optional[Tuple[int, int, int, int]]:
+def _known_rect(known: np.ndarray) -> tuple[int, int, int, int] | None:
     """(x0, y0, x1, y1) when ``known`` is exactly one filled axis-aligned rectangle, else None."""
     rows = np.flatnonzero(known.any(axis=1))
     cols = np.flatnonzero(known.any(axis=0))
@@ -138,7 +138,7 @@ def fine_contrast(rgb: np.ndarray, known: np.ndarray, max_side: int = 512) -> fl
 GRAIN_PERIOD = 256
 
 
-def tiled_grain(shape: Tuple[int, int], sigma: float, seed: int) -> np.ndarray:
+def tiled_grain(shape: tuple[int, int], sigma: float, seed: int) -> np.ndarray:
     """Seeded Gaussian colour grain (int16 (H, W, 3), std ``sigma``) tiled from a GRAIN_PERIOD square."""
     h, w = shape
     ph, pw = min(h, GRAIN_PERIOD), min(w, GRAIN_PERIOD)
@@ -235,7 +235,7 @@ def fill_none(rgb: np.ndarray, known: np.ndarray, seed: int = 0) -> np.ndarray:
     return rgb.copy()
 
 
-_METHODS: Dict[str, Callable[..., np.ndarray]] = {
+_METHODS: dict[str, Callable[..., np.ndarray]] = {
     "blur_extend": fill_blur_extend,
     "edge": fill_edge,
     "reflect": fill_reflect,

@@ -11,7 +11,6 @@ image = execute_plan(plan, image, repaint_tile, progress, should_stop)      # an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 from PIL import Image
@@ -50,7 +49,7 @@ class InpaintResult:
 
 
 def run_outpaint(image: Image.Image, args: OutpaintArgs, backend: InpaintBackend,
-                 progress: Optional[JobProgress] = None, should_stop: Optional[ShouldStop] = None) -> OutpaintResult:
+                 progress: JobProgress | None = None, should_stop: ShouldStop | None = None) -> OutpaintResult:
     """Outpaint ``image`` as ``args`` asks, repainting every planned tile with ``backend``."""
     rgb = to_rgb_array(image)
     plan = plan_outpaint((rgb.shape[1], rgb.shape[0]), args, working_size=backend.working_size)
@@ -65,7 +64,7 @@ def mask_to_array(mask, size) -> np.ndarray:
 
 
 def run_inpaint(image: Image.Image, mask, args: InpaintArgs, backend: InpaintBackend,
-                progress: Optional[JobProgress] = None, should_stop: Optional[ShouldStop] = None) -> InpaintResult:
+                progress: JobProgress | None = None, should_stop: ShouldStop | None = None) -> InpaintResult:
     """Inpaint the masked part of ``image`` (mask: PIL, white = repaint, or bool/float array of the image size)."""
     rgb = to_rgb_array(image)
     size = (rgb.shape[1], rgb.shape[0])

@@ -16,7 +16,6 @@ With ``band = 0`` the composite mask is the new area itself (a hard edge).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
 
 import cv2
 import numpy as np
@@ -80,8 +79,8 @@ def build_masks(new_area: np.ndarray, band: int, feather: int) -> MaskPair:
     return masks_from_distance(distance_from(new_area), band, feather)
 
 
-def rect_frame_masks(shape: Tuple[int, int], inner: Tuple[int, int, int, int], band: int,
-                     feather: int) -> Tuple[np.ndarray, MaskPair]:
+def rect_frame_masks(shape: tuple[int, int], inner: tuple[int, int, int, int], band: int,
+                     feather: int) -> tuple[np.ndarray, MaskPair]:
     """Exact masks when the known content is the rectangle ``inner`` = (x0, y0, x1, y1) of an area of ``shape``
     (H, W) and the new area is everything else (an outpaint pass). Returns ``(new_area, masks)``.
 
@@ -111,7 +110,7 @@ def rect_frame_masks(shape: Tuple[int, int], inner: Tuple[int, int, int, int], b
     return new_area, masks
 
 
-def rect_distance(shape: Tuple[int, int], rect: Tuple[int, int, int, int], stride: int = 1) -> np.ndarray:
+def rect_distance(shape: tuple[int, int], rect: tuple[int, int, int, int], stride: int = 1) -> np.ndarray:
     """Euclidean distance (float32) of the pixels of an area of ``shape`` to the rectangle ``rect`` (0 inside),
     sampled every ``stride`` px (the result has the shape of ``array[::stride, ::stride]``)."""
     h, w = shape

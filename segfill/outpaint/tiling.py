@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -42,14 +42,14 @@ class Tile:
         return (self.x0, self.y0, self.x1, self.y1)
 
     @property
-    def size(self) -> Tuple[int, int]:
+    def size(self) -> tuple[int, int]:
         return (self.x1 - self.x0, self.y1 - self.y0)
 
     @property
-    def slices(self) -> Tuple[slice, slice]:
+    def slices(self) -> tuple[slice, slice]:
         return (slice(self.y0, self.y1), slice(self.x0, self.x1))
 
-    def to_list(self) -> List[int]:
+    def to_list(self) -> list[int]:
         """``[x0, y0, x1, y1, seed]`` as recorded in the infotext."""
         return [self.x0, self.y0, self.x1, self.y1, self.seed]
 
@@ -63,7 +63,7 @@ def derive_seed(seed: int, pass_index: int, tile_index: int, kind: str = "main")
     return int.from_bytes(digest, "little")
 
 
-def axis_starts(lo: int, hi: int, tile: int, overlap: int, limit: int, align: int = ALIGN) -> List[int]:
+def axis_starts(lo: int, hi: int, tile: int, overlap: int, limit: int, align: int = ALIGN) -> list[int]:
     """Start positions of tiles of length ``tile`` covering ``[lo, hi)`` inside ``[0, limit)``.
 
     Neighbouring tiles share at least ``overlap`` px; starts are multiples of ``align`` whenever ``limit`` and
@@ -81,15 +81,15 @@ def axis_starts(lo: int, hi: int, tile: int, overlap: int, limit: int, align: in
     n = max(2, math.ceil((span - overlap) / stride))
     while True:
         starts = [lo_a + round_down((span - tile) * i // (n - 1), align) for i in range(n - 1)] + [hi_a - tile]
-        if all(b - a <= tile - overlap for a, b in zip(starts, starts[1:])):
+        if all(b - a <= tile - overlap for a, b in zip(starts, starts[1:], strict=False)):
             return sorted(set(starts))
         n += 1
 
 
-def plan_tiles(region: np.ndarray, boxes: Sequence[Rect], tile_size: Tuple[int, int], overlap: int, seed: int,
-               pass_index: int = 0, kind: str = "main", order_distance: Optional[np.ndarray] = None,
-               origin: Tuple[int, int] = (0, 0), canvas_size: Optional[Tuple[int, int]] = None,
-               order_stride: int = 1, drop_covered: bool = False) -> List[Tile]:
+def plan_tiles(region: np.ndarray, boxes: Sequence[Rect], tile_size: tuple[int, int], overlap: int, seed: int,
+               pass_index: int = 0, kind: str = "main", order_distance: np.ndarray | None = None,
+               origin: tuple[int, int] = (0, 0), canvas_size: tuple[int, int] | None = None,
+               order_stride: int = 1, drop_covered: bool = False) -> list[Tile]:
     """Tiles covering every ``True`` pixel of ``region`` that lies inside one of ``boxes``.
 
     ``region`` (bool) covers the canvas area starting at ``origin`` (default: the whole canvas, whose size is
@@ -107,12 +107,12 @@ def plan_tiles(region: np.ndarray, boxes: Sequence[Rect], tile_size: Tuple[int, 
     cw, ch = canvas_size if canvas_size is not None else (rw + ox, rh + oy)
     tw, th = min(tile_size[0], cw), min(tile_size[1], ch)
 
-    def local(rect: Rect) -> Tuple[slice, slice]:
+    def local(rect: Rect) -> tuple[slice, slice]:
         x0, y0, x1, y1 = rect
         return (slice(min(max(y0 - oy, 0), rh), min(max(y1 - oy, 0), rh)),
                 slice(min(max(x0 - ox, 0), rw), min(max(x1 - ox, 0), rw)))
 
-    rects: Dict[Rect, float] = {}
+    rects: dict[Rect, float] = {}
     for bx0, by0, bx1, by1 in boxes:
         for y in axis_starts(by0, by1, th, overlap, ch):
             for x in axis_starts(bx0, bx1, tw, overlap, cw):
@@ -178,7 +178,7 @@ def fresh_blend_weights(region: np.ndarray, generated: np.ndarray, width: int, k
     return weights
 
 
-def region_bbox(region: np.ndarray) -> Optional[Rect]:
+def region_bbox(region: np.ndarray) -> Rect | None:
     rows = np.flatnonzero(region.any(axis=1))
     if rows.size == 0:
         return None
@@ -207,7 +207,7 @@ def taper(length: int, width: int, at_start: bool, at_end: bool, kind: str = "co
     return weights
 
 
-def blend_window(rect: Rect, canvas_size: Tuple[int, int], width: int, kind: str = "cosine") -> np.ndarray:
+def blend_window(rect: Rect, canvas_size: tuple[int, int], width: int, kind: str = "cosine") -> np.ndarray:
     """Weights (float32 (h, w)) for blending a tile: tapered on every edge that is not on the canvas border.
 
     Tile results are accumulated as ``sum(weight * tile) / sum(weight)``, so a pixel that only one tile covers
@@ -220,7 +220,7 @@ def blend_window(rect: Rect, canvas_size: Tuple[int, int], width: int, kind: str
     return wy[:, None] * wx[None, :]
 
 
-def coverage_count(tiles: Iterable[Tile], shape: Tuple[int, int], origin: Tuple[int, int] = (0, 0)) -> np.ndarray:
+def coverage_count(tiles: Iterable[Tile], shape: tuple[int, int], origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """How many tiles cover each pixel of the area ``shape`` (H, W) starting at ``origin`` (uint16)."""
     count = np.zeros(shape, dtype=np.uint16)
     ox, oy = origin
@@ -232,7 +232,7 @@ def coverage_count(tiles: Iterable[Tile], shape: Tuple[int, int], origin: Tuple[
     return count
 
 
-def union_rect(rects: Iterable[Rect]) -> Optional[Rect]:
+def union_rect(rects: Iterable[Rect]) -> Rect | None:
     rects = list(rects)
     if not rects:
         return None
