@@ -170,9 +170,10 @@ def _download_model(host: "Host", name: Optional[str]):
     if spec is None:
         yield f'<span class="segfill-error">Unknown model {html.escape(name)}.</span>'
         return
-    folders = getattr(host.sam, "folders", None) or []
-    if not folders:
-        yield '<span class="segfill-error">No SAM models folder is configured.</span>'
+    try:
+        folder = host.sam.download_folder()
+    except Exception as exc:  # e.g. no writable models folder
+        yield f'<span class="segfill-error">No folder to download into: {html.escape(str(exc))}</span>'
         return
     updates: "queue.Queue[tuple]" = queue.Queue()
     outcome: dict = {}
@@ -182,7 +183,7 @@ def _download_model(host: "Host", name: Optional[str]):
 
     def run() -> None:
         try:
-            outcome["path"] = download_model(spec, folders[0], progress=progress)
+            outcome["path"] = download_model(spec, folder, progress=progress)
         except Exception as exc:  # shown to the user below; SegFillError carries a readable sentence
             outcome["error"] = exc
         finally:

@@ -24,7 +24,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--sam-checkpoint", type=Path, default=None,
                         help="a SAM checkpoint file; becomes the default model")
     parser.add_argument("--models-dir", type=Path, action="append", default=[],
-                        help=f"folder with SAM checkpoints (repeatable; also ${MODELS_ENV}, {os.pathsep}-separated)")
+                        help=f"folder with SAM checkpoints (repeatable; also ${MODELS_ENV}, '{os.pathsep}'-separated)")
     parser.add_argument("--backend", choices=("opencv", "diffusers"), default="opencv",
                         help="inpainting backend (default opencv: no model, no prompts)")
     parser.add_argument("--model", default=None,
@@ -34,25 +34,18 @@ def register(subparsers: Any) -> None:
 
 
 def model_folders(args: argparse.Namespace) -> List[Path]:
-    folders: List[Path] = [Path(p) for p in args.models_dir]
-    folders += [Path(p) for p in os.environ.get(MODELS_ENV, "").split(os.pathsep) if p]
+    """--sam-checkpoint's folder first, then --models-dir, then the defaults (which include $SEGFILL_MODELS)."""
+    from segfill.sam.folders import default_model_folders, unique_folders
+
+    folders: List[Path] = []
     checkpoint = getattr(args, "sam_checkpoint", None)
     if checkpoint is not None:
         if not checkpoint.is_file():
             raise InputError(f"The SAM checkpoint {checkpoint} does not exist.")
-        folders.insert(0, checkpoint.resolve().parent)
-    if not folders:
-        try:
-            from segfill.sam.folders import default_folders
-
-            folders = [Path(p) for p in default_folders()]
-        except ImportError:
-            folders = [Path("models") / "sam"]
-    unique: List[Path] = []
-    for folder in folders:
-        if folder.resolve() not in [f.resolve() for f in unique]:
-            unique.append(folder)
-    return unique
+        folders.append(checkpoint.resolve().parent)
+    folders += [Path(p) for p in args.models_dir]
+    folders += default_model_folders()
+    return unique_folders(folders)
 
 
 def build_host(args: argparse.Namespace) -> Any:

@@ -35,24 +35,34 @@ def reference_session(reference, image_path):
     return session
 
 
-def pick_click(session, avoid=None):
+_PICKED = {}
+
+
+def pick_click(reference, image_path, avoid=None, strict=True):
     """An image point whose best candidate covers the 5×5 pixels around it, fills 5-60 % of the image, and
-    whose three candidates differ, so every step of the flow has something visible to check."""
+    whose three candidates differ, so every step of the flow has something visible to check. Not ``strict``:
+    any point whose best mask fills 5-60 % of the image (random weights rarely cover the click everywhere)."""
+    key = (str(image_path), avoid, strict)
+    if key in _PICKED:
+        return _PICKED[key]
+    session = reference_session(reference, image_path)
     best = None
-    for y in range(12, HEIGHT - 12, 9):
-        for x in range(12, WIDTH - 12, 9):
+    for y in range(12, HEIGHT - 12, 12):
+        for x in range(12, WIDTH - 12, 12):
             if avoid is not None and abs(x - avoid[0]) + abs(y - avoid[1]) < 40:
                 continue
             prediction = session.predict(points=[(x + 0.5, y + 0.5, 1)], multimask=True)
             mask = prediction.best_mask
             areas = [int(m.sum()) for m in prediction.masks]
             fraction = areas[prediction.best_index] / mask.size
-            if mask[y - 2:y + 3, x - 2:x + 3].all() and 0.05 < fraction < 0.6 and len(set(areas)) == 3:
+            covered = mask[y - 2:y + 3, x - 2:x + 3].all() and len(set(areas)) == 3
+            if (covered or not strict) and 0.05 < fraction < 0.6:
                 score = abs(fraction - 0.25)
                 if best is None or score < best[0]:
                     best = (score, x, y)
     assert best is not None, "the tiny SAM gave no usable click point on the test image"
-    return best[1], best[2]
+    _PICKED[key] = (best[1], best[2])
+    return _PICKED[key]
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -77,8 +87,8 @@ def test_click_candidates_refine_undo_download(open_app, browser_assets, referen
     assert (payload["width"], payload["height"]) == (WIDTH, HEIGHT)
     assert payload["mask_area"] == 0 and payload["error"] == ""
 
+    x, y = pick_click(reference, browser_assets.image_path)
     session = reference_session(reference, browser_assets.image_path)
-    x, y = pick_click(session)
     expected = session.predict(points=[(x + 0.5, y + 0.5, 1)], multimask=True)
     probe = far_point_inside(expected.best_mask, x, y)
     pixel_before = app.canvas_pixel(*probe)
@@ -163,8 +173,8 @@ def test_two_browser_contexts_keep_separate_state(open_app, browser_assets, refe
     first: SegFillPage = open_app()
     second: SegFillPage = open_app()
     first.upload(browser_assets.image_path)
+    x, y = pick_click(reference, browser_assets.image_path)
     session = reference_session(reference, browser_assets.image_path)
-    x, y = pick_click(session)
     first.click_image(x, y)
     first_area = first.payload()["mask_area"]
     assert first_area > 0
@@ -173,8 +183,7 @@ def test_two_browser_contexts_keep_separate_state(open_app, browser_assets, refe
     second.upload(browser_assets.second_image_path)
     payload = second.payload()
     assert payload["points"] == [] and payload["mask_area"] == 0 and not payload["can_undo"]
-    other = reference_session(reference, browser_assets.second_image_path)
-    sx, sy = pick_click(other, avoid=(x, y))
+    sx, sy = pick_click(reference, browser_assets.second_image_path, avoid=(x, y), strict=False)
     second.click_image(sx, sy)
     second.click_image(sx, sy)
     assert second.payload()["points"] == [[sx + 0.5, sy + 0.5, 1]] * 2
