@@ -85,10 +85,17 @@ class _Job:
         self.should_stop = should_stop
         self.done = 0
         self.total = plan.total_tiles
+        self.view: Optional[np.ndarray] = None  # the running pass's working copy of its area
+        self.view_origin = (0, 0)
 
     def output(self) -> Image.Image:
+        canvas = self.canvas
+        if self.view is not None:  # a pass is running on its own copy of its area
+            canvas = canvas.copy()
+            vx, vy = self.view_origin
+            canvas[vy:vy + self.view.shape[0], vx:vx + self.view.shape[1]] = self.view
         x0, y0, x1, y1 = self.plan.work.output_rect
-        return Image.fromarray(np.ascontiguousarray(self.canvas[y0:y1, x0:x1]))
+        return Image.fromarray(np.ascontiguousarray(canvas[y0:y1, x0:x1]))
 
     def repaint(self, tile: Tile, image: np.ndarray, mask_u8: np.ndarray, strength: float, message: str) -> np.ndarray:
         if self.should_stop is not None and self.should_stop():
@@ -152,9 +159,11 @@ def _run_pass(job: _Job, p: PassPlan, pass_count: int) -> None:
     args = job.plan.args
     canvas_size = job.plan.work.size
     bx0, by0, bx1, by1 = p.bounds
-    view = job.canvas[by0:by1, bx0:bx1]
-    view[:] = prefill(view, p.known, args.prefill, seed=derive_seed(args.seed, p.index, 0, "prefill"),
-                      noise=args.prefill_noise)
+    # a contiguous working copy of the pass's area (written back at the end), so OpenCV can work in place
+    view = prefill(job.canvas[by0:by1, bx0:bx1], p.known, args.prefill,
+                   seed=derive_seed(args.seed, p.index, 0, "prefill"), noise=args.prefill_noise)
+    job.canvas[by0:by1, bx0:bx1] = view
+    job.view, job.view_origin = view, (bx0, by0)
     base = view.copy()
     composite = p.masks.composite
     denoise_u8 = _mask_u8(p.masks.denoise)
@@ -194,7 +203,9 @@ def _run_pass(job: _Job, p: PassPlan, pass_count: int) -> None:
             view[sl] = _mix(before[sl], seam_layer.image[sl], p.seam_mask[sl], seam_layer.covered(sl))
 
     # the guarantee: outside the composite mask, the pass's input (original or earlier passes) is untouched
-    np.copyto(view, base, where=(composite <= 0)[..., None])
+    cv2.copyTo(base, (composite <= 0).view(np.uint8), view)
+    job.canvas[by0:by1, bx0:bx1] = view
+    job.view = None
 
 
 def execute_plan(plan: Plan, image, repaint_tile: RepaintTile, progress: JobProgress | None = None,

@@ -154,8 +154,13 @@ def fill_blur_extend(rgb: np.ndarray, known: np.ndarray, seed: int = 0,
         sigma = noise * fine_contrast(rgb, known)
         if sigma > 0:
             out = cv2.add(out, tiled_grain(known.shape, sigma, seed), dtype=cv2.CV_8U)
-    np.copyto(out, rgb, where=known[..., None])
-    return out
+    return restore_known(out, rgb, known)
+
+
+def restore_known(out: np.ndarray, rgb: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """``out`` with the known pixels of ``rgb`` put back (OpenCV masked copy; much faster than numpy's)."""
+    out = np.ascontiguousarray(out)
+    return cv2.copyTo(np.ascontiguousarray(rgb), known.view(np.uint8), out)
 
 
 def _cv2_inpaint(rgb: np.ndarray, known: np.ndarray, flag: int) -> np.ndarray:
@@ -169,8 +174,7 @@ def _cv2_inpaint(rgb: np.ndarray, known: np.ndarray, flag: int) -> np.ndarray:
     filled = cv2.inpaint(np.ascontiguousarray(small), small_unknown, 5, flag)
     if scale < 1:
         filled = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
-    np.copyto(filled, rgb, where=known[..., None])
-    return filled
+    return restore_known(filled, rgb, known)
 
 
 def fill_telea(rgb: np.ndarray, known: np.ndarray, seed: int = 0) -> np.ndarray:
