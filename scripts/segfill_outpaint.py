@@ -7,7 +7,6 @@ adding a control never shifts anyone's argument positions (see docs/WEBUI.md).
 """
 
 import gradio as gr
-
 from modules import processing, scripts
 
 from segfill.args import OutpaintArgs
@@ -77,10 +76,11 @@ class SegFillOutpaintScript(scripts.Script):
                                                    elem_id=self.elem_id("seam_fix"))
             names = list(controls)
             initial = segfill_webui.script_args_from_controls({n: c.value for n, c in controls.items()})
-            args_json = gr.Textbox(value=initial, visible=False, elem_id=self.elem_id("args"))
+            args_json = gr.Textbox(value=initial, visible=False, label="SegFill arguments (JSON)",
+                                   elem_id=self.elem_id("args"))
 
         def assemble(*values):
-            return segfill_webui.script_args_from_controls(dict(zip(names, values)))
+            return segfill_webui.script_args_from_controls(dict(zip(names, values, strict=True)))
 
         for component in controls.values():
             component.change(assemble, inputs=list(controls.values()), outputs=[args_json], **QUIET)

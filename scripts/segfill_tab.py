@@ -3,7 +3,6 @@ logic lives in ``segfill`` (``segfill.hosts.webui``, ``segfill.ui``, ``segfill.a
 This and ``segfill_outpaint.py`` are the only files that import the WebUI's ``modules``."""
 
 import gradio as gr
-
 from modules import call_queue, images, paths, processing, script_callbacks, sd_models, shared
 
 from segfill import settings as segfill_settings

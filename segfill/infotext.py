@@ -12,12 +12,13 @@ The labels come from the field names unless :data:`LABEL_OVERRIDES` says otherwi
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any
 
 PREFIX = "SegFill"
 
 #: fields whose label is not simply "SegFill <field name with spaces>"
-LABEL_OVERRIDES: Dict[str, str] = {
+LABEL_OVERRIDES: dict[str, str] = {
     "left": "SegFill pad left",
     "right": "SegFill pad right",
     "top": "SegFill pad top",
@@ -32,7 +33,7 @@ LABEL_OVERRIDES: Dict[str, str] = {
 SKIP_FIELDS = frozenset({"prompt", "negative_prompt", "seed", "steps", "guidance"})
 
 
-def _fields(model: Any) -> Dict[str, Any]:
+def _fields(model: Any) -> dict[str, Any]:
     fields = getattr(model, "__fields__", None)  # pydantic 1 API (also pydantic.v1 on pydantic 2)
     if fields is None:
         fields = getattr(model, "model_fields", None) or {}
@@ -49,7 +50,7 @@ def label_for(name: str) -> str:
     return LABEL_OVERRIDES.get(name, f"{PREFIX} {name.replace('_', ' ')}")
 
 
-def label_table(model: Any) -> Dict[str, str]:
+def label_table(model: Any) -> dict[str, str]:
     """field name -> infotext label, for every field of ``model`` (a class or an instance)."""
     model_cls = model if isinstance(model, type) else type(model)
     return {name: label_for(name) for name in _fields(model_cls) if name not in SKIP_FIELDS}
@@ -76,13 +77,13 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
-def segfill_params(args: Any, kind: Optional[str] = None) -> Dict[str, str]:
+def segfill_params(args: Any, kind: str | None = None) -> dict[str, str]:
     """label -> text for every field of ``args`` that differs from its default (insertion order = model order)."""
     if args is None:
         return {}
     model_cls = type(args)
     fields = _fields(model_cls)
-    params: Dict[str, str] = {}
+    params: dict[str, str] = {}
     for name, label in label_table(model_cls).items():
         value = getattr(args, name, None)
         if value is None:
@@ -117,10 +118,10 @@ def _parse_value(text: Any) -> Any:
     return stripped
 
 
-def params_from_infotext(params: Mapping[str, Any], model: Any) -> Dict[str, Any]:
+def params_from_infotext(params: Mapping[str, Any], model: Any) -> dict[str, Any]:
     """The fields of ``model`` found in a parsed infotext (WebUI ``parse_generation_parameters`` output or
     :func:`parse_infotext`); values are still loosely typed, pydantic coerces them."""
-    found: Dict[str, Any] = {}
+    found: dict[str, Any] = {}
     for name, label in label_table(model).items():
         if label in params:
             found[name] = _parse_value(params[label])
@@ -134,11 +135,11 @@ def args_from_infotext(params: Mapping[str, Any], model: Any) -> Any:
     return parse_args_model(model, params_from_infotext(params, model))
 
 
-def parse_infotext(text: str) -> Dict[str, str]:
+def parse_infotext(text: str) -> dict[str, str]:
     """Minimal reader of the WebUI's last infotext line (``k: v, k: "quoted, v"``) for tests and the
     standalone app; inside the WebUI its own parser is used."""
     line = (text or "").strip().splitlines()[-1] if (text or "").strip() else ""
-    out: Dict[str, str] = {}
+    out: dict[str, str] = {}
     i = 0
     n = len(line)
     while i < n:
@@ -171,7 +172,7 @@ def parse_infotext(text: str) -> Dict[str, str]:
     return out
 
 
-def infotext_fields_for(components: Mapping[str, Any], model: Any) -> List[Tuple[Any, str]]:
+def infotext_fields_for(components: Mapping[str, Any], model: Any) -> list[tuple[Any, str]]:
     """``[(component, label)]`` for the WebUI's ``Script.infotext_fields`` from ``{field name: component}``."""
     table = label_table(model)
     return [(component, table[name]) for name, component in components.items() if name in table]

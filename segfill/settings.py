@@ -8,12 +8,13 @@ Nothing here imports gradio or the WebUI: ``component`` is the *name* of a gradi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any
 
 from segfill.host import DEFAULT_EMBEDDING_CACHE_BYTES, HostDefaults
 
-SECTION: Tuple[str, str] = ("segfill", "SegFill")
+SECTION: tuple[str, str] = ("segfill", "SegFill")
 
 SAM_DEVICES = ["auto", "cuda", "cpu", "mps"]
 #: when SAM leaves the GPU: "never" keeps it resident, "before_generation" moves it to the CPU before every
@@ -27,9 +28,9 @@ class Setting:
     default: Any
     label: str
     component: str = "Textbox"  # gradio component class name
-    component_args: Dict[str, Any] = field(default_factory=dict)
+    component_args: dict[str, Any] = field(default_factory=dict)
     #: for Dropdown/Radio: a callable giving the choices at UI build time (e.g. installed SAM models)
-    choices: Optional[Callable[[], List[str]]] = None
+    choices: Callable[[], list[str]] | None = None
     comment: str = ""
 
 
@@ -39,7 +40,7 @@ def _mib(value: int) -> int:
 
 _DEFAULTS = HostDefaults()
 
-SETTINGS: List[Setting] = [
+SETTINGS: list[Setting] = [
     Setting("segfill_sam_model_dirs", "", "SAM model folders (one per line or separated by ';'; the WebUI's "
             "models/sam is always searched)", "Textbox", {"lines": 2}),
     Setting("segfill_sam_default_model", "", "Default SAM model (file name; empty = the first one found)",
@@ -61,7 +62,7 @@ SETTINGS: List[Setting] = [
     Setting("segfill_outdir", "", "Output folder for the SegFill tab (empty = where img2img saves)", "Textbox"),
 ]
 
-SETTINGS_BY_KEY: Dict[str, Setting] = {s.key: s for s in SETTINGS}
+SETTINGS_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 
 
 def read(opts: Any, key: str) -> Any:
@@ -73,13 +74,13 @@ def read(opts: Any, key: str) -> Any:
     return value
 
 
-def read_all(opts: Any) -> Dict[str, Any]:
+def read_all(opts: Any) -> dict[str, Any]:
     return {s.key: read(opts, s.key) for s in SETTINGS}
 
 
-def split_folders(text: str) -> List[str]:
+def split_folders(text: str) -> list[str]:
     """The folders setting as a list: one per line or separated by ';', blanks dropped."""
-    parts: List[str] = []
+    parts: list[str] = []
     for line in str(text or "").replace(";", "\n").splitlines():
         line = line.strip()
         if line:

@@ -10,7 +10,6 @@ import importlib.util
 import json
 import sys
 import threading
-import time
 import types
 from pathlib import Path
 
@@ -18,12 +17,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segfill.args import InpaintArgs, OutpaintArgs
-from segfill.errors import InputError, SegFillError
-from segfill.hosts import webui
 from segfill import infotext, settings
-from tests.webui.fakes import (REPAINT_COLOUR, FakeImg2Img, FakeModules, FakeOpts, FakeProcessed, FakeProcessing,
-                               FakeState, SavedImages, fake_ldm_model)
+from segfill.args import InpaintArgs, OutpaintArgs
+from segfill.errors import InputError
+from segfill.hosts import webui
+from tests.webui.fakes import (
+    REPAINT_COLOUR,
+    FakeImg2Img,
+    FakeModules,
+    FakeOpts,
+    FakeProcessing,
+    FakeState,
+    SavedImages,
+    fake_ldm_model,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -251,11 +258,14 @@ def test_every_outpaint_field_has_a_distinct_label():
     assert "prompt" not in table and "seed" not in table  # the WebUI's own infotext has those
 
 
-def test_patch_infotext_sets_job_seed_and_final_size_once():
-    tile = "p\nSteps: 2, Seed: 123, Size: 64x64, SegFill: outpaint"
-    out = webui.patch_infotext(tile, seed=7, size=(200, 100), extra="SegFill: outpaint")
-    assert "Seed: 7" in out and "Size: 200x100" in out and out.count("SegFill: outpaint") == 1
-    assert webui.patch_infotext("p\nSteps: 2", extra="SegFill pad right: 8").endswith("Steps: 2, SegFill pad right: 8")
+def test_patch_infotext_sets_job_seed_and_final_size_and_each_key_once():
+    tile = "p\nSteps: 2, Seed: 123, Size: 64x64, Script: SegFill outpaint, SegFill pad right: 8, Version: 1.10.1"
+    out = webui.patch_infotext(tile, seed=7, size=(200, 100),
+                               params={"Script": "SegFill outpaint", "SegFill pad right": "8", "SegFill band": "4"})
+    assert "Seed: 7" in out and "Size: 200x100" in out
+    assert out.count("Script: SegFill outpaint") == 1 and out.count("SegFill pad right") == 1
+    assert out.endswith("Version: 1.10.1, SegFill band: 4")
+    assert webui.patch_infotext("", params={"SegFill band": "4"}) == "SegFill band: 4"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -361,6 +371,7 @@ def test_outpaint_script_run_keeps_original_pixels_and_counts_tiles(fake_modules
         assert call["size"] == (call["width"], call["height"]) and max(call["size"]) <= 64
         assert call["extra"]["Script"] == "SegFill outpaint"
     text = processed.infotexts[0]
+    assert text.count("SegFill pad right") == 1
     assert "Seed: 11" in text and "Size: 104x64" in text and "SegFill pad right: 40" in text
     back = infotext.args_from_infotext(infotext.parse_infotext(text), OutpaintArgs)
     assert (back.right, back.bottom, back.prefill) == (40, 16, "edge")

@@ -21,8 +21,9 @@ import os
 import random
 import re
 import threading
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image
 
@@ -50,7 +51,7 @@ class GenerationInterrupted(SegFillError):
 # Which checkpoint is loaded
 
 
-def _unet_input_channels(sd_model: Any) -> Optional[int]:
+def _unet_input_channels(sd_model: Any) -> int | None:
     """Input channels of the first UNet convolution, for ldm (1.10) and sgm (SDXL) models; None if unknown."""
     for path in (("model", "diffusion_model"), ("diffusion_model",), ("forge_objects", "unet", "model",
                                                                        "diffusion_model")):
@@ -65,7 +66,7 @@ def _unet_input_channels(sd_model: Any) -> Optional[int]:
     return None
 
 
-def is_inpainting_model(sd_model: Any) -> Optional[bool]:
+def is_inpainting_model(sd_model: Any) -> bool | None:
     """True for an inpainting checkpoint (9-channel UNet: SD2-inpainting, SD1.5-inpainting, SDXL-inpainting),
     False for a plain one, None when it cannot be told (no model loaded yet, e.g. Forge before the first job).
 
@@ -94,7 +95,7 @@ def checkpoint_title(sd_model: Any) -> str:
     return "the loaded checkpoint"
 
 
-def inpainting_checkpoint_titles(titles: Iterable[str]) -> List[str]:
+def inpainting_checkpoint_titles(titles: Iterable[str]) -> list[str]:
     """Installed checkpoints that look like inpainting models by name (weights are not opened for this)."""
     return sorted((t for t in titles if "inpaint" in str(t).lower()), key=str.lower)
 
@@ -125,7 +126,7 @@ class ThreadReentrantLock:
         self._lock = lock if lock is not None else threading.Lock()
         self._local = threading.local()
 
-    def __enter__(self) -> "ThreadReentrantLock":
+    def __enter__(self) -> ThreadReentrantLock:
         self.acquire()
         return self
 
@@ -174,11 +175,11 @@ class WebUIBindings:
     get_sd_model: Callable[[], Any] = lambda: None
     queue_lock: Any = None
     #: titles of installed checkpoints (``sd_models.checkpoints_list`` keys)
-    list_checkpoints: Callable[[], List[str]] = lambda: []
+    list_checkpoints: Callable[[], list[str]] = lambda: []
     #: switch to a checkpoint by title (1.10 and Forge: ``opts.set("sd_model_checkpoint", title)``)
-    switch_checkpoint: Optional[Callable[[str], None]] = None
+    switch_checkpoint: Callable[[str], None] | None = None
     #: ``modules.images.save_image`` (image, path, basename, seed=, prompt=, extension=, info=, p=)
-    save_image: Optional[Callable[..., Any]] = None
+    save_image: Callable[..., Any] | None = None
     #: the WebUI's ``models/`` folder (SAM models are looked for in ``models/sam``)
     models_path: str = "models"
     name: str = "webui"  # "webui" or "forge"
@@ -191,14 +192,14 @@ class WebUIBindings:
 @dataclass
 class TileRun:
     seed: int
-    size: Tuple[int, int]
+    size: tuple[int, int]
     infotext: str
     interrupted: bool
 
 
 def apply_tile_fields(p: Any, image: Image.Image, mask: Image.Image, *, seed: int, strength: float,
-                      prompt: Optional[str] = None, negative_prompt: Optional[str] = None,
-                      steps: Optional[int] = None, cfg_scale: Optional[float] = None) -> Any:
+                      prompt: str | None = None, negative_prompt: str | None = None,
+                      steps: int | None = None, cfg_scale: float | None = None) -> Any:
     """Set the img2img fields for one already-prepared tile on ``p`` (mutates and returns it).
 
     The engine has pre-filled the new area and feathers the seam itself, so the WebUI gets: the tile as the
@@ -258,8 +259,8 @@ class ProcessingTileBackend:
     name = "webui"
 
     def __init__(self, template: Any, process_images: Callable[[Any], Any], state: Any = None,
-                 extra_params: Optional[Dict[str, Any]] = None, use_request_prompt: bool = False,
-                 working_size: Optional[int] = None) -> None:
+                 extra_params: dict[str, Any] | None = None, use_request_prompt: bool = False,
+                 working_size: int | None = None) -> None:
         self.template = template
         self.process_images = process_images
         self.state = state
@@ -267,9 +268,9 @@ class ProcessingTileBackend:
         self.use_request_prompt = use_request_prompt
         self.working_size = int(working_size or max(getattr(template, "width", 512) or 512,
                                                       getattr(template, "height", 512) or 512))
-        self.runs: List[TileRun] = []
+        self.runs: list[TileRun] = []
 
-    def inpaint(self, request: Any, progress: Optional[Callable[[float], None]] = None) -> Image.Image:
+    def inpaint(self, request: Any, progress: Callable[[float], None] | None = None) -> Image.Image:
         if self.interrupted:
             raise GenerationInterrupted("Interrupted.")
         p = copy_processing(self.template)
@@ -309,7 +310,7 @@ class ProcessingTileBackend:
 
 def _call_runner(func: Callable[..., Any], *args: Any, progress: Any = None, should_stop: Any = None) -> Any:
     params = inspect.signature(func).parameters
-    kwargs: Dict[str, Any] = {}
+    kwargs: dict[str, Any] = {}
     if "progress" in params:
         kwargs["progress"] = progress
     if "should_stop" in params:
@@ -337,7 +338,7 @@ def count_tiles(plan: Any) -> int:
     return len(tiles) if tiles is not None else 1
 
 
-def plan_summary(plan: Any) -> Dict[str, Any]:
+def plan_summary(plan: Any) -> dict[str, Any]:
     if plan is None:
         return {}
     if hasattr(plan, "to_dict"):
@@ -349,9 +350,9 @@ def plan_summary(plan: Any) -> Dict[str, Any]:
 
 
 def outpaint_on_processing(template: Any, image: Image.Image, args: Any, *, process_images: Callable[[Any], Any],
-                           state: Any = None, extra_params: Optional[Dict[str, Any]] = None,
+                           state: Any = None, extra_params: dict[str, Any] | None = None,
                            use_request_prompt: bool = False,
-                           progress: Optional[HostProgress] = None) -> Tuple[Any, ProcessingTileBackend]:
+                           progress: HostProgress | None = None) -> tuple[Any, ProcessingTileBackend]:
     """Plan with the engine, repaint every tile through ``process_images`` on copies of ``template``, paste
     back through the engine. Returns (the runner's result, the backend with one :class:`TileRun` per tile).
 
@@ -381,16 +382,22 @@ def outpaint_on_processing(template: Any, image: Image.Image, args: Any, *, proc
     return result, backend
 
 
-def patch_infotext(infotext: str, *, seed: Optional[int] = None, size: Optional[Tuple[int, int]] = None,
-                   extra: str = "") -> str:
+def patch_infotext(infotext: str, *, seed: int | None = None, size: tuple[int, int] | None = None,
+                   params: Mapping[str, Any] | None = None) -> str:
     """A tile's WebUI infotext turned into the whole job's: the job's base seed, the final size, and the
-    SegFill parameters (appended when the tile's text does not already carry them)."""
+    SegFill parameters that the tile's text does not already carry (each key once)."""
+    from segfill.infotext import params_to_text
+
     text = infotext or ""
     if seed is not None:
         text = re.sub(r"\bSeed: -?\d+", f"Seed: {int(seed)}", text)
     if size is not None:
         text = re.sub(r"\bSize: \d+x\d+", f"Size: {size[0]}x{size[1]}", text)
-    if extra and not re.search(r"(^|, |\n)SegFill: ", text):
+    last_line = text.rstrip().rsplit("\n", 1)[-1]
+    missing = {k: v for k, v in (params or {}).items()
+               if not re.search(r"(^|, )" + re.escape(str(k)) + r": ", last_line)}
+    if missing:
+        extra = params_to_text(missing)
         text = (text.rstrip() + ", " + extra) if text.strip() else extra
     return text
 
@@ -421,7 +428,7 @@ class WebUIHost:
     supports_send_to_img2img = True
 
     def __init__(self, bindings: WebUIBindings, *, sam: Any = None, embeddings: Any = None,
-                 settings: Optional[Callable[[], Dict[str, Any]]] = None) -> None:
+                 settings: Callable[[], dict[str, Any]] | None = None) -> None:
         self.bindings = bindings
         self.name = bindings.name
         self.lock = ThreadReentrantLock(bindings.queue_lock)
@@ -454,7 +461,7 @@ class WebUIHost:
             self._embeddings = EmbeddingCache(mib * 1024 * 1024)
         return self._embeddings
 
-    def sam_folders(self, values: Optional[Dict[str, Any]] = None) -> List[str]:
+    def sam_folders(self, values: dict[str, Any] | None = None) -> list[str]:
         from segfill.settings import split_folders
 
         values = values if values is not None else self._settings()
@@ -471,7 +478,7 @@ class WebUIHost:
 
         return host_defaults(self._settings(), fallback_tile_size=512)
 
-    def model_warning(self) -> Optional[str]:
+    def model_warning(self) -> str | None:
         sd_model = self.bindings.get_sd_model()
         verdict = is_inpainting_model(sd_model)
         if verdict is None:
@@ -482,7 +489,7 @@ class WebUIHost:
             return None
         return not_inpainting_warning(checkpoint_title(sd_model), self.inpainting_checkpoints())
 
-    def inpainting_checkpoints(self) -> List[str]:
+    def inpainting_checkpoints(self) -> list[str]:
         try:
             return inpainting_checkpoint_titles(self.bindings.list_checkpoints())
         except Exception:  # listing is a nicety; never let it break the tab
@@ -512,7 +519,7 @@ class WebUIHost:
                 func()
                 return
 
-    def _new_processing(self, image: Image.Image, mask: Optional[Image.Image], args: Any) -> Any:
+    def _new_processing(self, image: Image.Image, mask: Image.Image | None, args: Any) -> Any:
         """A StableDiffusionProcessingImg2Img for the tab/API: with a mask it is an "only masked" inpaint
         (the crop around the mask plus ``context`` px, rendered at up to the tile size, pasted back by the
         WebUI); without one, the template the outpaint tiles are copied from."""
@@ -581,7 +588,7 @@ class WebUIHost:
             end()
 
     def inpaint(self, image: Image.Image, mask: Image.Image, args: Any,
-                progress: Optional[HostProgress] = None) -> GenerationResult:
+                progress: HostProgress | None = None) -> GenerationResult:
         from segfill.infotext import segfill_params
 
         if mask.size != image.size:
@@ -617,7 +624,7 @@ class WebUIHost:
                 self._end()
 
     def outpaint(self, image: Image.Image, args: Any,
-                 progress: Optional[HostProgress] = None) -> GenerationResult:
+                 progress: HostProgress | None = None) -> GenerationResult:
         from segfill.infotext import segfill_params
 
         with self.lock:
@@ -636,9 +643,8 @@ class WebUIHost:
                                                          use_request_prompt=True, progress=progress)
                 out = result.image.convert("RGB")
                 last = next((r.infotext for r in reversed(backend.runs) if r.infotext), "")
-                from segfill.infotext import params_to_text
 
-                infotext = patch_infotext(last, seed=seed, size=out.size, extra=params_to_text(params))
+                infotext = patch_infotext(last, seed=seed, size=out.size, params=params)
                 out.info["parameters"] = infotext
                 self._save(out, infotext, seed, template.prompt, template)
                 return GenerationResult(images=[out], infotext=infotext,
@@ -649,7 +655,7 @@ class WebUIHost:
                 self._end()
 
 
-def _settings_from_opts(opts: Any) -> Dict[str, Any]:
+def _settings_from_opts(opts: Any) -> dict[str, Any]:
     from segfill.settings import read_all
 
     return read_all(opts)
@@ -671,7 +677,7 @@ def _outpaint_args_model() -> Any:
     return model
 
 
-def decode_script_args(raw: Any) -> Dict[str, Any]:
+def decode_script_args(raw: Any) -> dict[str, Any]:
     """The script's single argument as a dict: a dict (API), a JSON string (the UI's hidden textbox), or
     nothing (defaults). Any other shape is a user error with one readable sentence."""
     import json
@@ -691,7 +697,7 @@ def decode_script_args(raw: Any) -> Dict[str, Any]:
     raise InputError("script_args for SegFill outpaint must be [ {\"pad_right\": 256, ...} ] (one object).")
 
 
-def outpaint_args_for_processing(raw: Any, p: Any, settings: Optional[Mapping[str, Any]] = None) -> Any:
+def outpaint_args_for_processing(raw: Any, p: Any, settings: Mapping[str, Any] | None = None) -> Any:
     """Validated OutpaintArgs for an img2img job: the user's values, then the SegFill settings' defaults,
     then what ``p`` says (tile size = img2img width/height, seed = the job's seed)."""
     from segfill.args import parse_args_model
@@ -745,7 +751,7 @@ def run_outpaint_script(p: Any, raw_args: Any, bindings: WebUIBindings,
         if callable(add_comment):
             add_comment(comments)
 
-    from segfill.infotext import params_to_text, segfill_params
+    from segfill.infotext import segfill_params
 
     params = {"Script": SCRIPT_TITLE}
     params.update(segfill_params(args, kind="outpaint"))
@@ -763,7 +769,7 @@ def run_outpaint_script(p: Any, raw_args: Any, bindings: WebUIBindings,
         return make_processed(p, images, p.seed, "", str(exc))
     out = result.image.convert("RGB")
     last = next((r.infotext for r in reversed(backend.runs) if r.infotext), "")
-    infotext = patch_infotext(last, seed=p.seed, size=out.size, extra=params_to_text(params))
+    infotext = patch_infotext(last, seed=p.seed, size=out.size, params=params)
     out.info["parameters"] = infotext  # what the WebUI embeds in PNGs it returns or shows (PNG Info)
     if bindings.save_image is not None and not getattr(p, "do_not_save_samples", False) \
             and getattr(bindings.opts, "samples_save", True):
@@ -776,22 +782,22 @@ def run_outpaint_script(p: Any, raw_args: Any, bindings: WebUIBindings,
 # --------------------------------------------------------------------------------------------------------
 # One host per WebUI process, shared by the tab, the REST API and the script
 
-_current_host: Optional[WebUIHost] = None
-_host_factory: Optional[Callable[[], WebUIHost]] = None
+_current_host: WebUIHost | None = None
+_host_factory: Callable[[], WebUIHost] | None = None
 
 
-def set_current_host(host: Optional[WebUIHost]) -> None:
+def set_current_host(host: WebUIHost | None) -> None:
     global _current_host
     _current_host = host
 
 
-def set_host_factory(factory: Optional[Callable[[], WebUIHost]]) -> None:
+def set_host_factory(factory: Callable[[], WebUIHost] | None) -> None:
     """``scripts/`` registers how to build the host; it is built on first use (tab, API or script)."""
     global _host_factory
     _host_factory = factory
 
 
-def current_host() -> Optional[WebUIHost]:
+def current_host() -> WebUIHost | None:
     global _current_host
     if _current_host is None and _host_factory is not None:
         _current_host = _host_factory()
@@ -802,7 +808,7 @@ def current_host() -> Optional[WebUIHost]:
 # The script's visible controls -> its one JSON argument
 
 #: the script's controls, in display order: (OutpaintArgs field, UI value meaning "use the default")
-SCRIPT_CONTROL_UNSET: Dict[str, Any] = {
+SCRIPT_CONTROL_UNSET: dict[str, Any] = {
     "size_mode": None,  # UI only: "padding" or "aspect"
     "left": None, "right": None, "top": None, "bottom": None,
     "aspect": "", "anchor": None,
@@ -820,7 +826,7 @@ def script_args_from_controls(values: Mapping[str, Any]) -> str:
     """
     import json
 
-    data: Dict[str, Any] = {}
+    data: dict[str, Any] = {}
     mode = values.get("size_mode") or "padding"
     for name, value in values.items():
         if name == "size_mode" or value is None:

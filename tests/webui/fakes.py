@@ -11,7 +11,7 @@ import sys
 import threading
 import types
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -28,7 +28,7 @@ class FakeState:
         self.skipped = False
         self.stopping_generation = False
         self.textinfo = ""
-        self.begun: List[str] = []
+        self.begun: list[str] = []
         self.ended = 0
 
     def begin(self, job: str = "(unknown)") -> None:
@@ -47,8 +47,8 @@ class FakeOpts:
         self.samples_save = True
         self.samples_format = "png"
         self.outdir_img2img_samples = "outputs/img2img-images"
-        self.data_labels: Dict[str, Any] = {}
-        self.set_calls: List[tuple] = []
+        self.data_labels: dict[str, Any] = {}
+        self.set_calls: list[tuple] = []
         for key, value in values.items():
             setattr(self, key, value)
 
@@ -108,8 +108,8 @@ class FakeImg2Img:
         self.do_not_save_samples = do_not_save_samples
         self.do_not_save_grid = do_not_save_grid
         self.sampler_name = sampler_name
-        self.extra_generation_params: Dict[str, Any] = {}
-        self.override_settings: Dict[str, Any] = {}
+        self.extra_generation_params: dict[str, Any] = {}
+        self.override_settings: dict[str, Any] = {}
         self.extra = extra
 
     @property
@@ -118,7 +118,7 @@ class FakeImg2Img:
 
 
 class FakeProcessed:
-    def __init__(self, p: Any, images_list: List[Image.Image], seed: int = -1, info: str = "", subseed=None,
+    def __init__(self, p: Any, images_list: list[Image.Image], seed: int = -1, info: str = "", subseed=None,
                  all_prompts=None, all_negative_prompts=None, all_seeds=None, all_subseeds=None,
                  index_of_first_image=0, infotexts=None, comments="") -> None:
         self.images = images_list
@@ -141,12 +141,12 @@ class FakeProcessing:
     ``interrupt_after``: set ``state.interrupted`` after that many calls (what the Interrupt button does).
     ``lock``: when given, asserts it is held during every call (the queue lock)."""
 
-    def __init__(self, state: Optional[FakeState] = None, interrupt_after: Optional[int] = None,
+    def __init__(self, state: FakeState | None = None, interrupt_after: int | None = None,
                  lock: Any = None) -> None:
         self.state = state
         self.interrupt_after = interrupt_after
         self.lock = lock
-        self.calls: List[Dict[str, Any]] = []
+        self.calls: list[dict[str, Any]] = []
 
     def __call__(self, p: Any) -> FakeProcessed:
         if self.lock is not None:
@@ -177,7 +177,7 @@ class FakeProcessing:
 
 class SavedImages:
     def __init__(self) -> None:
-        self.saved: List[Dict[str, Any]] = []
+        self.saved: list[dict[str, Any]] = []
 
     def __call__(self, image, path, basename, seed=None, prompt=None, extension="png", info=None, p=None, **kw):
         self.saved.append(dict(image=image, path=path, seed=seed, prompt=prompt, info=info, extension=extension))
@@ -230,7 +230,7 @@ class FakeScript:
 class FakeModules:
     """Installs fake ``modules.*`` into ``sys.modules`` and imports the extension's scripts with them."""
 
-    def __init__(self, tmp_path: Path, sd_model: Any = None, checkpoints: Optional[List[str]] = None) -> None:
+    def __init__(self, tmp_path: Path, sd_model: Any = None, checkpoints: list[str] | None = None) -> None:
         self.state = FakeState()
         self.opts = FakeOpts()
         self.processing = FakeProcessing(self.state)
@@ -238,11 +238,11 @@ class FakeModules:
         self.queue_lock = threading.Lock()
         self.sd_model = sd_model
         self.checkpoints = checkpoints or []
-        self.callbacks: Dict[str, List[Any]] = {"ui_settings": [], "ui_tabs": [], "app_started": []}
+        self.callbacks: dict[str, list[Any]] = {"ui_settings": [], "ui_tabs": [], "app_started": []}
         self.tmp_path = tmp_path
-        self._saved_modules: Dict[str, Any] = {}
+        self._saved_modules: dict[str, Any] = {}
 
-    def install(self) -> "FakeModules":
+    def install(self) -> FakeModules:
         modules = types.ModuleType("modules")
         modules.__path__ = []  # a package
         cb = types.ModuleType("modules.script_callbacks")

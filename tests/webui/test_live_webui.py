@@ -101,6 +101,7 @@ def test_outpaint_through_img2img_keeps_original_pixels():
     text = info["infotexts"][0]
     assert "SegFill pad right: 40" in text and "SegFill pad bottom: 16" in text
     assert "Script: SegFill outpaint" in text and "Size: 104x64" in text and "Seed: 1234" in text
+    assert text.count("SegFill pad right") == 1 and text.count("Script: ") == 1
 
 
 def test_bad_script_argument_is_reported_not_ignored():
@@ -175,8 +176,10 @@ def test_progress_counts_tiles_and_interrupt_stops_the_job():
             "seed": 3, "script_name": "SegFill outpaint",
             "script_args": [{"right": 448, "max_step": 64, "overlap": 8, "band": 8, "feather": 4}]}
     result = {}
-    worker = threading.Thread(target=lambda: result.update(zip(("status", "body"), _request(
-        "POST", "/sdapi/v1/img2img", body))))
+    def post() -> None:
+        result["status"], result["body"] = _request("POST", "/sdapi/v1/img2img", body)
+
+    worker = threading.Thread(target=post)
     worker.start()
     job_count = 0
     deadline = time.time() + 120

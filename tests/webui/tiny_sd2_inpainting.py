@@ -87,9 +87,9 @@ VARIANTS = {
 def main(out_dir: str) -> None:
     sys.path.insert(0, os.path.abspath("repositories/stable-diffusion-stability-ai"))
     import torch
+    from ldm.util import instantiate_from_config
     from omegaconf import OmegaConf
     from safetensors.torch import save_file
-    from ldm.util import instantiate_from_config
 
     os.makedirs(out_dir, exist_ok=True)
     torch.manual_seed(0)
