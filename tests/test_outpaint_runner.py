@@ -209,3 +209,43 @@ def test_inpaint_on_a_large_image_keeps_everything_outside_the_grown_mask():
 def test_inpaint_mask_size_mismatch_is_one_sentence():
     with pytest.raises(InputError, match="image is 64"):
         run_inpaint(Image.fromarray(_image(64, 64)), Image.new("L", (32, 64), 255), InpaintArgs(), NoiseBackend())
+
+
+def test_seam_fix_pass_covers_the_seams_only():
+    args = OutpaintArgs(left=80, right=80, tile_size=64, overlap=32, band=8, feather=4, seam_fix=True,
+                        seam_fix_width=16)
+    plan = plan_outpaint((64, 64), args)
+    p = plan.passes[0]
+    assert p.seam_tiles and all(t.kind == "seam" for t in p.seam_tiles)
+    assert (p.seam_mask[p.masks.composite == 0] == 0).all()  # never beyond the band
+    x0 = plan.image_rect[0] - p.bounds[0]
+    assert (p.seam_mask[:, x0 - 4:x0 + 4] > 0.5).all()  # the original/new boundary is in it
+    assert (p.seam_mask[:, :x0 - 40] == 0).any()  # not the whole new area
+    strengths = []
+
+    def repaint(request, progress=None):
+        strengths.append(request.strength)
+        return request.image
+
+    execute_plan(plan, _image(64, 64), repaint)
+    assert strengths.count(args.seam_fix_strength) == sum(len(q.seam_tiles) for q in plan.passes)
+
+
+def test_color_match_pulls_a_colour_cast_back_to_the_original():
+    rng = np.random.default_rng(1)
+    image = np.clip(rng.normal((150, 110, 80), 10, size=(64, 64, 3)), 0, 255).astype(np.uint8)
+
+    class CastBackend(NoiseBackend):
+        def inpaint(self, request, progress=None):
+            arr = np.asarray(request.image).astype(int)
+            mask = np.asarray(request.mask) > 127
+            out = arr.copy()
+            out[mask] = np.clip(rng.normal((60, 120, 200), 10, size=(int(mask.sum()), 3)), 0, 255)
+            return Image.fromarray(out.astype(np.uint8))
+
+    def ring_gap(color_match):
+        args = OutpaintArgs(right=64, tile_size=64, band=4, feather=2, color_match=color_match, color_ring=12)
+        out = np.asarray(run_outpaint(Image.fromarray(image), args, CastBackend()).image).astype(float)
+        return np.abs(out[:, 64:76].mean(axis=(0, 1)) - image[:, 40:60].mean(axis=(0, 1))).max()
+
+    assert ring_gap(True) < ring_gap(False) / 4
