@@ -85,7 +85,7 @@ class _Job:
         self.should_stop = should_stop
         self.done = 0
         self.total = plan.total_tiles
-        self.view: Optional[np.ndarray] = None  # the running pass's working copy of its area
+        self.view: np.ndarray | None = None  # the running pass's working copy of its area
         self.view_origin = (0, 0)
 
     def output(self) -> Image.Image:
