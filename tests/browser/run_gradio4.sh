@@ -28,4 +28,5 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$REQUIREMENTS" ]; then
     echo "$REQUIREMENTS" > "$STAMP"
 fi
 "$VENV/bin/python" -c "import gradio, pydantic; print('gradio', gradio.__version__, 'pydantic', pydantic.VERSION)"
+shopt -s nullglob
 exec "$VENV/bin/python" -m pytest -p no:cacheprovider tests/browser tests/test_ui_*.py "$@"
