@@ -17,7 +17,9 @@ pastes the original back through the mask blurred by ``2·mask_blur`` (its "mask
 and top) and a hard paste after it.
 
 SegFill: :func:`segfill.outpaint.runner.run_outpaint` with default arguments (blur-extend pre-fill, 32 px band,
-cosine blending, tiles ordered outward, the canvas updated between tiles).
+cosine blending, tiles ordered outward, the canvas updated between tiles, each tile continuing its
+neighbours), and the same with ``tile_mode="independent"`` ("indep.": every tile repaints its whole share and
+overlaps are averaged).
 
 Metrics (:mod:`segfill.metrics`) on two bands of each result: *original seam* (±4 px around the edges of the
 original that border new content) and *tile seams* (±2 px around every processed tile's inner edges, inside
@@ -184,15 +186,16 @@ def metrics_row(name: str, image: np.ndarray, original: Rect, tiles: list[Rect],
 def compare(label: str, image: np.ndarray, pixels: int, out_dir: Path | None) -> list[dict]:
     h, w = image.shape[:2]
     pm = poor_mans_outpaint(image, pixels, OpenCVBackend())
-    args = OutpaintArgs(left=pixels, right=pixels, top=pixels, bottom=pixels)
-    sf = run_outpaint(Image.fromarray(image), args, OpenCVBackend())
-    sf_img = np.asarray(sf.image)
-    sf_tiles = [t.rect for t in sf.plan.tiles]
-    rows = [metrics_row(f"{label} Poor man's", pm.image, pm.original_rect, pm.tiles),
-            metrics_row(f"{label} SegFill", sf_img, sf.plan.original_rect, sf_tiles, sf.plan.work.offset)]
+    rows = [metrics_row(f"{label} Poor man's", pm.image, pm.original_rect, pm.tiles)]
     if out_dir is not None:
         Image.fromarray(pm.image).save(out_dir / f"{label}_poor_mans.png")
-        sf.image.save(out_dir / f"{label}_segfill.png")
+    for mode, suffix in (("continue", ""), ("independent", " indep.")):
+        args = OutpaintArgs(left=pixels, right=pixels, top=pixels, bottom=pixels, tile_mode=mode)
+        sf = run_outpaint(Image.fromarray(image), args, OpenCVBackend())
+        rows.append(metrics_row(f"{label} SegFill{suffix}", np.asarray(sf.image), sf.plan.original_rect,
+                                [t.rect for t in sf.plan.tiles], sf.plan.work.offset))
+        if out_dir is not None:
+            sf.image.save(out_dir / f"{label}_segfill_{mode}.png")
     return rows
 
 
@@ -258,11 +261,11 @@ def time_large(repeats: int, backend_factory) -> tuple[float, float, int]:
 
 
 def _fmt(rows: list[dict]) -> str:
-    head = (f"{'run':<27} {'size':>9} {'tiles':>5} | {'orig ΔE':>7} {'ΔE/ref':>6} {'grad':>5} | "
+    head = (f"{'run':<33} {'size':>9} {'tiles':>5} | {'orig ΔE':>7} {'ΔE/ref':>6} {'grad':>5} | "
             f"{'tile ΔE':>7} {'ΔE/ref':>6} {'grad':>5}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['name']:<27} {r['size']:>9} {r['tiles']:>5} | {r['orig_de']:7.2f} {r['orig_de_ratio']:6.2f} "
+        lines.append(f"{r['name']:<33} {r['size']:>9} {r['tiles']:>5} | {r['orig_de']:7.2f} {r['orig_de_ratio']:6.2f} "
                      f"{r['orig_grad']:5.2f} | {r['tile_de']:7.2f} {r['tile_de_ratio']:6.2f} {r['tile_grad']:5.2f}")
     return "\n".join(lines)
 

@@ -87,6 +87,10 @@ class TiledRepaintArgs(StrictArgs):
     tile_size: Optional[conint(ge=64, le=4096)] = Field(None, description="tile side (px); default: the backend's working size")  # noqa: UP045 - evaluated by pydantic 1
     overlap: conint(ge=0, le=2048) = Field(64, description="px shared by neighbouring tiles")
     blend: BlendWindow = "cosine"
+    tile_mode: Literal["continue", "independent"] = Field(
+        "continue", description="continue: a tile keeps its neighbours' results as unmasked context and repaints "
+        "only its new pixels plus half the overlap (for diffusion models); independent: every tile repaints its "
+        "whole share from the known content and overlaps are averaged (smoother with OpenCV Telea previews)")
     seam_fix: bool = False
     seam_fix_width: conint(ge=4, le=512) = 32
     seam_fix_strength: confloat(ge=0, le=1) = 0.35

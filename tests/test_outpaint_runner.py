@@ -47,6 +47,7 @@ outpaint_cases = st.fixed_dictionaries({
     "seam_fix": st.booleans(),
     "color_match": st.booleans(),
     "tile": st.sampled_from([64, 96]),
+    "tile_mode": st.sampled_from(["continue", "independent"]),
 })
 
 
@@ -59,7 +60,7 @@ def test_random_geometry_with_a_noise_backend_keeps_the_original_bit_exact(case)
         return
     args = OutpaintArgs(left=left, right=right, top=top, bottom=bottom, band=case["band"], feather=case["feather"],
                         overlap=case["overlap"], prefill=case["prefill"], seam_fix=case["seam_fix"],
-                        color_match=case["color_match"], tile_size=case["tile"], seed=3)
+                        color_match=case["color_match"], tile_size=case["tile"], seed=3, tile_mode=case["tile_mode"])
     image = _image(w, h)
     backend = NoiseBackend()
     result = run_outpaint(Image.fromarray(image), args, backend)
@@ -111,22 +112,25 @@ def test_new_area_is_generated_and_tiles_see_their_neighbours():
 
 def test_overlaps_are_blended_smoothly_not_cut():
     # two tiles in a row over a band; each tile paints a constant: the overlap must be a smooth cross-fade
-    values = iter([50.0, 250.0, 50.0, 250.0, 50.0, 250.0])
+    values = []
 
     def repaint(request, progress=None):
         arr = np.asarray(request.image).copy()
-        arr[np.asarray(request.mask) > 0] = next(values)
+        arr[np.asarray(request.mask) > 0] = values.pop(0)
         return Image.fromarray(arr)
 
-    args = OutpaintArgs(top=64, tile_size=64, overlap=32, band=0, feather=0, prefill="grey", max_step=64)
-    plan = plan_outpaint((96, 64), args)
-    assert len(plan.passes) == 1 and len(plan.passes[0].tiles) == 2
-    out = np.asarray(execute_plan(plan, _image(96, 64), repaint)).astype(int)
-    row = out[10, :, 0]
-    assert row[0] == 50 and row[-1] == 250
-    steps = np.diff(row)
-    assert steps.min() >= 0 and steps.max() < 25  # monotone, no hard cut
-    assert (steps > 0).sum() >= 16  # spread over the overlap
+    for mode in ("continue", "independent"):
+        values[:] = [50.0, 250.0]
+        args = OutpaintArgs(top=64, tile_size=64, overlap=32, band=0, feather=0, prefill="grey", max_step=64,
+                            tile_mode=mode)
+        plan = plan_outpaint((96, 64), args)
+        assert len(plan.passes) == 1 and len(plan.passes[0].tiles) == 2
+        out = np.asarray(execute_plan(plan, _image(96, 64), repaint)).astype(int)
+        row = out[10, :, 0]
+        assert row[0] == 50 and row[-1] == 250
+        steps = np.diff(row)
+        assert steps.min() >= 0 and steps.max() < 25  # monotone, no hard cut
+        assert (steps > 0).sum() >= 12  # spread over the overlap
 
 
 def test_multi_pass_outpaint_with_opencv_backend():

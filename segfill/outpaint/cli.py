@@ -85,6 +85,9 @@ def _add_common(parser: argparse.ArgumentParser, default_prefill: str) -> None:
     tiles.add_argument("--overlap", type=int, default=None, metavar="PX", help="overlap between tiles (default 64)")
     tiles.add_argument("--feather", type=int, default=None, metavar="PX", help="soft edge of the masks")
     tiles.add_argument("--blend", choices=("cosine", "gaussian"), default=None, help="tile blending window")
+    tiles.add_argument("--tile-mode", choices=("continue", "independent"), default=None,
+                       help="continue (default): tiles continue their neighbours' results (diffusion models); "
+                       "independent: tiles repaint from the known content and are averaged (smoother OpenCV previews)")
     tiles.add_argument("--seam-fix", action="store_true", help="re-denoise the seams at low strength")
     tiles.add_argument("--color-match", action="store_true", help="match the new content's colours to the original")
     parser.add_argument("--output", required=True, help="output image (PNG recommended)")
@@ -95,7 +98,7 @@ def _add_common(parser: argparse.ArgumentParser, default_prefill: str) -> None:
 _COMMON_FIELDS = {
     "prompt": "prompt", "negative_prompt": "negative_prompt", "seed": "seed", "steps": "steps",
     "guidance": "guidance", "strength": "strength", "prefill": "prefill", "tile_size": "tile_size",
-    "overlap": "overlap", "feather": "feather", "blend": "blend", "band": "band",
+    "overlap": "overlap", "feather": "feather", "blend": "blend", "band": "band", "tile_mode": "tile_mode",
 }
 
 

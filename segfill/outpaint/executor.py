@@ -12,7 +12,8 @@ is already there. Its result is laid over the earlier ones with weight 1 on fres
 (cosine or Gaussian) ramp across the band. The visible canvas is ``known·(1 − c) + generated·c`` with ``c``
 the composite mask, updated after every tile. Seam-fix tiles (low strength) are averaged with smooth windows.
 Wherever ``c == 0`` the pass's input pixels are copied back verbatim at the end, so the original outside the
-band is bit-exact whatever a backend returns.
+band is bit-exact whatever a backend returns. With ``tile_mode="independent"`` every tile instead repaints
+its whole share from the known content and overlapping results are averaged with smooth windows.
 """
 
 from __future__ import annotations
@@ -172,15 +173,24 @@ def _run_pass(job: _Job, p: PassPlan, pass_count: int) -> None:
     layer = np.zeros(view.shape, dtype=np.uint8)  # what the tiles produced, before the composite with `base`
     blend_width = args.overlap // 2  # the other half of the overlap stays unmasked context
 
+    independent = _Layer(view.shape) if args.tile_mode == "independent" else None
+
     for i, tile in enumerate(p.tiles):
         sl = _local(tile, p.origin)
         message = f"pass {p.index + 1}/{pass_count}, tile {i + 1}/{len(p.tiles)}"
-        weight = fresh_blend_weights(region[sl], generated[sl], blend_width, args.blend)
-        repaint = weight > 0
-        mask_u8 = np.where(repaint, denoise_u8[sl], 0).astype(np.uint8)
-        result = job.repaint(tile, view[sl], mask_u8, args.strength, message)
-        layer[sl] = cv2.blendLinear(layer[sl], result, 1.0 - weight, weight)
-        generated[sl] |= repaint
+        if independent is not None:  # whole share repainted, overlaps averaged with smooth windows
+            result = job.repaint(tile, view[sl], denoise_u8[sl], args.strength, message)
+            weight = blend_window(tile.rect, canvas_size, args.overlap, args.blend) * region[sl]
+            independent.add(sl, result, weight)
+            layer[sl] = independent.image[sl]
+            generated[sl] = independent.covered(sl)
+        else:  # fresh pixels plus a cross-fade band; the neighbours' results stay unmasked context
+            weight = fresh_blend_weights(region[sl], generated[sl], blend_width, args.blend)
+            repaint = weight > 0
+            mask_u8 = np.where(repaint, denoise_u8[sl], 0).astype(np.uint8)
+            result = job.repaint(tile, view[sl], mask_u8, args.strength, message)
+            layer[sl] = cv2.blendLinear(layer[sl], result, 1.0 - weight, weight)
+            generated[sl] |= repaint
         view[sl] = _mix(base[sl], layer[sl], composite[sl], generated[sl])
 
     if args.color_match and generated.any():
@@ -203,7 +213,7 @@ def _run_pass(job: _Job, p: PassPlan, pass_count: int) -> None:
             view[sl] = _mix(before[sl], seam_layer.image[sl], p.seam_mask[sl], seam_layer.covered(sl))
 
     # the guarantee: outside the composite mask, the pass's input (original or earlier passes) is untouched
-    cv2.copyTo(base, (composite <= 0).view(np.uint8), view)
+    view = cv2.copyTo(base, (composite <= 0).view(np.uint8), view)
     job.canvas[by0:by1, bx0:bx1] = view
     job.view = None
 

@@ -116,6 +116,7 @@ class Plan:
             "tile_size": list(self.tile_size),
             "overlap": a.overlap, "band": a.band, "feather": a.feather, "blend": a.blend,
             "prefill": a.prefill, "seed": a.seed, "seam_fix": a.seam_fix, "color_match": a.color_match,
+            "tile_mode": a.tile_mode,
             "tile_count": self.total_tiles,
             "passes": [p.to_dict() for p in self.passes],
         }
@@ -208,7 +209,8 @@ def _finish_pass(index: int, args, work: WorkCanvas, tile_wh: tuple[int, int], o
     if order_distance is None:
         order_distance = distance_from(known)[::ORDER_STRIDE, ::ORDER_STRIDE]
     tiles = plan_tiles(region, boxes, tile_wh, args.overlap, args.seed, index, "main", order_distance,
-                       origin=origin, canvas_size=work.size, order_stride=ORDER_STRIDE, drop_covered=True)
+                       origin=origin, canvas_size=work.size, order_stride=ORDER_STRIDE,
+                       drop_covered=args.tile_mode == "continue")
     seam_tiles: list[Tile] = []
     seam = None
     if args.seam_fix:
