@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -64,7 +64,7 @@ def _inject_scripts_gradio3(head_html: str) -> None:
     templates.TemplateResponse = template_response
 
 
-def build_app(host: "Host") -> gr.Blocks:
+def build_app(host: Host) -> gr.Blocks:
     """The standalone page: the tab's contents with SegFill's JS and CSS."""
     from segfill.ui.builder import build_tab_contents
 
@@ -78,7 +78,7 @@ def build_app(host: "Host") -> gr.Blocks:
     return demo
 
 
-def mount_api(app: Any, host: "Host") -> bool:
+def mount_api(app: Any, host: Host) -> bool:
     """Mount the REST API routes (``/segfill/v1/...``) when that module is available."""
     try:
         from segfill.api.routes import register_routes
@@ -89,7 +89,7 @@ def mount_api(app: Any, host: "Host") -> bool:
     return True
 
 
-def create_server_app(host: "Host") -> Any:
+def create_server_app(host: Host) -> Any:
     """FastAPI app holding the REST API and, at ``/``, the gradio UI."""
     from fastapi import FastAPI
 
@@ -99,8 +99,8 @@ def create_server_app(host: "Host") -> Any:
     return gr.mount_gradio_app(app, demo, path="/")
 
 
-def serve(host: "Host", server_name: str = "127.0.0.1", port: int = 7870, log_level: str = "warning",
-          ready_message: Optional[str] = None) -> None:
+def serve(host: Host, server_name: str = "127.0.0.1", port: int = 7870, log_level: str = "warning",
+          ready_message: str | None = None) -> None:
     """Run the standalone app until interrupted."""
     import uvicorn
 

@@ -8,8 +8,9 @@ differs. A host owns the shared SAM models and embedding cache and knows how to 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from PIL import Image
 
@@ -39,25 +40,25 @@ class HostDefaults:
     tile_size: int = 512
     overlap: int = 64
     feather: int = 32
-    sam_model: Optional[str] = None  # default SAM model name
+    sam_model: str | None = None  # default SAM model name
 
 
 @runtime_checkable
 class Host(Protocol):
     name: str  # "standalone", "webui", "forge"
-    sam: "SamManager"
-    embeddings: "EmbeddingCache"
+    sam: SamManager
+    embeddings: EmbeddingCache
     supports_send_to_img2img: bool
 
     def defaults(self) -> HostDefaults: ...
 
-    def model_warning(self) -> Optional[str]: ...
+    def model_warning(self) -> str | None: ...
 
     def inpaint(self, image: Image.Image, mask: Image.Image, args: Any,
-                progress: Optional[HostProgress] = None) -> GenerationResult: ...
+                progress: HostProgress | None = None) -> GenerationResult: ...
 
     def outpaint(self, image: Image.Image, args: Any,
-                 progress: Optional[HostProgress] = None) -> GenerationResult: ...
+                 progress: HostProgress | None = None) -> GenerationResult: ...
 
 
 def format_infotext(params: dict) -> str:
@@ -96,7 +97,7 @@ class StandaloneHost:
     name = "standalone"
     supports_send_to_img2img = False
 
-    def __init__(self, sam: "SamManager", backend: "InpaintBackend", embeddings: "EmbeddingCache | None" = None,
+    def __init__(self, sam: SamManager, backend: InpaintBackend, embeddings: EmbeddingCache | None = None,
                  defaults: HostDefaults | None = None) -> None:
         self.sam = sam
         self.backend = backend
@@ -110,7 +111,7 @@ class StandaloneHost:
     def defaults(self) -> HostDefaults:
         return self._defaults
 
-    def model_warning(self) -> Optional[str]:
+    def model_warning(self) -> str | None:
         if getattr(self.backend, "name", "") == "opencv":
             return "The OpenCV backend fills holes from their surroundings only; prompts are ignored."
         return None
@@ -126,7 +127,7 @@ class StandaloneHost:
         return format_infotext(params), info
 
     def inpaint(self, image: Image.Image, mask: Image.Image, args: Any,
-                progress: Optional[HostProgress] = None) -> GenerationResult:
+                progress: HostProgress | None = None) -> GenerationResult:
         from segfill.outpaint.runner import run_inpaint
 
         result = run_inpaint(image, mask, args, self.backend, progress=progress)
@@ -134,7 +135,7 @@ class StandaloneHost:
         return GenerationResult(images=[result.image], infotext=infotext, info=info)
 
     def outpaint(self, image: Image.Image, args: Any,
-                 progress: Optional[HostProgress] = None) -> GenerationResult:
+                 progress: HostProgress | None = None) -> GenerationResult:
         from segfill.outpaint.runner import run_outpaint
 
         result = run_outpaint(image, args, self.backend, progress=progress)

@@ -259,3 +259,37 @@ def test_send_payload_carries_image_and_mask(host, image):
     assert sent_image.size == sent_mask.size == (WIDTH, HEIGHT)
     assert np.array_equal(np.asarray(sent_image.convert("RGB")), np.asarray(image))
     assert np.array_equal(np.asarray(sent_mask) > 127, state.final_mask())
+
+
+def test_model_download_reports_progress_and_checksum(tmp_path, monkeypatch):
+    import hashlib
+
+    from segfill.backends import create_backend
+    from segfill.host import StandaloneHost
+    from segfill.sam import registry
+    from segfill.sam.manager import SamManager
+    from segfill.ui.builder import download_model_progress
+    from tests.tiny_models import save_tiny_sam
+
+    source = save_tiny_sam(tmp_path / "source" / "tiny_download.pth")
+    data = source.read_bytes()
+    good = registry.ModelSpec(name="tiny_test", family="sam", arch="vit_custom", filename="tiny_download.pth",
+                              url=source.as_uri(), size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                              package="segment-anything")
+    bad = registry.ModelSpec(name="tiny_bad", family="sam", arch="vit_custom", filename="tiny_bad.pth",
+                             url=source.as_uri(), size_bytes=len(data), sha256="0" * 64, package="segment-anything")
+    monkeypatch.setitem(registry.KNOWN_MODELS, "tiny_test", good)
+    monkeypatch.setitem(registry.KNOWN_MODELS, "tiny_bad", bad)
+    models = tmp_path / "models"
+    host = StandaloneHost(SamManager([models], device="cpu"), create_backend("opencv"))
+
+    steps = list(download_model_progress(host, "tiny_test"))
+    assert any("<progress" in step for step in steps[:-1])
+    assert "SHA-256 verified" in steps[-1] and 'value="100"' in steps[-1]
+    assert (models / "tiny_download.pth").read_bytes() == data
+    assert "tiny_download.pth" in st.model_names(host)
+
+    steps = list(download_model_progress(host, "tiny_bad"))
+    assert "Download failed" in steps[-1] and "SHA-256" in steps[-1]
+    assert not (models / "tiny_bad.pth").exists() and not (models / "tiny_bad.pth.part").exists()
+    assert "Choose a model" in list(download_model_progress(host, None))[-1]

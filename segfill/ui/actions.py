@@ -6,7 +6,7 @@ A failure becomes a message on the canvas; the user's image, points and mask sta
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any
 
 from segfill.errors import InputError
 from segfill.ui import state as st
@@ -30,16 +30,16 @@ _ALIASES = {
 }
 
 
-def _fields(model: type) -> Dict[str, Any]:
+def _fields(model: type) -> dict[str, Any]:
     return getattr(model, "__fields__", None) or getattr(model, "model_fields", {})
 
 
-def build_args(model: type, values: Dict[str, Any], extra: Optional[Dict[str, Any]] = None) -> Any:
+def build_args(model: type, values: dict[str, Any], extra: dict[str, Any] | None = None) -> Any:
     """Map UI control values onto ``model``'s fields (names differ between models), validate once."""
     from segfill.args import parse_args_model
 
     fields = _fields(model)
-    data: Dict[str, Any] = {}
+    data: dict[str, Any] = {}
     for control, value in values.items():
         for name in _ALIASES.get(control, (control,)):
             if name in fields:
@@ -55,19 +55,19 @@ def _seed(value: Any) -> int:
     return random.randint(0, 2**31 - 1) if seed < 0 else seed
 
 
-def _common(prompt: str, negative: str, seed: Any, steps: Any, cfg: Any, strength: Any) -> Dict[str, Any]:
+def _common(prompt: str, negative: str, seed: Any, steps: Any, cfg: Any, strength: Any) -> dict[str, Any]:
     return {"prompt": prompt or "", "negative_prompt": negative or "", "seed": _seed(seed), "steps": int(steps),
             "cfg": float(cfg), "strength": float(strength)}
 
 
-def on_inpaint(state: Optional[st.UserState], prompt: str, negative: str, seed: Any, steps: Any, cfg: Any,
-               strength: Any, host: "Host", progress: "HostProgress | None" = None) -> Tuple[Any, ...]:
+def on_inpaint(state: st.UserState | None, prompt: str, negative: str, seed: Any, steps: Any, cfg: Any,
+               strength: Any, host: Host, progress: HostProgress | None = None) -> tuple[Any, ...]:
     from PIL import Image
 
     from segfill.args import InpaintArgs
     from segfill.masks import mask_to_image
 
-    result: Dict[str, Any] = {}
+    result: dict[str, Any] = {}
 
     def action(s: st.UserState) -> None:
         image = s.require_image()
@@ -83,14 +83,14 @@ def on_inpaint(state: Optional[st.UserState], prompt: str, negative: str, seed: 
     return state, payload_json(state, error), result.get("image"), result.get("info", "")
 
 
-def on_outpaint(state: Optional[st.UserState], prompt: str, negative: str, seed: Any, steps: Any, cfg: Any,
-                strength: Any, pad_left: Any, pad_right: Any, pad_top: Any, pad_bottom: Any, host: "Host",
-                progress: "HostProgress | None" = None) -> Tuple[Any, ...]:
+def on_outpaint(state: st.UserState | None, prompt: str, negative: str, seed: Any, steps: Any, cfg: Any,
+                strength: Any, pad_left: Any, pad_right: Any, pad_top: Any, pad_bottom: Any, host: Host,
+                progress: HostProgress | None = None) -> tuple[Any, ...]:
     from PIL import Image
 
     from segfill.args import OutpaintArgs
 
-    result: Dict[str, Any] = {}
+    result: dict[str, Any] = {}
 
     def action(s: st.UserState) -> None:
         image = s.require_image()

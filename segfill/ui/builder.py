@@ -12,7 +12,8 @@ not rendered at all, so the browser could not reach them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, List, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -67,11 +68,11 @@ SEND_JS = "(data) => { if (window.segfillSendToInpaint) { window.segfillSendToIn
 DOWNLOAD_PROGRESS_HTML = '<div class="segfill-download"><progress max="100" value="{pct}"></progress> <span>{text}</span></div>'
 
 
-def _unwrap(values: tuple) -> List[Any]:
+def _unwrap(values: tuple) -> list[Any]:
     return [no_change() if value is cb.NO_CHANGE else value for value in values]
 
 
-def _known_model_choices() -> List[str]:
+def _known_model_choices() -> list[str]:
     try:
         from segfill.sam.registry import KNOWN_MODELS
     except ImportError:
@@ -79,7 +80,7 @@ def _known_model_choices() -> List[str]:
     return sorted(KNOWN_MODELS)
 
 
-def build_tab_contents(host: "Host") -> None:
+def build_tab_contents(host: Host) -> None:
     """Create the tab's components in the current Blocks context and wire them to ``host``."""
     defaults = host.defaults()
     try:
@@ -136,7 +137,7 @@ def build_tab_contents(host: "Host") -> None:
         return gr.update(choices=names)
 
     def download_fn(name):
-        yield from _download_model(host, name)
+        yield from download_model_progress(host, name)
 
     render = dict(fn=None, inputs=[render_box], outputs=None, **js_kwargs(RENDER_JS))
     event_button.click(events_fn, inputs=[user_state, events_box], outputs=[user_state, render_box, *controls],
@@ -151,7 +152,7 @@ def build_tab_contents(host: "Host") -> None:
     del action_outputs
 
 
-def _download_model(host: "Host", name: Optional[str]):
+def download_model_progress(host: Host, name: str | None):
     """Generator for the download button: yields progress HTML, ends with the checksum result."""
     import html
     import queue
@@ -175,10 +176,10 @@ def _download_model(host: "Host", name: Optional[str]):
     except Exception as exc:  # e.g. no writable models folder
         yield f'<span class="segfill-error">No folder to download into: {html.escape(str(exc))}</span>'
         return
-    updates: "queue.Queue[tuple]" = queue.Queue()
+    updates: queue.Queue[tuple] = queue.Queue()
     outcome: dict = {}
 
-    def progress(done: int, total: Optional[int] = None, *_: Any) -> None:
+    def progress(done: int, total: int | None = None, *_: Any) -> None:
         updates.put((done, total))
 
     def run() -> None:
@@ -207,11 +208,16 @@ def _download_model(host: "Host", name: Optional[str]):
     if "error" in outcome:
         yield f'<span class="segfill-error">Download failed: {html.escape(str(outcome["error"]))}</span>'
     else:
-        checksum = "SHA-256 verified" if getattr(spec, "sha256", None) else "no published checksum to verify"
+        if getattr(spec, "sha256", None):
+            checksum = "SHA-256 verified"
+        elif getattr(spec, "md5", None):
+            checksum = "MD5 verified"
+        else:
+            checksum = "no published checksum to verify"
         yield DOWNLOAD_PROGRESS_HTML.format(pct=100, text=html.escape(f"Saved {outcome.get('path')} ({checksum})."))
 
 
-def _build_actions(host: "Host", user_state: Any, render_box: Any, image_input: Any) -> List[Any]:
+def _build_actions(host: Host, user_state: Any, render_box: Any, image_input: Any) -> list[Any]:
     """Inpaint / outpaint / send-to-img2img controls."""
     from segfill.ui import actions
 
@@ -275,7 +281,7 @@ def _progress_adapter(progress: Any) -> Callable[[int, int, str], None]:
     return report
 
 
-def build_tab(host: "Host") -> gr.Blocks:
+def build_tab(host: Host) -> gr.Blocks:
     """A ``gr.Blocks`` holding the tab, for ``script_callbacks.on_ui_tabs`` (the WebUI injects our JS/CSS)."""
     with gr.Blocks(analytics_enabled=False) as tab:
         build_tab_contents(host)

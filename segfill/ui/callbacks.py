@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from segfill.errors import SegFillError
 from segfill.ui import state as st
@@ -28,7 +29,7 @@ OP_LABELS = {"add": "Add", "subtract": "Subtract", "intersect": "Intersect", "re
 NO_CHANGE = object()  # the builder turns it into gr.update()
 
 
-def payload_json(state: st.UserState, error: Optional[str] = None, force_image: bool = False) -> str:
+def payload_json(state: st.UserState, error: str | None = None, force_image: bool = False) -> str:
     return json.dumps(build_payload(state, error=error, force_image=force_image), separators=(",", ":"))
 
 
@@ -37,7 +38,7 @@ def _bug_message(exc: BaseException) -> str:
     return f"Something went wrong ({type(exc).__name__}: {exc}). Your image and mask are kept; details are in the console."
 
 
-def guarded(state: Optional[st.UserState], action: Callable[[st.UserState], None]) -> Tuple[st.UserState, Optional[str]]:
+def guarded(state: st.UserState | None, action: Callable[[st.UserState], None]) -> tuple[st.UserState, str | None]:
     """Run ``action(state)`` under the state's lock; user errors and bugs become a message, never a lost state."""
     state = state or st.UserState()
     with state.lock:
@@ -51,19 +52,19 @@ def guarded(state: Optional[st.UserState], action: Callable[[st.UserState], None
     return state, None
 
 
-def control_values(state: st.UserState) -> Dict[str, Any]:
+def control_values(state: st.UserState) -> dict[str, Any]:
     edit = state.edit
     values = {name: getattr(edit.refinement, name) for name in REFINEMENT_FIELDS}
     values["op"] = OP_LABELS.get(edit.op, edit.op.title())
     return values
 
 
-def control_updates(before: Dict[str, Any], after: Dict[str, Any]) -> List[Any]:
+def control_updates(before: dict[str, Any], after: dict[str, Any]) -> list[Any]:
     """For ``op`` then each refinement field: the new value where undo/redo changed it, else NO_CHANGE."""
     return [after[name] if before.get(name) != after[name] else NO_CHANGE for name in ("op",) + REFINEMENT_FIELDS]
 
 
-def on_events(state: Optional[st.UserState], events: Any, host: "Host") -> Tuple[Any, ...]:
+def on_events(state: st.UserState | None, events: Any, host: Host) -> tuple[Any, ...]:
     """Canvas events (JSON list) -> (state, payload, op, *refinement controls)."""
     state = state or st.UserState()
     before = control_values(state)
@@ -78,7 +79,7 @@ def on_events(state: Optional[st.UserState], events: Any, host: "Host") -> Tuple
     return (state, text, *control_updates(before, control_values(state)))
 
 
-def on_image(state: Optional[st.UserState], image: Any, model_name: Optional[str], host: "Host") -> Tuple[Any, ...]:
+def on_image(state: st.UserState | None, image: Any, model_name: str | None, host: Host) -> tuple[Any, ...]:
     """A new image in the upload box (None when cleared)."""
 
     def action(s: st.UserState) -> None:
@@ -92,8 +93,8 @@ def on_image(state: Optional[st.UserState], image: Any, model_name: Optional[str
     return state, payload_json(state, error, force_image=True)
 
 
-def on_controls(state: Optional[st.UserState], op: str, grow: float, shrink: float, feather: float,
-                fill_holes: bool, remove_specks: float, invert: bool) -> Tuple[Any, ...]:
+def on_controls(state: st.UserState | None, op: str, grow: float, shrink: float, feather: float,
+                fill_holes: bool, remove_specks: float, invert: bool) -> tuple[Any, ...]:
     """Combine operation or a refinement control changed: applied live to the shown mask."""
 
     def action(s: st.UserState) -> None:
@@ -105,7 +106,7 @@ def on_controls(state: Optional[st.UserState], op: str, grow: float, shrink: flo
     return state, payload_json(state, error)
 
 
-def on_model(state: Optional[st.UserState], model_name: Optional[str], host: "Host") -> Tuple[Any, ...]:
+def on_model(state: st.UserState | None, model_name: str | None, host: Host) -> tuple[Any, ...]:
     def action(s: st.UserState) -> None:
         if model_name:
             st.change_model(s, host, model_name)
@@ -121,13 +122,13 @@ def refined_mask_image(state: st.UserState) -> Any:
     return mask_to_image(state.final_mask())
 
 
-def send_payload(state: Optional[st.UserState]) -> Tuple[st.UserState, str, str]:
+def send_payload(state: st.UserState | None) -> tuple[st.UserState, str, str]:
     """Image and mask as PNG data URLs for ``segfillSendToInpaint`` (WebUI only)."""
     from PIL import Image
 
     from segfill.ui.render import png_data_url
 
-    data: Dict[str, str] = {}
+    data: dict[str, str] = {}
 
     def action(s: st.UserState) -> None:
         image = s.require_image()

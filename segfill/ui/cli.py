@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any, List
+from typing import Any
 
 from segfill.errors import InputError
 
@@ -33,11 +33,11 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def model_folders(args: argparse.Namespace) -> List[Path]:
+def model_folders(args: argparse.Namespace) -> list[Path]:
     """--sam-checkpoint's folder first, then --models-dir, then the defaults (which include $SEGFILL_MODELS)."""
     from segfill.sam.folders import default_model_folders, unique_folders
 
-    folders: List[Path] = []
+    folders: list[Path] = []
     checkpoint = getattr(args, "sam_checkpoint", None)
     if checkpoint is not None:
         if not checkpoint.is_file():

@@ -7,7 +7,7 @@ the front-end function keyword (``_js`` in 3, ``js`` in 4) and the queue's concu
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any
 
 import gradio as gr
 
@@ -15,20 +15,20 @@ GRADIO_MAJOR = int(str(gr.__version__).split(".")[0])
 GRADIO4 = GRADIO_MAJOR >= 4
 
 
-def js_kwargs(js: Optional[str]) -> Dict[str, Any]:
+def js_kwargs(js: str | None) -> dict[str, Any]:
     """Keyword for an event listener's front-end function: ``_js=`` on gradio 3, ``js=`` on gradio 4."""
     if not js:
         return {}
     return {"js": js} if GRADIO4 else {"_js": js}
 
 
-def queue_kwargs(concurrency: int) -> Dict[str, Any]:
+def queue_kwargs(concurrency: int) -> dict[str, Any]:
     return {"default_concurrency_limit": concurrency} if GRADIO4 else {"concurrency_count": concurrency}
 
 
-def blocks_kwargs(css: Optional[str] = None, head: Optional[str] = None, title: Optional[str] = None) -> Dict[str, Any]:
+def blocks_kwargs(css: str | None = None, head: str | None = None, title: str | None = None) -> dict[str, Any]:
     """``gr.Blocks`` keywords; ``head=`` exists only on gradio 4 (gradio 3 gets the script another way)."""
-    kwargs: Dict[str, Any] = {"analytics_enabled": False}
+    kwargs: dict[str, Any] = {"analytics_enabled": False}
     if css:
         kwargs["css"] = css
     if title:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import cv2
 import numpy as np
@@ -42,14 +42,14 @@ def decode_data_url(url: str) -> bytes:
     return base64.b64decode(url.split(",", 1)[1])
 
 
-def display_size(size: Tuple[int, int], max_side: int) -> Tuple[int, int]:
+def display_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     """``(width, height)`` scaled down (never up) so the long side is at most ``max_side``."""
     width, height = size
     scale = min(1.0, max_side / max(width, height))
     return max(1, int(round(width * scale))), max(1, int(round(height * scale)))
 
 
-def mask_to_grey(mask: np.ndarray, size: Optional[Tuple[int, int]] = None) -> np.ndarray:
+def mask_to_grey(mask: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
     """uint8 (H, W) 0..255 from a bool or float mask, resized (area average) to ``size`` when given."""
     grey = (mask.astype(np.uint8) * 255) if mask.dtype == bool else np.clip(np.rint(mask * 255), 0, 255).astype(np.uint8)
     if size is not None and (grey.shape[1], grey.shape[0]) != tuple(size):
@@ -64,39 +64,39 @@ def mask_display_url(mask: np.ndarray) -> str:
 
 
 def _image_thumb(state: UserState) -> np.ndarray:
-    cached = getattr(state, "_thumb_base", None)
+    cached = state.thumb_base
     if cached is not None and cached[0] == state.image_revision:
         return cached[1]
     image = state.require_image()
     size = display_size((image.shape[1], image.shape[0]), THUMB_SIDE)
     thumb = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    state._thumb_base = (state.image_revision, thumb)  # type: ignore[attr-defined]
+    state.thumb_base = (state.image_revision, thumb)
     return thumb
 
 
-def candidate_thumbnails(state: UserState) -> List[Dict[str, Any]]:
+def candidate_thumbnails(state: UserState) -> list[dict[str, Any]]:
     """One small tinted thumbnail per SAM candidate, with SAM's score; cached per prediction."""
     prediction = state.edit.prediction
     if prediction is None:
         return []
-    cached = getattr(state, "_thumb_cache", None)
+    cached = state.thumb_cache
     if cached is not None and cached[0] is prediction:
         return cached[1]
     base = _image_thumb(state).astype(np.float32)
     size = (base.shape[1], base.shape[0])
     thumbs = []
-    for index, (mask, score) in enumerate(zip(prediction.masks, prediction.scores)):
+    for index, (mask, score) in enumerate(zip(prediction.masks, prediction.scores, strict=True)):
         alpha = (mask_to_grey(np.asarray(mask, dtype=bool), size).astype(np.float32) / 255.0)[..., None] * 0.6
         tinted = np.clip(base * (1 - alpha) + TINT_RGB * alpha, 0, 255).astype(np.uint8)
         thumbs.append({"index": index, "score": round(float(score), 3), "url": png_data_url(Image.fromarray(tinted, "RGB"))})
-    state._thumb_cache = (prediction, thumbs)  # type: ignore[attr-defined]
+    state.thumb_cache = (prediction, thumbs)
     return thumbs
 
 
-def build_payload(state: UserState, error: Optional[str] = None, force_image: bool = False) -> Dict[str, Any]:
+def build_payload(state: UserState, error: str | None = None, force_image: bool = False) -> dict[str, Any]:
     """Everything the canvas needs to redraw after an event."""
     edit = state.edit
-    payload: Dict[str, Any] = {
+    payload: dict[str, Any] = {
         "rev": state.revision,
         "image_rev": state.image_revision,
         "error": error or "",
@@ -108,16 +108,16 @@ def build_payload(state: UserState, error: Optional[str] = None, force_image: bo
     }
     if state.image is None:
         payload.update(width=0, height=0, image=None, mask=None, points=[], box=None, candidates=[])
-        state.sent_image_revision = state.image_revision  # type: ignore[attr-defined]
+        state.sent_image_revision = state.image_revision
         return payload
     height, width = state.image.shape[:2]
     payload["width"], payload["height"] = width, height
-    if force_image or getattr(state, "sent_image_revision", None) != state.image_revision:
+    if force_image or state.sent_image_revision != state.image_revision:
         shown = Image.fromarray(state.image, "RGB")
         if max(width, height) > IMAGE_DISPLAY_SIDE:
             shown = shown.resize(display_size((width, height), IMAGE_DISPLAY_SIDE), Image.LANCZOS)
         payload["image"] = jpeg_data_url(shown)
-        state.sent_image_revision = state.image_revision  # type: ignore[attr-defined]
+        state.sent_image_revision = state.image_revision
     raw, refined = state.masks()
     area = int(np.count_nonzero(refined > 0.5)) if refined.dtype != bool else int(np.count_nonzero(refined))
     payload["mask"] = mask_display_url(refined) if area or refined.dtype != bool else None
@@ -127,9 +127,9 @@ def build_payload(state: UserState, error: Optional[str] = None, force_image: bo
     payload["candidates"] = candidate_thumbnails(state)
     payload["candidate"] = edit.candidate_index
     payload["segments"] = len(edit.segment_ids)
-    if state.segment_map is not None and getattr(state, "sent_segment_revision", None) != state.segment_map_revision:
+    if state.segment_map is not None and state.sent_segment_revision != state.segment_map_revision:
         payload["segment_map"] = png_data_url(Image.fromarray(state.segment_map.color_map(), "RGB"))
-        state.sent_segment_revision = state.segment_map_revision  # type: ignore[attr-defined]
+        state.sent_segment_revision = state.segment_map_revision
     if state.pending_download is not None:
         payload["download"] = {"filename": state.pending_download.filename, "url": state.pending_download.data_url}
         state.pending_download = None

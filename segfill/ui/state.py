@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import threading
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -34,19 +35,21 @@ if TYPE_CHECKING:  # pragma: no cover
     from segfill.sam.segment_map import SegmentMap
     from segfill.sam.session import Prediction, SamSession
 
-Point = Tuple[float, float, int]
-Box = Tuple[float, float, float, float]
+Point = tuple[float, float, int]
+Box = tuple[float, float, float, float]
 
 COMBINE_OPS = ("add", "subtract", "intersect", "replace")
 MAX_UNDO = 100
 MAX_EVENTS_PER_CALL = 200
+#: SAM's automatic mask generator grid for the segment map: 16×16 prompts keep it to seconds on a CPU
+SEGMENT_MAP_POINTS_PER_SIDE = 16
 
 
 @dataclass(frozen=True)
 class Stroke:
     """A brush (paint) or eraser stroke: a polyline in image pixels, ``radius`` in image pixels."""
 
-    points: Tuple[Tuple[float, float], ...]
+    points: tuple[tuple[float, float], ...]
     radius: float
     erase: bool = False
 
@@ -55,11 +58,11 @@ class Stroke:
 class PackedMask:
     """A bool mask kept bit-packed and compressed: undo history of big images costs kilobytes, not megabytes."""
 
-    shape: Tuple[int, int]
+    shape: tuple[int, int]
     data: bytes
 
     @classmethod
-    def pack(cls, mask: np.ndarray) -> "PackedMask":
+    def pack(cls, mask: np.ndarray) -> PackedMask:
         return cls((int(mask.shape[0]), int(mask.shape[1])), zlib.compress(np.packbits(mask, axis=None).tobytes(), 1))
 
     def unpack(self) -> np.ndarray:
@@ -71,18 +74,18 @@ class PackedMask:
 class Edit:
     """Everything undoable, as of one step. Immutable: a change makes a new Edit with ``dataclasses.replace``."""
 
-    points: Tuple[Point, ...] = ()
-    box: Optional[Box] = None
+    points: tuple[Point, ...] = ()
+    box: Box | None = None
     # SAM's answer to points/box, kept so undo needs no decoder run; compared by identity (see same_as)
-    prediction: Optional["Prediction"] = field(default=None, compare=False)
-    candidate: Optional[int] = None  # chosen candidate; None = SAM's best
-    segment_ids: FrozenSet[int] = frozenset()
-    strokes: Tuple[Stroke, ...] = ()
-    base: Optional[PackedMask] = None  # the working mask committed from earlier selections
+    prediction: Prediction | None = field(default=None, compare=False)
+    candidate: int | None = None  # chosen candidate; None = SAM's best
+    segment_ids: frozenset[int] = frozenset()
+    strokes: tuple[Stroke, ...] = ()
+    base: PackedMask | None = None  # the working mask committed from earlier selections
     op: str = "add"
     refinement: MaskRefinement = field(default_factory=MaskRefinement)
 
-    def same_as(self, other: "Edit") -> bool:
+    def same_as(self, other: Edit) -> bool:
         return self == other and self.prediction is other.prediction
 
     @property
@@ -90,7 +93,7 @@ class Edit:
         return self.prediction is not None or bool(self.segment_ids)
 
     @property
-    def candidate_index(self) -> Optional[int]:
+    def candidate_index(self) -> int | None:
         if self.prediction is None:
             return None
         return self.prediction.best_index if self.candidate is None else self.candidate
@@ -107,26 +110,32 @@ class UserState:
     on their own; the UI callbacks hold ``lock`` around them."""
 
     def __init__(self) -> None:
-        self.image: Optional[np.ndarray] = None  # RGB uint8 (H, W, 3)
+        self.image: np.ndarray | None = None  # RGB uint8 (H, W, 3)
         self.image_revision = 0  # bumped when the image changes, so the browser re-fetches it only then
-        self.model_name: Optional[str] = None
-        self.session: Optional["SamSession"] = None
-        self.segment_map: Optional["SegmentMap"] = None
+        self.model_name: str | None = None
+        self.session: SamSession | None = None
+        self.segment_map: SegmentMap | None = None
         self.segment_map_revision = 0
-        self.edits: List[Edit] = [Edit()]
+        self.edits: list[Edit] = [Edit()]
         self.position = 0
         self.revision = 0  # bumped on every visible change
-        self.pending_download: Optional[Download] = None
+        self.pending_download: Download | None = None
         self.message = ""
         self.lock = threading.RLock()
-        self._mask_cache: Tuple[Optional[Edit], Optional[np.ndarray], Optional[np.ndarray]] = (None, None, None)
+        # what the browser and the SAM session already have, so unchanged things are not sent or set again
+        self.sent_image_revision: int | None = None
+        self.sent_segment_revision: int | None = None
+        self.session_image: tuple[int, int] | None = None  # (image_revision, id(session))
+        self.thumb_base: tuple[int, np.ndarray] | None = None
+        self.thumb_cache: tuple[Any, list[dict[str, Any]]] | None = None
+        self._mask_cache: tuple[Edit | None, np.ndarray | None, np.ndarray | None] = (None, None, None)
 
     # gr.State deep-copies values in some gradio versions; the state holds models and locks, so a copy is the
     # same object. Its initial value in gr.State is None, so sessions never share one.
-    def __deepcopy__(self, memo: Dict[int, Any]) -> "UserState":
+    def __deepcopy__(self, memo: dict[int, Any]) -> UserState:
         return self
 
-    def __copy__(self) -> "UserState":
+    def __copy__(self) -> UserState:
         return self
 
     # -- basic properties ----------------------------------------------------------------------------------
@@ -135,7 +144,7 @@ class UserState:
         return self.edits[self.position]
 
     @property
-    def size(self) -> Optional[Tuple[int, int]]:
+    def size(self) -> tuple[int, int] | None:
         """(width, height) of the image, or None."""
         if self.image is None:
             return None
@@ -178,7 +187,7 @@ class UserState:
             self.revision += 1
 
     # -- masks ---------------------------------------------------------------------------------------------
-    def selection_mask(self, edit: Optional[Edit] = None) -> Optional[np.ndarray]:
+    def selection_mask(self, edit: Edit | None = None) -> np.ndarray | None:
         """The current selection (SAM candidate ∪ picked segments), bool (H, W), or None when nothing is selected."""
         edit = edit or self.edit
         selection = None
@@ -189,7 +198,7 @@ class UserState:
             selection = segments if selection is None else (selection | segments)
         return selection
 
-    def raw_mask(self, edit: Optional[Edit] = None) -> np.ndarray:
+    def raw_mask(self, edit: Edit | None = None) -> np.ndarray:
         """Working mask ∘ selection, then strokes; bool (H, W). Before refinement."""
         from segfill.masks import CombineOp, combine
 
@@ -203,7 +212,7 @@ class UserState:
             mask = paint_strokes(mask, edit.strokes)
         return mask
 
-    def masks(self) -> Tuple[np.ndarray, np.ndarray]:
+    def masks(self) -> tuple[np.ndarray, np.ndarray]:
         """(raw bool mask, refined mask — bool, or float32 in [0, 1] when feathered), cached per edit."""
         from segfill.masks import refine
 
@@ -240,7 +249,7 @@ def paint_strokes(mask: np.ndarray, strokes: Sequence[Stroke]) -> np.ndarray:
 
 
 # -- operations on the state (called by the UI callbacks and the tests) ---------------------------------------
-def set_image(state: UserState, image: Any, host: "Host", model_name: Optional[str] = None) -> None:
+def set_image(state: UserState, image: Any, host: Host, model_name: str | None = None) -> None:
     """Make ``image`` the user's image: clears selections and history, computes (or reuses) the embedding."""
     from segfill.masks import image_to_rgb
 
@@ -272,7 +281,7 @@ def clear_image(state: UserState) -> None:
         state.session.reset_image()
 
 
-def ensure_session(state: UserState, host: "Host", model_name: Optional[str] = None) -> "SamSession":
+def ensure_session(state: UserState, host: Host, model_name: str | None = None) -> SamSession:
     """The user's SAM session on the current image with the chosen model (shared model, shared cache)."""
     from segfill.sam.session import SamSession
 
@@ -290,13 +299,13 @@ def ensure_session(state: UserState, host: "Host", model_name: Optional[str] = N
     session = state.session
     # set_image is free for a cached embedding but forgets the last prompt (whose logits refine the next
     # click), so call it only when the image or the model really changed.
-    if getattr(state, "session_image_revision", None) != (state.image_revision, id(session)) or not session.is_image_set:
+    if state.session_image != (state.image_revision, id(session)) or not session.is_image_set:
         session.set_image(image)
-        state.session_image_revision = (state.image_revision, id(session))  # type: ignore[attr-defined]
+        state.session_image = (state.image_revision, id(session))
     return session
 
 
-def model_names(host: "Host") -> List[str]:
+def model_names(host: Host) -> list[str]:
     names = []
     for entry in host.sam.list_models():
         name = entry if isinstance(entry, str) else getattr(entry, "name", None) or str(entry)
@@ -304,7 +313,7 @@ def model_names(host: "Host") -> List[str]:
     return names
 
 
-def change_model(state: UserState, host: "Host", model_name: str) -> None:
+def change_model(state: UserState, host: Host, model_name: str) -> None:
     """Switch SAM model; the current selection was made with the old model's answers, so it is dropped."""
     if not model_name or model_name == state.model_name:
         return
@@ -318,7 +327,7 @@ def change_model(state: UserState, host: "Host", model_name: str) -> None:
     state.push(replace(state.edit, points=(), box=None, prediction=None, candidate=None, segment_ids=frozenset()))
 
 
-def _point(event: Dict[str, Any], size: Tuple[int, int]) -> Tuple[float, float]:
+def _point(event: dict[str, Any], size: tuple[int, int]) -> tuple[float, float]:
     try:
         x, y = float(event["x"]), float(event["y"])
     except (KeyError, TypeError, ValueError):
@@ -329,14 +338,14 @@ def _point(event: Dict[str, Any], size: Tuple[int, int]) -> Tuple[float, float]:
     return x, y
 
 
-def _predict(state: UserState, host: "Host", points: Tuple[Point, ...], box: Optional[Box]) -> Optional["Prediction"]:
+def _predict(state: UserState, host: Host, points: tuple[Point, ...], box: Box | None) -> Prediction | None:
     if not points and box is None:
         return None
     session = ensure_session(state, host)
     return session.predict(points=list(points), box=box)
 
 
-def apply_event(state: UserState, event: Dict[str, Any], host: "Host") -> None:
+def apply_event(state: UserState, event: dict[str, Any], host: Host) -> None:
     """Apply one browser event (a dict decoded from the canvas' JSON) to ``state``."""
     kind = event.get("type")
     edit = state.edit
@@ -404,23 +413,24 @@ def apply_event(state: UserState, event: Dict[str, Any], host: "Host") -> None:
         state.pending_download = make_download(state, str(event.get("what", "mask")))
     elif kind == "noop":
         if event.get("need_image"):  # the browser lost the image (e.g. a reloaded tab): send it again
-            state.sent_image_revision = None  # type: ignore[attr-defined]
+            state.sent_image_revision = None
     else:
         raise InputError(f"Unknown canvas event {kind!r}.")
 
 
-def compute_segments(state: UserState, host: "Host") -> None:
+def compute_segments(state: UserState, host: Host) -> None:
     from segfill.sam.segment_map import compute_segment_map
 
     image = state.require_image()
     session = ensure_session(state, host)
-    state.segment_map = compute_segment_map(session.model, image, max_side=1024, cache=host.embeddings)
+    state.segment_map = compute_segment_map(session.model, image, max_side=1024,
+                                            points_per_side=SEGMENT_MAP_POINTS_PER_SIDE, cache=host.embeddings)
     state.segment_map_revision += 1
     state.revision += 1
     state.message = f"Segment map: {len(state.segment_map)} segments. Click or scribble to add them."
 
 
-def set_controls(state: UserState, op: Optional[str] = None, **refinement: Any) -> bool:
+def set_controls(state: UserState, op: str | None = None, **refinement: Any) -> bool:
     """Apply the combine operation and refinement controls; returns True when something changed."""
     from segfill.args import parse_args_model
 
@@ -456,7 +466,7 @@ def make_download(state: UserState, what: str) -> Download:
     raise InputError(f"Unknown download {what!r}; choose 'mask' or 'cutout'.")
 
 
-def handle_events(state: Optional[UserState], events: Any, host: "Host") -> Tuple[UserState, Optional[str]]:
+def handle_events(state: UserState | None, events: Any, host: Host) -> tuple[UserState, str | None]:
     """Apply a batch of browser events (a JSON list, a dict, or a JSON string). Stops at the first error and
     returns it as a message; the state keeps everything that was applied before it."""
     import json

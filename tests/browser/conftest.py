@@ -32,7 +32,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_for_http(url: str, process: "subprocess.Popen | None", timeout: float = 180.0) -> None:
+def _wait_for_http(url: str, process: subprocess.Popen | None, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -121,7 +121,7 @@ def open_app(chromium, app_url):
 
     contexts = []
 
-    def opener(viewport=(1280, 900)) -> "SegFillPage":
+    def opener(viewport=(1280, 900)) -> SegFillPage:
         context = chromium.new_context(viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True)
         contexts.append(context)
         page = context.new_page()

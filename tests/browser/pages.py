@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -35,7 +35,7 @@ class SegFillPage:
             f"() => Number(document.querySelector('{ROOT}').dataset.segfillRenderCount || 0) > {count}")
         self.wait_idle()
 
-    def payload(self) -> Dict[str, Any]:
+    def payload(self) -> dict[str, Any]:
         return self.page.evaluate("() => window.segfillLastPayload()")
 
     def wait_for(self, js_condition: str) -> None:
@@ -55,7 +55,7 @@ class SegFillPage:
         self.wait_render_after(before)
         self.wait_for("p.width > 0")
 
-    def client_point(self, x: float, y: float) -> Dict[str, float]:
+    def client_point(self, x: float, y: float) -> dict[str, float]:
         """Page coordinates of image pixel (x, y) under the current zoom and letterboxing."""
         return self.page.evaluate(f"() => window.segfillImageToClient({x}, {y})")
 
@@ -125,5 +125,5 @@ def mask_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L")) > 127
 
 
-def optional(value: Optional[Any], default: Any) -> Any:
+def optional(value: Any | None, default: Any) -> Any:
     return default if value is None else value
