@@ -207,13 +207,17 @@ def compare_large(image: np.ndarray, out_dir: Path | None) -> list[dict]:
     tiles = [(x0 + dx, y0 + dy, x1 + dx, y1 + dy) for x0, y0, x1, y1 in first.tiles] + second.tiles
     x0, y0 = first.original_rect[:2]
     original = (x0 + dx, y0 + dy, x0 + dx + image.shape[1], y0 + dy + image.shape[0])
-    sf = run_outpaint(Image.fromarray(image), OutpaintArgs(left=512, right=512, top=512, bottom=512), OpenCVBackend())
+    rows = [metrics_row("astro 1024+512 Poor man's", second.image, original, tiles)]
     if out_dir is not None:
         Image.fromarray(second.image).save(out_dir / "astronaut1024_poor_mans.png")
-        sf.image.save(out_dir / "astronaut1024_segfill.png")
-    return [metrics_row("astro 1024+512 Poor man's", second.image, original, tiles),
-            metrics_row("astro 1024+512 SegFill", np.asarray(sf.image), sf.plan.original_rect,
-                        [t.rect for t in sf.plan.tiles], sf.plan.work.offset)]
+    for mode, suffix in (("continue", ""), ("independent", " indep.")):
+        args = OutpaintArgs(left=512, right=512, top=512, bottom=512, tile_mode=mode)
+        sf = run_outpaint(Image.fromarray(image), args, OpenCVBackend())
+        rows.append(metrics_row(f"astro 1024+512 SegFill{suffix}", np.asarray(sf.image), sf.plan.original_rect,
+                                [t.rect for t in sf.plan.tiles], sf.plan.work.offset))
+        if out_dir is not None:
+            sf.image.save(out_dir / f"astronaut1024_segfill_{mode}.png")
+    return rows
 
 
 class TimedBackend:
