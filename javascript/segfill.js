@@ -757,21 +757,6 @@
         return true;
     }
 
-    function clearImage(elemId) {
-        // an image already in the box hides its file input; its clear button brings it back
-        var el = byId(elemId);
-        if (!el || fileInputOf(elemId)) {
-            return Promise.resolve();
-        }
-        var clear = el.querySelector('button[aria-label="Clear"], button[title="Clear"]');
-        if (clear) {
-            clear.click();
-        }
-        return new Promise(function (r) {
-            setTimeout(r, 300);
-        });
-    }
-
     window.segfillSendToInpaint = function (text) {
         var data;
         try {
@@ -788,14 +773,13 @@
         var image = dataUrlToFile(data.image, "segfill-image.png");
         var mask = dataUrlToFile(data.mask, "segfill-mask.png");
         setTimeout(function () {
-            clearImage("img_inpaint_base").then(function () {
-                return clearImage("img_inpaint_mask");
-            }).then(function () {
-                var ok = putFile("img_inpaint_base", image) && putFile("img_inpaint_mask", mask);
-                if (!ok) {
-                    setStatus("Could not find img2img's Inpaint upload boxes.", true);
-                }
-            });
+            // gradio 3 removes an image box's file input while it shows an image; gradio 4 only hides it.
+            if (!fileInputOf("img_inpaint_base") || !fileInputOf("img_inpaint_mask")) {
+                setStatus("Clear the two images in img2img → Inpaint upload, then send again.", true);
+                return;
+            }
+            putFile("img_inpaint_base", image);
+            putFile("img_inpaint_mask", mask);
         }, 200);
     };
 

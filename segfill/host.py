@@ -49,6 +49,10 @@ class Host(Protocol):
     sam: SamManager
     embeddings: EmbeddingCache
     supports_send_to_img2img: bool
+    # Optional (WebUI glue): img2img's Inpaint upload ``(img_inpaint_base, img_inpaint_mask)`` gr.Image
+    # components, captured with on_after_component before the tab is built. With them "Send to img2img
+    # inpaint" fills the two images from Python; without them the browser hands the files over (javascript/).
+    # inpaint_upload_components: tuple | None
 
     def defaults(self) -> HostDefaults: ...
 
@@ -96,6 +100,7 @@ class StandaloneHost:
 
     name = "standalone"
     supports_send_to_img2img = False
+    inpaint_upload_components = None
 
     def __init__(self, sam: SamManager, backend: InpaintBackend, embeddings: EmbeddingCache | None = None,
                  defaults: HostDefaults | None = None) -> None:

@@ -98,3 +98,23 @@ def test_serve_command_options(tmp_path, monkeypatch):
     missing = build_parser().parse_args(["serve", "--sam-checkpoint", str(tmp_path / "nope.pth")])
     with pytest.raises(InputError):
         model_folders(missing)
+
+
+def test_send_to_inpaint_fills_captured_img2img_components_from_python(host):
+    import gradio as gr
+
+    from segfill.ui.builder import build_tab_contents
+
+    with gr.Blocks(analytics_enabled=False) as demo:
+        base = gr.Image(type="pil", elem_id="img_inpaint_base")
+        mask = gr.Image(type="pil", elem_id="img_inpaint_mask")
+        webui = WebUILikeHost(host.sam, host.backend, host.embeddings, host.defaults())
+        webui.inpaint_upload_components = (base, mask)
+        build_tab_contents(webui)
+    send = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "segfill_send_inpaint")
+    config = demo.get_config_file()
+    wired = [d for d in config["dependencies"]
+             if send._id in [t if isinstance(t, int) else t[0] for t in d.get("targets", [])]]
+    assert wired, "the send button has a listener"
+    assert {base._id, mask._id} <= set(wired[0]["outputs"])
+    assert "switch_to_img2img_tab(4)" in (wired[0].get("js") or wired[0].get("_js") or "")

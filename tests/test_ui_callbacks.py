@@ -293,3 +293,14 @@ def test_model_download_reports_progress_and_checksum(tmp_path, monkeypatch):
     assert "Download failed" in steps[-1] and "SHA-256" in steps[-1]
     assert not (models / "tiny_bad.pth").exists() and not (models / "tiny_bad.pth.part").exists()
     assert "Choose a model" in list(download_model_progress(host, None))[-1]
+
+
+def test_send_images_for_captured_components(host, image):
+    state = loaded(host, image)
+    state, _, _ = events(state, host, {"type": "stroke", "points": [[20, 20]], "radius": 5})
+    state, text, sent_image, sent_mask = cb.send_images(state)
+    assert json.loads(text)["error"] == ""
+    assert sent_image.size == sent_mask.size == (WIDTH, HEIGHT) and sent_mask.mode == "L"
+    assert np.array_equal(np.asarray(sent_mask) > 127, state.final_mask())
+    empty, text, sent_image, sent_mask = cb.send_images(None)
+    assert json.loads(text)["error"] == "Upload an image first." and sent_image is None and sent_mask is None

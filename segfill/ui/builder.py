@@ -64,6 +64,8 @@ CANVAS_HTML = """
 
 RENDER_JS = "(payload) => { if (window.segfillRender) { window.segfillRender(payload); } return []; }"
 COLLECT_JS = "(state, events) => (window.segfillCollectEvents ? window.segfillCollectEvents(state, events) : [state, events])"
+SWITCH_JS = ("(state, payload) => { if (typeof switch_to_img2img_tab === 'function') { switch_to_img2img_tab(4); }"
+             " return [state, payload]; }")
 SEND_JS = "(data) => { if (window.segfillSendToInpaint) { window.segfillSendToInpaint(data); } return []; }"
 DOWNLOAD_PROGRESS_HTML = '<div class="segfill-download"><progress max="100" value="{pct}"></progress> <span>{text}</span></div>'
 
@@ -265,8 +267,19 @@ def _build_actions(host: Host, user_state: Any, render_box: Any, image_input: An
                           outputs=[user_state, render_box, result_image, result_info]).then(**render)
     use_result.click(lambda image: image if image is not None else gr.update(), inputs=[result_image], outputs=[image_input])
     if send_button is not None:
-        send_button.click(cb.send_payload, inputs=[user_state], outputs=[user_state, render_box, send_box]).then(**render).then(
-            fn=None, inputs=[send_box], outputs=None, **js_kwargs(SEND_JS))
+        targets = getattr(host, "inpaint_upload_components", None)
+        if targets:
+            # The WebUI glue captured img2img's Inpaint upload images: fill them from Python, switch tab in JS.
+            def send_fn(state, _payload):
+                state, text, image, mask = cb.send_images(state)
+                return state, text, image if image is not None else gr.update(), mask if mask is not None else gr.update()
+
+            send_button.click(send_fn, inputs=[user_state, send_box], outputs=[user_state, render_box, *targets],
+                              **js_kwargs(SWITCH_JS)).then(**render)
+        else:
+            # No component handles: hand the files to img2img's upload boxes in the browser.
+            send_button.click(cb.send_payload, inputs=[user_state], outputs=[user_state, render_box, send_box]).then(
+                **render).then(fn=None, inputs=[send_box], outputs=None, **js_kwargs(SEND_JS))
     del defaults
     return [result_image, result_info]
 

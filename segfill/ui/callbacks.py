@@ -139,3 +139,18 @@ def send_payload(state: st.UserState | None) -> tuple[st.UserState, str, str]:
 
     state, error = guarded(state, action)
     return state, payload_json(state, error), json.dumps(data) if data else ""
+
+
+def send_images(state: st.UserState | None) -> tuple[Any, ...]:
+    """Image (RGB PIL) and refined mask (L PIL) for img2img's Inpaint upload; None, None on error."""
+    from PIL import Image
+
+    images: dict[str, Any] = {}
+
+    def action(s: st.UserState) -> None:
+        images["image"] = Image.fromarray(s.require_image(), "RGB")
+        images["mask"] = refined_mask_image(s)
+        s.message = "Sent image and mask to img2img → Inpaint upload."
+
+    state, error = guarded(state, action)
+    return state, payload_json(state, error), images.get("image"), images.get("mask")
