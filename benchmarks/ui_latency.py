@@ -4,8 +4,9 @@ Starts ``python -m segfill serve`` with a vit_b-architecture SAM with random wei
 encoder and decoder cost what a real vit_b costs; the masks themselves are meaningless), opens it in
 headless Chromium, uploads an image and clicks N times. Each click is timed inside the page, from the
 pointer-up event to the moment the canvas has drawn Python's answer (``data-segfill-rendered-at``). Clicks
-come in groups of five points (Esc in between, untimed), like a user refining a selection. The decoder
-alone is timed in this process with ``SamSession.predict`` on the same point sequence.
+come in groups of five points (Esc in between, untimed), like a user refining a selection. The server
+reports, with each answer, how long SAM's decoder and the whole event took inside it; the decoder alone is
+also timed in this process with ``SamSession.predict`` on the same point sequence, after the browser run.
 
     .venv/bin/python benchmarks/ui_latency.py [--clicks 20] [--size 1024x768] [--device cpu]
 
@@ -91,7 +92,7 @@ def browser_latencies(url: str, image_path: Path, points: list) -> tuple:
         started = time.perf_counter()
         app.upload(image_path)
         upload_s = time.perf_counter() - started
-        latencies = []
+        latencies, server_sam, server_events = [], [], []
         for index, (x, y, label) in enumerate(points):
             if index and index % GROUP == 0:
                 app.press("Escape")
@@ -100,8 +101,10 @@ def browser_latencies(url: str, image_path: Path, points: list) -> tuple:
             assert not payload["error"], payload["error"]
             rendered_at = float(page.get_attribute("#segfill_canvas_root", "data-segfill-rendered-at"))
             latencies.append(rendered_at - page.evaluate("() => window.__segfillT0"))
+            server_sam.append(payload["timings"].get("sam_ms", 0.0))
+            server_events.append(payload["timings"].get("events_ms", 0.0))
         browser.close()
-    return latencies, upload_s
+    return latencies, upload_s, server_sam, server_events
 
 
 def decoder_latencies(checkpoint: Path, image: np.ndarray, points: list, device: str) -> tuple:
@@ -143,8 +146,6 @@ def main() -> int:
         Image.fromarray(image, "RGB").save(image_path)
         points = click_points(args.clicks, width, height)
 
-        decoder_ms, encoder_s = decoder_latencies(checkpoint, image, points, args.device)
-
         port = free_port()
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), GRADIO_ANALYTICS_ENABLED="False")
         process = subprocess.Popen(
@@ -154,10 +155,11 @@ def main() -> int:
         try:
             url = f"http://127.0.0.1:{port}"
             wait_http(url + "/", process)
-            ui_ms, upload_s = browser_latencies(url, image_path, points)
+            ui_ms, upload_s, server_sam_ms, server_events_ms = browser_latencies(url, image_path, points)
         finally:
             process.terminate()
             process.wait(timeout=30)
+        decoder_ms, encoder_s = decoder_latencies(checkpoint, image, points, args.device)
 
     def row(name: str, values: list) -> str:
         ordered = sorted(values)
@@ -170,7 +172,9 @@ def main() -> int:
     print("| measure | median ms | min ms | p90 ms |")
     print("|---|---|---|---|")
     print(row("click → overlay drawn in the browser", ui_ms))
-    print(row("SAM decoder alone (SamSession.predict)", decoder_ms))
+    print(row("  of which, in the server: SAM decoder (same clicks)", server_sam_ms))
+    print(row("  of which, in the server: whole event (decoder, refine, overlay PNG)", server_events_ms))
+    print(row("SAM decoder alone (SamSession.predict, separate process)", decoder_ms))
     print(f"\nImage embedding (encoder, once per image): {encoder_s:.1f} s in-process; "
           f"upload → first render in the browser: {upload_s:.1f} s.")
     return 0

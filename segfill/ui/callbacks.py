@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ def guarded(state: st.UserState | None, action: Callable[[st.UserState], None]) 
     state = state or st.UserState()
     with state.lock:
         state.message = ""
+        state.timings = {}
         try:
             action(state)
         except SegFillError as exc:
@@ -66,13 +68,16 @@ def control_updates(before: dict[str, Any], after: dict[str, Any]) -> list[Any]:
 
 def on_events(state: st.UserState | None, events: Any, host: Host) -> tuple[Any, ...]:
     """Canvas events (JSON list) -> (state, payload, op, *refinement controls)."""
+    started = time.perf_counter()
     state = state or st.UserState()
+    state.timings = {}
     before = control_values(state)
     try:
         state, error = st.handle_events(state, events, host)
     except Exception as exc:  # a bug must not lose the user's work
         error = _bug_message(exc)
     try:
+        state.timings["events_ms"] = (time.perf_counter() - started) * 1000
         text = payload_json(state, error)
     except Exception as exc:  # pragma: no cover - a rendering bug
         text = json.dumps({"rev": state.revision, "error": _bug_message(exc)})

@@ -105,6 +105,7 @@ def build_payload(state: UserState, error: str | None = None, force_image: bool 
         "can_undo": state.can_undo,
         "can_redo": state.can_redo,
         "model": state.model_name or "",
+        "timings": {key: round(value, 2) for key, value in state.timings.items()},
     }
     if state.image is None:
         payload.update(width=0, height=0, image=None, mask=None, points=[], box=None, candidates=[])

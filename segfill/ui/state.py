@@ -19,6 +19,7 @@ Coordinates are image pixels ``(x, y)``, origin top-left; the browser converts o
 from __future__ import annotations
 
 import threading
+import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -128,6 +129,7 @@ class UserState:
         self.session_image: tuple[int, int] | None = None  # (image_revision, id(session))
         self.thumb_base: tuple[int, np.ndarray] | None = None
         self.thumb_cache: tuple[Any, list[dict[str, Any]]] | None = None
+        self.timings: dict[str, float] = {}  # of the last browser call (ms), sent with the payload for benchmarks
         self._mask_cache: tuple[Edit | None, np.ndarray | None, np.ndarray | None] = (None, None, None)
 
     # gr.State deep-copies values in some gradio versions; the state holds models and locks, so a copy is the
@@ -342,7 +344,10 @@ def _predict(state: UserState, host: Host, points: tuple[Point, ...], box: Box |
     if not points and box is None:
         return None
     session = ensure_session(state, host)
-    return session.predict(points=list(points), box=box)
+    started = time.perf_counter()
+    prediction = session.predict(points=list(points), box=box)
+    state.timings["sam_ms"] = state.timings.get("sam_ms", 0.0) + (time.perf_counter() - started) * 1000
+    return prediction
 
 
 def apply_event(state: UserState, event: dict[str, Any], host: Host) -> None:
