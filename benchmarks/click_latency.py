@@ -21,11 +21,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -176,36 +176,107 @@ def run_clicks(args) -> None:
     print(f"speed-up re-click vs bare set_image+predict:  {med(t_bare_click) / med(t_reclick):.1f}×")
 
 
+class PeakRss:
+    """Samples this process's resident memory every few milliseconds; ``peak`` is the highest seen (bytes)."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def current() -> int:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.current())
+            time.sleep(self.interval)
+
+    def __enter__(self) -> PeakRss:
+        self.before = self.current()
+        self.peak = self.before
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.current())
+
+
+def mib(value: int) -> str:
+    return f"{value / 2**20:.0f} MiB"
+
+
 def segment_map_child(args) -> None:
-    """Runs in its own process so ru_maxrss is this computation's peak alone."""
+    """Runs in its own process, after the click timings, so memory figures belong to this work alone."""
+    import gc
+
+    import cv2
     import torch
 
-    from segfill.sam.segment_map import compute_segment_map
+    from segfill.sam.segment_map import compute_segment_map, working_size
+    from segfill.sam.session import EmbeddingCache, SamSession
 
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as folder:
         loaded = make_vit_b(Path(folder), args.device)
     image = test_image(args.map_width, args.map_height)
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
+    gc.collect()
+    size = f"{args.map_width}×{args.map_height}"
+    cache = EmbeddingCache()
     with torch.inference_mode():
-        segment_map = compute_segment_map(
-            loaded, image, max_side=1024, points_per_side=args.map_points, pred_iou_thresh=0.0, stability_score_thresh=0.0
-        )
-        query_start = time.perf_counter()
-        mask = segment_map.mask_of(segment_map.ids[:3])
-        union = segment_map.union_touched([(100, 100), (args.map_width - 100, args.map_height - 100)], thickness=20)
-        query_time = time.perf_counter() - query_start
-    elapsed = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"segment map of {args.map_width}×{args.map_height} (working {segment_map.working_size[0]}×{segment_map.working_size[1]}, "
-          f"{args.map_points}² points, thresholds 0 so random weights keep masks): {len(segment_map)} segments in {elapsed:.1f} s")
-    print(f"  two full-size queries ({mask.shape[1]}×{mask.shape[0]}, union of {union.any() and 'touched'} segments): {query_time * 1000:.0f} ms")
-    print(f"  peak RSS {peak / 1024:.0f} MiB (after model + image: {baseline / 1024:.0f} MiB, so the map added {(peak - baseline) / 1024:.0f} MiB)")
+        # The encoder's peak is the same for every input size (SAM always sees 1024 px), so measure it apart:
+        # embed the working-size copy first, then the generator finds it in the cache.
+        work_w, work_h = working_size((args.map_width, args.map_height), 1024)
+        working = cv2.resize(image, (work_w, work_h), interpolation=cv2.INTER_AREA)
+        with PeakRss() as rss:
+            start = time.perf_counter()
+            SamSession(loaded, cache).set_image(working)
+            elapsed = time.perf_counter() - start
+        print(f"vit_b encoder on the {work_w}×{work_h} working copy: {elapsed:.1f} s; RSS {mib(rss.before)} before "
+              f"(model + {size} image), +{mib(rss.peak - rss.before)} peak")
+        with PeakRss() as rss:
+            start = time.perf_counter()
+            segment_map = compute_segment_map(
+                loaded, image, max_side=1024, points_per_side=args.map_points, pred_iou_thresh=0.0,
+                stability_score_thresh=0.0, cache=cache,
+            )
+            elapsed = time.perf_counter() - start
+        print(f"segment map of {size} (working {work_w}×{work_h}, {args.map_points}² points in batches of 16, "
+              f"thresholds 0, embedding from the cache): {len(segment_map)} segments in {elapsed:.1f} s, "
+              f"+{mib(rss.peak - rss.before)} peak")
+        with PeakRss() as rss:
+            start = time.perf_counter()
+            mask = segment_map.mask_of(segment_map.ids[:3])
+            touched = segment_map.segments_touched([(100, 100), (args.map_width - 100, args.map_height - 100)], thickness=20)
+            union = segment_map.mask_of(touched)
+            elapsed = time.perf_counter() - start
+        print(f"  queries: mask_of + scribble union at {mask.shape[1]}×{mask.shape[0]} ({len(touched)} touched): "
+              f"{elapsed * 1000:.0f} ms, +{mib(rss.peak - rss.before)} peak; the map itself holds "
+              f"{mib(segment_map.labels.nbytes)} of labels")
+        del mask, union
+        gc.collect()
+        session = SamSession(loaded)
+        with PeakRss() as rss:
+            start = time.perf_counter()
+            session.set_image(image)
+            encoded = time.perf_counter() - start
+        encode_peak = rss.peak - rss.before
+        with PeakRss() as rss:
+            start = time.perf_counter()
+            prediction = session.predict(points=[(args.map_width / 2, args.map_height / 2, 1)])
+            predicted = time.perf_counter() - start
+        print(f"  click on the {size} image through SamSession: set_image {encoded:.1f} s (hash included, "
+              f"+{mib(encode_peak)} peak), predict {predicted:.2f} s for {len(prediction)} full-size masks "
+              f"(+{mib(rss.peak - rss.before)} peak, SAM's own full-size upscaling)")
     full_batch = 64 * 3 * args.map_width * args.map_height * 4
-    print(f"  for comparison, SAM's generator on the full-size image holds 64 points × 3 masks of float32 logits per "
-          f"batch: {full_batch / 2**30:.1f} GiB (arithmetic, not run)")
+    print(f"  for comparison, SAM's generator run on the full-size image holds 64 points × 3 masks of float32 logits "
+          f"per batch: {full_batch / 2**30:.1f} GiB (arithmetic, not run)")
 
 
 def main() -> None:
@@ -219,7 +290,7 @@ def main() -> None:
     parser.add_argument("--segment-map", action="store_true", help="also measure an 8000×6000 segment map's peak memory")
     parser.add_argument("--map-width", type=int, default=8000)
     parser.add_argument("--map-height", type=int, default=6000)
-    parser.add_argument("--map-points", type=int, default=16)
+    parser.add_argument("--map-points", type=int, default=8)
     parser.add_argument("--segment-map-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.segment_map_child:
