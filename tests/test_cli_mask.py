@@ -116,6 +116,8 @@ def test_missing_files_and_unknown_model_type(files, tmp_path, capsys):
     assert "nope.jpg" in _one_error_line(capsys)
     assert _run("--image", str(image), "--sam-checkpoint", str(checkpoint), "--model-type", "vit_zz", "--point", "1,1", "--output", out) == 2
     assert "vit_zz" in _one_error_line(capsys)
+    assert _run("--image", str(image), "--sam-checkpoint", str(checkpoint), "--device", "tpu", "--point", "1,1", "--output", out) == 2
+    assert "tpu" in _one_error_line(capsys)
     not_an_image = folder / "notes.png"
     not_an_image.write_text("hello")
     assert _run("--image", str(not_an_image), "--sam-checkpoint", str(checkpoint), "--point", "1,1", "--output", out) == 2

@@ -89,14 +89,6 @@ def parse_candidate(text: str) -> int | None:
     return index
 
 
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def run_mask(args: argparse.Namespace) -> int:
     from segfill.args import MaskRefinement, parse_args_model
     from segfill.sam.session import SamSession, validate_box, validate_points
@@ -133,6 +125,7 @@ def run_mask(args: argparse.Namespace) -> int:
 
     from segfill.masks import mask_to_image, refine
     from segfill.sam.loading import load_sam
+    from segfill.sam.manager import resolve_device
 
     loaded = load_sam(checkpoint, model_type=args.model_type, device=resolve_device(args.device))
     session = SamSession(loaded)
