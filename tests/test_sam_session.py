@@ -7,6 +7,8 @@ import threading
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from segment_anything import SamPredictor
 
 from segfill.errors import InputError
@@ -418,3 +420,33 @@ def test_sam2_segment_map(tiny_sam2, image_a):
     session = SamSession(tiny_sam2, cache)
     session.set_image(image_a)
     assert session.encoder_calls == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["add", "subtract", "intersect", "replace"]), st.integers(0, 2**16 - 1)),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_history_undo_all_and_redo_all_walk_the_same_states(steps):
+    from segfill.masks import CombineOp, combine
+
+    shape = (4, 4)
+    history = MaskHistory(shape, max_depth=100)
+    expected = [np.zeros(shape, bool)]
+    for op, bits in steps:
+        selection = np.array([(bits >> i) & 1 for i in range(16)], bool).reshape(shape)
+        after = combine(expected[-1], selection, CombineOp(op))
+        history.apply(selection, op)
+        if not np.array_equal(after, expected[-1]):
+            expected.append(after)
+        np.testing.assert_array_equal(history.current, expected[-1])
+    assert history.depth == len(expected) - 1
+    for state in reversed(expected[:-1]):
+        np.testing.assert_array_equal(history.undo(), state)
+    assert not history.can_undo
+    for state in expected[1:]:
+        np.testing.assert_array_equal(history.redo(), state)
+    assert not history.can_redo
