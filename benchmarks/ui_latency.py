@@ -102,7 +102,7 @@ def browser_latencies(url: str, image_path: Path, points: list) -> tuple:
             rendered_at = float(page.get_attribute("#segfill_canvas_root", "data-segfill-rendered-at"))
             latencies.append(rendered_at - page.evaluate("() => window.__segfillT0"))
             server_sam.append(payload["timings"].get("sam_ms", 0.0))
-            server_events.append(payload["timings"].get("events_ms", 0.0))
+            server_events.append(payload["timings"].get("server_ms", 0.0))
         browser.close()
     return latencies, upload_s, server_sam, server_events
 
@@ -173,7 +173,7 @@ def main() -> int:
     print("|---|---|---|---|")
     print(row("click → overlay drawn in the browser", ui_ms))
     print(row("  of which, in the server: SAM decoder (same clicks)", server_sam_ms))
-    print(row("  of which, in the server: whole event (decoder, refine, overlay PNG)", server_events_ms))
+    print(row("  of which, in the server: whole event (decoder, refine, mask PNG, thumbnails)", server_events_ms))
     print(row("SAM decoder alone (SamSession.predict, separate process)", decoder_ms))
     print(f"\nImage embedding (encoder, once per image): {encoder_s:.1f} s in-process; "
           f"upload → first render in the browser: {upload_s:.1f} s.")

@@ -698,6 +698,15 @@
                 draw();
             }).observe(S.canvas.parentElement);
         }
+        var upload = byId("segfill_image");
+        if (upload) {
+            // Python answers an upload only after SAM's encoder ran (seconds on a CPU): say so meanwhile.
+            var preparing = function () {
+                setStatus("Reading the image and computing SAM's embedding…", false);
+            };
+            upload.addEventListener("change", preparing, true);
+            upload.addEventListener("drop", preparing, true);
+        }
         root.setAttribute("data-segfill-ready", "1");
         if (S.payload) {
             applyPayload(S.payload);

@@ -78,7 +78,9 @@ def on_events(state: st.UserState | None, events: Any, host: Host) -> tuple[Any,
         error = _bug_message(exc)
     try:
         state.timings["events_ms"] = (time.perf_counter() - started) * 1000
-        text = payload_json(state, error)
+        payload = build_payload(state, error=error)
+        payload["timings"]["server_ms"] = round((time.perf_counter() - started) * 1000, 2)
+        text = json.dumps(payload, separators=(",", ":"))
     except Exception as exc:  # pragma: no cover - a rendering bug
         text = json.dumps({"rev": state.revision, "error": _bug_message(exc)})
     return (state, text, *control_updates(before, control_values(state)))

@@ -105,12 +105,13 @@ class SegFillPage:
         self.wait_idle()
         return Image.open(io.BytesIO(Path(path).read_bytes()))
 
-    def canvas_pixel(self, x: float, y: float) -> list:
-        """RGBA of the canvas where image pixel (x, y) is drawn."""
+    def canvas_pixel(self, x: float, y: float, dx: float = 0, dy: float = 0) -> list:
+        """RGBA of the canvas where image pixel (x, y) is drawn, optionally (dx, dy) screen px away."""
         return self.page.evaluate(
             f"""() => {{
                 const c = document.querySelector('{ROOT} canvas');
-                const p = window.segfillImageToClient({x} + 0.5, {y} + 0.5);
+                const q = window.segfillImageToClient({x} + 0.5, {y} + 0.5);
+                const p = {{x: q.x + {dx}, y: q.y + {dy}}};
                 const r = c.getBoundingClientRect();
                 const k = c.width / r.width;
                 return Array.from(c.getContext('2d').getImageData(Math.floor((p.x - r.left) * k),

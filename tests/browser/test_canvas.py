@@ -65,6 +65,11 @@ def pick_click(reference, image_path, avoid=None, strict=True):
     return _PICKED[key]
 
 
+def colour_close(rgba, rgb, tolerance: int = 30) -> bool:
+    """Anti-aliasing at a marker's edge shifts its colour a little; another colour differs by far more."""
+    return all(abs(int(a) - int(b)) <= tolerance for a, b in zip(rgba[:3], rgb, strict=True))
+
+
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     union = np.logical_or(a, b).sum()
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
@@ -104,6 +109,7 @@ def test_click_candidates_refine_undo_download(open_app, browser_assets, referen
     assert [c["score"] for c in payload["candidates"]] == pytest.approx([float(s) for s in expected.scores], abs=2e-3)
     assert abs(payload["mask_area"] - int(expected.best_mask.sum())) <= 0.01 * expected.best_mask.size
     assert app.canvas_pixel(*probe) != pixel_before, "the overlay must tint the selected area"
+    assert colour_close(app.canvas_pixel(x, y, dx=3, dy=3), (0, 200, 83)), "a green marker where the user clicked"
     assert app.page.locator("#segfill_canvas_root .segfill-candidate").count() == 3
 
     mask = mask_array(app.download("mask"))
@@ -128,6 +134,7 @@ def test_click_candidates_refine_undo_download(open_app, browser_assets, referen
     app.screenshot(artifacts, "right-click")
     payload = app.payload()
     assert payload["points"] == [[x + 0.5, y + 0.5, 1], [nx + 0.5, ny + 0.5, 0]]
+    assert colour_close(app.canvas_pixel(nx, ny, dx=3, dy=3), (255, 23, 68)), "a red marker for the negative point"
     refined = session.predict(points=[(x + 0.5, y + 0.5, 1), (nx + 0.5, ny + 0.5, 0)])
     area_before_grow = payload["mask_area"]
     assert abs(area_before_grow - int(refined.best_mask.sum())) <= 0.01 * mask.size
@@ -275,3 +282,25 @@ def test_errors_are_shown_and_keep_the_work(open_app, browser_assets, artifacts)
     payload = app.payload()
     assert payload["error"] == "" and payload["mask_area"] == area and payload["width"] == WIDTH
     assert "segfill" in app.page.input_value("#segfill_result_info textarea").lower()
+
+
+def test_segment_map_mode(open_app, browser_assets, artifacts):
+    """The mode computes SAM's automatic segments and shows them; random weights find few or none, so this
+    checks the round trip (event, map, message, picking), not segment quality (tests/test_ui_callbacks.py
+    checks picking on a known map)."""
+    app: SegFillPage = open_app()
+    app.upload(browser_assets.image_path)
+    before = app.render_count()
+    app.toolbar("mode", mode="segments")
+    app.wait_render_after(before)
+    app.wait_for("p.message.startsWith('Segment map:')")
+    assert app.page.get_attribute("#segfill_canvas_root", "data-segfill-mode") == "segments"
+    app.screenshot(artifacts, "segment-map")
+    count = int(app.payload()["message"].split(":")[1].split()[0])
+    app.click_image(40, 40)
+    payload = app.payload()
+    assert payload["error"] == ""
+    if count == 0:
+        assert payload["message"] == "No segment there; try another spot." and payload["mask_area"] == 0
+    else:
+        assert payload["segments"] >= 1 or payload["message"] == "No segment there; try another spot."
