@@ -30,6 +30,11 @@ def model_status_markdown():
     return f"⚠ {warning}" if warning else ""
 
 
+def inpainting_checkpoints():
+    host = segfill_webui.current_host()
+    return host.inpainting_checkpoints() if host is not None else []
+
+
 class SegFillOutpaintScript(scripts.Script):
     def title(self):
         return segfill_webui.SCRIPT_TITLE
@@ -45,7 +50,9 @@ class SegFillOutpaintScript(scripts.Script):
         with gr.Group(elem_id=self.elem_id("group")):
             status = gr.Markdown(model_status_markdown(), elem_id=self.elem_id("model_status"))
             with gr.Row():
-                inpaint_models = gr.Dropdown(label="Inpainting checkpoint", choices=[],
+                choices = inpainting_checkpoints()
+                inpaint_models = gr.Dropdown(label="Inpainting checkpoint", choices=choices,
+                                             value=choices[0] if choices else None,
                                              elem_id=self.elem_id("inpaint_checkpoint"))
                 check = gr.Button("Check checkpoint", elem_id=self.elem_id("check_model"))
                 switch = gr.Button("Switch", elem_id=self.elem_id("switch_model"))
@@ -86,8 +93,7 @@ class SegFillOutpaintScript(scripts.Script):
             component.change(assemble, inputs=list(controls.values()), outputs=[args_json], **QUIET)
 
         def refresh_model():
-            host = segfill_webui.current_host()
-            choices = host.inpainting_checkpoints() if host is not None else []
+            choices = inpainting_checkpoints()
             return model_status_markdown(), gr.update(choices=choices, value=choices[0] if choices else None)
 
         def switch_model(title):

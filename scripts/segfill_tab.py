@@ -52,8 +52,21 @@ def on_ui_settings():
             section=segfill_settings.SECTION))
 
 
+#: img2img's "Inpaint upload" image and mask components, captured as the WebUI builds them (before our tab)
+INPAINT_UPLOAD_IDS = ("img_inpaint_base", "img_inpaint_mask")
+inpaint_upload = {}
+
+
+def on_after_component(component, **kwargs):
+    if kwargs.get("elem_id") in INPAINT_UPLOAD_IDS:
+        inpaint_upload[kwargs["elem_id"]] = component
+
+
 def on_ui_tabs():
     host = current_host()
+    if all(key in inpaint_upload for key in INPAINT_UPLOAD_IDS):
+        # "Send to img2img inpaint" then fills them from Python; without them the tab falls back to JS
+        host.inpaint_upload_components = [inpaint_upload[key] for key in INPAINT_UPLOAD_IDS]
     try:
         from segfill.ui.builder import build_tab
 
@@ -73,5 +86,6 @@ def on_app_started(demo, app):
 
 set_host_factory(make_host)
 script_callbacks.on_ui_settings(on_ui_settings)
+script_callbacks.on_after_component(on_after_component)
 script_callbacks.on_ui_tabs(on_ui_tabs)
 script_callbacks.on_app_started(on_app_started)

@@ -305,7 +305,7 @@ def fake_modules(tmp_path):
 
 def test_tab_script_registers_settings_tab_and_routes(fake_modules):
     module = fake_modules.load_script("segfill_tab.py")
-    assert [len(v) for v in fake_modules.callbacks.values()] == [1, 1, 1]
+    assert [len(v) for v in fake_modules.callbacks.values()] == [1, 1, 1, 1]
     fake_modules.callbacks["ui_settings"][0]()
     registered = fake_modules.opts.data_labels
     assert set(registered) == {s.key for s in settings.SETTINGS}
@@ -326,6 +326,24 @@ def test_tab_script_registers_settings_tab_and_routes(fake_modules):
     response = TestClient(app).get("/segfill/v1/health")
     assert response.status_code == 200 and response.json()["host"] == "webui"
     assert module.HOST_NAME == "webui"
+
+
+def test_tab_gets_img2img_inpaint_upload_components(fake_modules):
+    import gradio as gr
+
+    fake_modules.load_script("segfill_tab.py")
+    [after_component] = fake_modules.callbacks["after_component"]
+    with gr.Blocks():
+        base = gr.Image(elem_id="img_inpaint_base")
+        mask = gr.Image(elem_id="img_inpaint_mask")
+        other = gr.Image(elem_id="img2img_image")
+    for component in (base, mask, other):
+        after_component(component, elem_id=component.elem_id)
+    [(blocks, title, elem_id)] = fake_modules.callbacks["ui_tabs"][0]()
+    assert (title, elem_id) == ("SegFill", "segfill")
+    assert webui.current_host().inpaint_upload_components == [base, mask]
+    elem_ids = {getattr(block, "elem_id", None) for block in blocks.blocks.values()}
+    assert "segfill_send_inpaint" in elem_ids  # the real tab, not the fallback message
 
 
 def test_outpaint_script_ui_and_run_through_fake_processing(fake_modules):

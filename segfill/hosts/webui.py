@@ -436,6 +436,9 @@ class WebUIHost:
         self._sam = sam
         self._embeddings = embeddings
         self._sam_lock = threading.Lock()
+        #: img2img's Inpaint upload (image, mask) components when the glue captured them; the tab's
+        #: "Send to img2img inpaint" fills them directly
+        self.inpaint_upload_components: list | None = None
 
     # ---- shared SAM objects, built on first use so a missing optional package never hides the tab
 

@@ -238,7 +238,8 @@ class FakeModules:
         self.queue_lock = threading.Lock()
         self.sd_model = sd_model
         self.checkpoints = checkpoints or []
-        self.callbacks: dict[str, list[Any]] = {"ui_settings": [], "ui_tabs": [], "app_started": []}
+        self.callbacks: dict[str, list[Any]] = {"ui_settings": [], "ui_tabs": [], "app_started": [],
+                                                "after_component": []}
         self.tmp_path = tmp_path
         self._saved_modules: dict[str, Any] = {}
 
@@ -249,6 +250,7 @@ class FakeModules:
         cb.on_ui_settings = lambda fn: self.callbacks["ui_settings"].append(fn)
         cb.on_ui_tabs = lambda fn: self.callbacks["ui_tabs"].append(fn)
         cb.on_app_started = lambda fn: self.callbacks["app_started"].append(fn)
+        cb.on_after_component = lambda fn: self.callbacks["after_component"].append(fn)
         shared = types.ModuleType("modules.shared")
         shared.opts = self.opts
         shared.state = self.state

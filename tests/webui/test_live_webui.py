@@ -214,3 +214,16 @@ def test_plain_checkpoint_is_reported_not_silently_used():
         _request("POST", "/sdapi/v1/options", {"sd_model_checkpoint": previous})
     status, models = _request("GET", "/segfill/v1/models")
     assert models.get("inpaint_warning") is None
+
+
+def test_click_to_mask_when_a_sam_model_is_installed():
+    status, models = _request("GET", "/segfill/v1/models")
+    if not models.get("models"):
+        pytest.skip("no SAM model in the WebUI's models/sam (or the SegFill model folders setting)")
+    image = _picture(64, 48)
+    body = {"image": _b64(image), "points": [{"x": 20, "y": 30, "label": 1}]}
+    status, result = _request("POST", "/segfill/v1/mask", body)
+    assert status == 200, result
+    assert (result["width"], result["height"]) == (64, 48)
+    assert len(result["masks"]) == len(result["scores"]) >= 1
+    assert _image(result["mask"]).size == (64, 48)

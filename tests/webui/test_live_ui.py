@@ -1,0 +1,172 @@
+"""The WebUI page itself, in headless Chromium (Playwright; Debian's /usr/bin/chromium, nothing downloaded):
+the SegFill tab is there, the img2img script runs from the page, and pasting its infotext restores it.
+
+    SD_WEBUI_URL=http://127.0.0.1:7861 .venv/bin/python -m pytest tests/webui/test_live_ui.py -q
+
+Skipped without ``SD_WEBUI_URL``, Playwright or Chromium. Screenshots go to ``artifacts/webui/`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+URL = os.environ.get("SD_WEBUI_URL", "").rstrip("/")
+CHROMIUM = os.environ.get("SEGFILL_CHROMIUM", "/usr/bin/chromium")
+STEPS = int(os.environ.get("SEGFILL_WEBUI_STEPS", "2"))
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "webui"
+
+pytestmark = [
+    pytest.mark.skipif(not URL, reason="set SD_WEBUI_URL to a running WebUI with SegFill to run these"),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no chromium at {CHROMIUM}"),
+]
+
+
+@pytest.fixture(scope="module")
+def page():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(120_000)
+        page.goto(URL + "/")
+        page.wait_for_selector("#tab_img2img", state="attached")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        yield page
+        context.close()
+        browser.close()
+
+
+def _set_number(page, elem_id: str, value) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+    box.blur()
+
+
+def test_segfill_tab_is_shown(page):
+    button = page.locator("#tabs > .tab-nav button", has_text="SegFill")
+    assert button.count() == 1
+    button.click()
+    page.wait_for_selector("#tab_segfill", state="visible")
+    page.screenshot(path=str(ARTIFACTS / "segfill_tab.png"))
+
+
+def test_script_runs_from_the_page_and_its_infotext_pastes_back(page, tmp_path):
+    image = Image.fromarray(np.random.default_rng(1).integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    image_path = tmp_path / "in.png"
+    image.save(image_path)
+
+    page.locator("#tabs > .tab-nav button", has_text="img2img").first.click()
+    page.set_input_files("#img2img_image input[type=file]", str(image_path))
+    page.wait_for_selector("#img2img_image img")
+    _set_number(page, "img2img_width", 64)
+    _set_number(page, "img2img_height", 64)
+    _set_number(page, "img2img_steps", STEPS)
+
+    dropdown = page.locator("#img2img_script_container #script_list input")
+    dropdown.click()
+    page.locator("#img2img_script_container #script_list ul li", has_text="SegFill outpaint").click()
+    page.wait_for_selector("#script_segfill_outpaint_right", state="visible")
+    _set_number(page, "script_segfill_outpaint_right", 40)
+    _set_number(page, "script_segfill_outpaint_band", 8)
+    _set_number(page, "script_segfill_outpaint_feather", 4)
+    page.screenshot(path=str(ARTIFACTS / "script_controls.png"), full_page=True)
+
+    page.locator("#img2img_generate").click()
+    page.wait_for_function(
+        "() => (document.querySelector('#html_info_img2img') || {}).innerText?.includes('SegFill pad right: 40')")
+    info = page.locator("#html_info_img2img").first.inner_text()
+    assert "Script: SegFill outpaint" in info and "Size: 104x48" in info
+    page.wait_for_function("() => (document.querySelector('#img2img_gallery img') || {}).naturalWidth > 0")
+    size = page.evaluate("""() => { const img = document.querySelector('#img2img_gallery img');
+                                    return img ? [img.naturalWidth, img.naturalHeight] : null; }""")
+    assert size == [104, 48]
+    page.screenshot(path=str(ARTIFACTS / "script_result.png"), full_page=True)
+
+    # change the controls, then paste the result's infotext back (what PNG Info -> Send to img2img does)
+    _set_number(page, "script_segfill_outpaint_right", 8)
+    infotext = info.strip()
+    prompt = page.locator("#img2img_prompt textarea")
+    prompt.fill(infotext)
+    page.locator("#img2img_tools #paste").click()
+    page.wait_for_function(
+        "() => document.querySelector('#script_segfill_outpaint_right input[type=number]').value === '40'")
+    assert page.locator("#script_segfill_outpaint_band input[type=number]").input_value() == "8"
+    assert page.locator("#img2img_script_container #script_list input").input_value() == "SegFill outpaint"
+    page.screenshot(path=str(ARTIFACTS / "pasted.png"), full_page=True)
+
+
+def test_send_to_img2img_inpaint_fills_inpaint_upload(page, tmp_path):
+    from tests.browser.pages import SegFillPage
+
+    image_path = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(2).integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(image_path)
+    page.locator("#tabs > .tab-nav button", has_text="SegFill").click()
+    page.wait_for_selector("#segfill_canvas_root[data-segfill-ready='1']", state="attached")
+    app = SegFillPage(page, URL)
+    app.upload(image_path)
+    app.toolbar("mode", mode="brush")
+    app.drag_image((30, 30), (90, 60))
+    app.wait_for("p.mask_area > 0")
+    page.locator("#segfill_send_inpaint").click()
+    # the WebUI switched to img2img -> Inpaint upload, with both boxes holding an image
+    page.wait_for_function("""() => {
+        const base = document.querySelector('#img_inpaint_base img');
+        const mask = document.querySelector('#img_inpaint_mask img');
+        const tab = document.querySelector('#tab_img2img');
+        return tab && tab.offsetParent !== null && base && mask && base.naturalWidth > 0 && mask.naturalWidth > 0;
+    }""")
+    sizes = page.evaluate("""() => ['#img_inpaint_base img', '#img_inpaint_mask img'].map(
+        s => { const i = document.querySelector(s); return [i.naturalWidth, i.naturalHeight]; })""")
+    assert sizes == [[128, 96], [128, 96]]
+    assert page.locator("#img_inpaint_base").is_visible() and page.locator("#img_inpaint_mask").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "sent_to_inpaint.png"), full_page=True)
+
+    # and the WebUI can inpaint with them: pixels far from the mask come back unchanged
+    page.locator("#img2img_script_container #script_list input").click()
+    page.locator("#img2img_script_container #script_list ul li", has_text="None").first.click()
+    _set_number(page, "img2img_width", 128)
+    _set_number(page, "img2img_height", 96)
+    _set_number(page, "img2img_steps", STEPS)
+    page.locator("#img2img_generate").click()
+    page.wait_for_function("() => (document.querySelector('#html_info_img2img') || {}).innerText?.includes('Mask blur')")
+    page.wait_for_function("() => (document.querySelector('#img2img_gallery img') || {}).naturalWidth === 128")
+
+
+@pytest.mark.skipif(not os.environ.get("SEGFILL_WEBUI_PLAIN_CHECKPOINT"),
+                    reason="set SEGFILL_WEBUI_PLAIN_CHECKPOINT to the title of an installed non-inpainting checkpoint")
+def test_script_panel_warns_about_a_plain_checkpoint_and_switches(page):
+    import json
+    import urllib.request
+
+    def api(method, path, body=None):
+        req = urllib.request.Request(URL + path, method=method, data=json.dumps(body).encode() if body else None,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=300) as resp:
+            return json.loads(resp.read())
+
+    previous = api("GET", "/sdapi/v1/options")["sd_model_checkpoint"]
+    api("POST", "/sdapi/v1/options", {"sd_model_checkpoint": os.environ["SEGFILL_WEBUI_PLAIN_CHECKPOINT"]})
+    try:
+        page.locator("#tabs > .tab-nav button", has_text="img2img").first.click()
+        page.locator("#img2img_script_container #script_list input").click()
+        page.locator("#img2img_script_container #script_list ul li", has_text="SegFill outpaint").click()
+        page.locator("#script_segfill_outpaint_check_model").click()
+        page.wait_for_function("""() => (document.querySelector('#script_segfill_outpaint_model_status') || {})
+                                        .innerText?.includes('not an inpainting model')""")
+        chosen = page.locator("#script_segfill_outpaint_inpaint_checkpoint input").input_value()
+        assert chosen == previous.split(" [")[0] or chosen == previous
+        page.screenshot(path=str(ARTIFACTS / "plain_checkpoint_warning.png"), full_page=True)
+        page.locator("#script_segfill_outpaint_switch_model").click()
+        page.wait_for_function("""() => !(document.querySelector('#script_segfill_outpaint_model_status') || {})
+                                        .innerText?.includes('not an inpainting model')""")
+        assert "inpainting" in api("GET", "/sdapi/v1/options")["sd_model_checkpoint"]
+    finally:
+        api("POST", "/sdapi/v1/options", {"sd_model_checkpoint": previous})
