@@ -170,3 +170,31 @@ def test_script_panel_warns_about_a_plain_checkpoint_and_switches(page):
         assert "inpainting" in api("GET", "/sdapi/v1/options")["sd_model_checkpoint"]
     finally:
         api("POST", "/sdapi/v1/options", {"sd_model_checkpoint": previous})
+
+
+def test_tab_inpaint_and_outpaint_run_on_the_webui(page, tmp_path):
+    from tests.browser.pages import SegFillPage
+
+    image_path = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(4).integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(image_path)
+    page.locator("#tabs > .tab-nav button", has_text="SegFill").click()
+    page.wait_for_selector("#segfill_canvas_root[data-segfill-ready='1']", state="attached")
+    app = SegFillPage(page, URL)
+    app.upload(image_path)
+    app.toolbar("mode", mode="brush")
+    app.drag_image((40, 40), (80, 50))
+    app.wait_for("p.mask_area > 0")
+    app.set_number("segfill_steps", STEPS)
+
+    def result_after(button: str, expected_width: int) -> str:
+        page.locator(f"#{button}").click()
+        page.wait_for_function(
+            f"() => (document.querySelector('#segfill_result img') || {{}}).naturalWidth === {expected_width}")
+        return page.locator("#segfill_result_info textarea").input_value()
+
+    info = result_after("segfill_inpaint", 128)
+    assert "SegFill: inpaint" in info and "Model: " in info
+    app.set_number("segfill_pad_right", 32)
+    info = result_after("segfill_outpaint", 160)
+    assert "SegFill: outpaint" in info and "Size: 160x96" in info
+    page.screenshot(path=str(ARTIFACTS / "tab_outpaint.png"), full_page=True)

@@ -227,3 +227,16 @@ def test_click_to_mask_when_a_sam_model_is_installed():
     assert (result["width"], result["height"]) == (64, 48)
     assert len(result["masks"]) == len(result["scores"]) >= 1
     assert _image(result["mask"]).size == (64, 48)
+
+
+def test_segfill_outpaint_route_runs_on_the_webui():
+    image = _picture(64, 48)
+    body = {"image": _b64(image), "prompt": "sea", "steps": STEPS, "seed": 8, "left": 16, "top": 8,
+            "band": 8, "feather": 4, "tile_size": 64, "overlap": 16}
+    status, result = _request("POST", "/segfill/v1/outpaint", body)
+    assert status == 200, result
+    out = np.array(_image(result["image"]))
+    assert out.shape == (56, 80, 3)
+    assert (out[8 + 8:, 16 + 8:] == np.array(image)[8:, 8:]).all()  # original beyond the band, bit-exact
+    assert "SegFill: outpaint" in result["infotext"] and "Size: 80x56" in result["infotext"]
+    assert result["info"].get("tiles", 0) >= 1 and result["info"].get("host") in ("webui", "forge")
