@@ -76,7 +76,7 @@ class SegFillOutpaintScript(scripts.Script):
                 controls["band"] = slider("band", "Seam band", 0, 256, 4, d["band"].default)
                 controls["feather"] = slider("feather", "Feather", 0, 256, 1, d["feather"].default)
             with gr.Row():
-                controls["max_step"] = slider("max_step", "Max px per side per pass (0 = half a tile)", 0, 2048, 8, 0)
+                controls["max_step"] = slider("max_step", "Max px per side per pass (0 = half a tile)", 0, 2048, 16, 0)
                 controls["color_match"] = gr.Checkbox(value=d["color_match"].default, label="Colour match",
                                                       elem_id=self.elem_id("color_match"))
                 controls["seam_fix"] = gr.Checkbox(value=d["seam_fix"].default, label="Seam-fix pass",
