@@ -70,6 +70,12 @@ def colour_close(rgba, rgb, tolerance: int = 30) -> bool:
     return all(abs(int(a) - int(b)) <= tolerance for a, b in zip(rgba[:3], rgb, strict=True))
 
 
+def marker_near(app: SegFillPage, x: int, y: int, rgb) -> bool:
+    """The marker's fill colour shows a few screen pixels from the click (its centre holds a white cross)."""
+    offsets = [(dx, dy) for dx in (-3, -2, 2, 3) for dy in (-3, -2, 2, 3)]
+    return any(colour_close(app.canvas_pixel(x, y, dx=dx, dy=dy), rgb, tolerance=12) for dx, dy in offsets)
+
+
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     union = np.logical_or(a, b).sum()
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
@@ -109,7 +115,7 @@ def test_click_candidates_refine_undo_download(open_app, browser_assets, referen
     assert [c["score"] for c in payload["candidates"]] == pytest.approx([float(s) for s in expected.scores], abs=2e-3)
     assert abs(payload["mask_area"] - int(expected.best_mask.sum())) <= 0.01 * expected.best_mask.size
     assert app.canvas_pixel(*probe) != pixel_before, "the overlay must tint the selected area"
-    assert colour_close(app.canvas_pixel(x, y, dx=3, dy=3), (0, 200, 83)), "a green marker where the user clicked"
+    assert marker_near(app, x, y, (0, 200, 83)), "a green marker where the user clicked"
     assert app.page.locator("#segfill_canvas_root .segfill-candidate").count() == 3
 
     mask = mask_array(app.download("mask"))
@@ -134,7 +140,7 @@ def test_click_candidates_refine_undo_download(open_app, browser_assets, referen
     app.screenshot(artifacts, "right-click")
     payload = app.payload()
     assert payload["points"] == [[x + 0.5, y + 0.5, 1], [nx + 0.5, ny + 0.5, 0]]
-    assert colour_close(app.canvas_pixel(nx, ny, dx=3, dy=3), (255, 23, 68)), "a red marker for the negative point"
+    assert marker_near(app, nx, ny, (255, 23, 68)), "a red marker for the negative point"
     refined = session.predict(points=[(x + 0.5, y + 0.5, 1), (nx + 0.5, ny + 0.5, 0)])
     area_before_grow = payload["mask_area"]
     assert abs(area_before_grow - int(refined.best_mask.sum())) <= 0.01 * mask.size
@@ -282,6 +288,17 @@ def test_errors_are_shown_and_keep_the_work(open_app, browser_assets, artifacts)
     payload = app.payload()
     assert payload["error"] == "" and payload["mask_area"] == area and payload["width"] == WIDTH
     assert "segfill" in app.page.input_value("#segfill_result_info textarea").lower()
+    inpainted_src = app.page.get_attribute("#segfill_result img", "src")
+
+    # outpaint (256 px to the right by default): the result grows, the work stays
+    app.page.click("#segfill_outpaint")
+    app.page.wait_for_function(
+        f"() => {{ const i = document.querySelector('#segfill_result img'); return i && i.src !== {inpainted_src!r}"
+        f" && i.complete && i.naturalWidth === {WIDTH + 256}; }}", timeout=120_000)
+    app.wait_for("p.message && p.message.includes('Outpainting done')")
+    app.screenshot(artifacts, "outpainted")
+    assert app.page.evaluate("() => document.querySelector('#segfill_result img').naturalHeight") == HEIGHT
+    assert app.payload()["mask_area"] == area
 
 
 def test_segment_map_mode(open_app, browser_assets, artifacts):
