@@ -731,6 +731,13 @@ def outpaint_args_for_processing(raw: Any, p: Any, settings: Mapping[str, Any] |
     return parse_args_model(model, data)
 
 
+def _comment(p: Any, text: str) -> None:
+    """A note shown under the result in the WebUI (``Processed`` reads ``p.comments``, not its argument)."""
+    add_comment = getattr(p, "comment", None)
+    if callable(add_comment) and text:
+        add_comment(text)
+
+
 def run_outpaint_script(p: Any, raw_args: Any, bindings: WebUIBindings,
                         make_processed: Callable[..., Any]) -> Any:
     """What ``Script.run(p, args)`` does: outpaint ``p.init_images[0]`` tile by tile through
@@ -750,9 +757,7 @@ def run_outpaint_script(p: Any, raw_args: Any, bindings: WebUIBindings,
         comments = not_inpainting_warning(checkpoint_title(sd_model),
                                           inpainting_checkpoint_titles(bindings.list_checkpoints()))
         print(f"SegFill: {comments}")
-        add_comment = getattr(p, "comment", None)  # 1.10/Forge: shown under the result in the UI
-        if callable(add_comment):
-            add_comment(comments)
+        _comment(p, comments)
 
     from segfill.infotext import segfill_params
 
@@ -769,7 +774,8 @@ def run_outpaint_script(p: Any, raw_args: Any, bindings: WebUIBindings,
             raise
         # Interrupt: show what was finished, like the WebUI does with an interrupted batch
         images = [partial.convert("RGB")] if partial is not None else []
-        return make_processed(p, images, p.seed, "", str(exc))
+        _comment(p, str(exc))
+        return make_processed(p, images, p.seed, "", "\n".join(c for c in (comments, str(exc)) if c))
     out = result.image.convert("RGB")
     last = next((r.infotext for r in reversed(backend.runs) if r.infotext), "")
     infotext = patch_infotext(last, seed=p.seed, size=out.size, params=params)
