@@ -174,12 +174,21 @@ def test_tab_inpaint_builds_masked_img2img_under_the_queue_lock_and_saves(tmp_pa
     assert call["inpainting_fill"] == webui.FILL_ORIGINAL  # prefill "none" keeps what is under the mask
     assert call["extra"]["SegFill"] == "inpaint"
     assert result.images[0].size == image.size
+    assert result.info["inpaint_model"] is True and result.info["warning"] is None
     out = np.array(result.images[0])
     assert (out[8:32, 16:40] == REPAINT_COLOUR).all()
     assert (out[:8] == np.array(image)[:8]).all()
     [save] = saved.saved
     assert save["path"] == str(tmp_path) and "Seed: 77" in save["info"]
     assert not raw.locked()
+
+
+def test_tab_inpaint_with_a_plain_checkpoint_runs_but_says_so():
+    host = _host(fake_ldm_model(4, title="plain.safetensors"), checkpoints=["plain.safetensors", "x-inpainting.ckpt"])
+    image = _picture(32, 32)
+    result = host.inpaint(image, Image.new("L", image.size, 255), InpaintArgs(seed=1, steps=1))
+    assert result.images[0].size == image.size
+    assert result.info["inpaint_model"] is False and "x-inpainting.ckpt" in result.info["warning"]
 
 
 def test_tab_inpaint_rejects_a_mask_of_another_size():

@@ -622,7 +622,8 @@ class WebUIHost:
                     progress(1, 1, "done")
                 return GenerationResult(images=[out], infotext=infotext,
                                         info={"host": self.name, "mode": "inpaint", "seed": p.seed,
-                                              "inpaint_model": is_inpainting_model(self.bindings.get_sd_model())})
+                                              "inpaint_model": is_inpainting_model(self.bindings.get_sd_model()),
+                                              "warning": self.model_warning()})
             finally:
                 self._end()
 
@@ -653,7 +654,8 @@ class WebUIHost:
                 return GenerationResult(images=[out], infotext=infotext,
                                         info={"host": self.name, "mode": "outpaint", "seed": seed,
                                               "tiles": len(backend.runs), "plan": plan_summary(getattr(result, "plan", None)),
-                                              "inpaint_model": is_inpainting_model(self.bindings.get_sd_model())})
+                                              "inpaint_model": is_inpainting_model(self.bindings.get_sd_model()),
+                                              "warning": self.model_warning()})
             finally:
                 self._end()
 
