@@ -304,3 +304,17 @@ def test_send_images_for_captured_components(host, image):
     assert np.array_equal(np.asarray(sent_mask) > 127, state.final_mask())
     empty, text, sent_image, sent_mask = cb.send_images(None)
     assert json.loads(text)["error"] == "Upload an image first." and sent_image is None and sent_mask is None
+
+
+def test_old_sam_answers_are_packed_and_undo_still_restores_them(host, image):
+    state = loaded(host, image)
+    masks = []
+    for index in range(st.LIVE_PREDICTIONS + 3):
+        state, payload, _ = events(state, host, {"type": "point", "x": 5 + 9 * index, "y": 30, "label": index % 2})
+        masks.append(state.raw_mask().copy())
+    kinds = [type(edit.prediction).__name__ for edit in state.edits[1:]]
+    assert kinds.count("CompactPrediction") == 3 and kinds[-st.LIVE_PREDICTIONS:] == ["Prediction"] * st.LIVE_PREDICTIONS
+    for expected in reversed(masks[:-1]):
+        state, payload, _ = events(state, host, {"type": "undo"})
+        assert np.array_equal(state.raw_mask(), expected)
+        assert payload["mask_area"] == int(expected.sum())

@@ -100,6 +100,27 @@ class Edit:
         return self.prediction.best_index if self.candidate is None else self.candidate
 
 
+class CompactPrediction:
+    """An older SAM answer kept for undo: candidates bit-packed (an 8000×6000 image's three candidates take
+    kilobytes instead of 144 MB); same ``masks`` / ``scores`` / ``best_index`` interface as ``Prediction``."""
+
+    def __init__(self, prediction: Any) -> None:
+        self.packed = [PackedMask.pack(np.asarray(mask, dtype=bool)) for mask in prediction.masks]
+        self.scores = np.asarray(prediction.scores, dtype=np.float32)
+        self.best_index = int(prediction.best_index)
+
+    @property
+    def masks(self) -> np.ndarray:
+        return np.stack([packed.unpack() for packed in self.packed])
+
+    def __len__(self) -> int:
+        return len(self.packed)
+
+
+#: SAM answers kept unpacked (the newest ones; older ones become CompactPrediction)
+LIVE_PREDICTIONS = 6
+
+
 @dataclass
 class Download:
     filename: str
@@ -176,7 +197,24 @@ class UserState:
             del self.edits[: len(self.edits) - MAX_UNDO - 1]
         self.position = len(self.edits) - 1
         self.revision += 1
+        self._compact_old_predictions()
         return edit
+
+    def _compact_old_predictions(self) -> None:
+        """Keep the newest LIVE_PREDICTIONS answers as they are and pack older ones (edits sharing one answer
+        keep sharing its packed form)."""
+        live: set[int] = set()
+        packed: dict[int, CompactPrediction] = {}
+        for index in range(len(self.edits) - 1, -1, -1):
+            prediction = self.edits[index].prediction
+            if prediction is None or isinstance(prediction, CompactPrediction):
+                continue
+            if id(prediction) in live or (len(live) < LIVE_PREDICTIONS and id(prediction) not in packed):
+                live.add(id(prediction))
+                continue
+            if id(prediction) not in packed:
+                packed[id(prediction)] = CompactPrediction(prediction)
+            self.edits[index] = replace(self.edits[index], prediction=packed[id(prediction)])
 
     def undo(self) -> None:
         if self.can_undo:
