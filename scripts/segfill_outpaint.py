@@ -19,9 +19,10 @@ QUIET = {"show_progress": "hidden" if GRADIO4 else False}
 PREFILL_CHOICES = ["blur_extend", "edge", "reflect", "telea", "navier_stokes", "noise", "grey", "none"]
 
 
-def make_processed(p, images, seed, infotext, comments):
-    return processing.Processed(p, images, seed=seed, info=infotext, infotexts=[infotext] * len(images),
-                                comments=comments)
+def make_processed(p, images, seeds, infotexts, comments):
+    seed = seeds[0] if seeds else p.seed
+    return processing.Processed(p, images, seed=seed, info=infotexts[0] if infotexts else "",
+                                all_seeds=seeds or None, infotexts=infotexts, comments=comments)
 
 
 def model_status_markdown():

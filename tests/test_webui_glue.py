@@ -462,3 +462,18 @@ def test_install_optional_extras_only_when_asked(monkeypatch):
     launch, calls = _fake_launch(installed={"segment_anything"})
     _run_install(launch)
     assert calls == ['install --no-deps "segment-anything-hq"']
+
+
+@needs_runner
+def test_batch_count_gives_one_outpaint_per_image_with_consecutive_seeds(fake_modules):
+    fake_modules.load_script("segfill_tab.py")
+    module = fake_modules.load_script("segfill_outpaint.py")
+    p = FakeImg2Img(init_images=[_picture(64, 48)], width=64, height=64, seed=41, n_iter=2, batch_size=1)
+    processed = module.SegFillOutpaintScript().run(p, {"right": 32, "band": 8, "feather": 4, "overlap": 16})
+    assert [im.size for im in processed.images] == [(96, 48), (96, 48)]
+    assert ["Seed: 41" in processed.infotexts[0], "Seed: 42" in processed.infotexts[1]] == [True, True]
+    calls = fake_modules.processing.calls
+    assert fake_modules.state.job_count == len(calls) and len(calls) % 2 == 0
+    half = len(calls) // 2
+    assert [c["seed"] for c in calls[:half]] != [c["seed"] for c in calls[half:]]  # tile seeds follow the image seed
+    assert len(fake_modules.saved.saved) == 2

@@ -351,12 +351,13 @@ def plan_summary(plan: Any) -> dict[str, Any]:
 
 def outpaint_on_processing(template: Any, image: Image.Image, args: Any, *, process_images: Callable[[Any], Any],
                            state: Any = None, extra_params: dict[str, Any] | None = None,
-                           use_request_prompt: bool = False,
-                           progress: HostProgress | None = None) -> tuple[Any, ProcessingTileBackend]:
+                           use_request_prompt: bool = False, progress: HostProgress | None = None,
+                           repeats: int = 1, first: bool = True) -> tuple[Any, ProcessingTileBackend]:
     """Plan with the engine, repaint every tile through ``process_images`` on copies of ``template``, paste
     back through the engine. Returns (the runner's result, the backend with one :class:`TileRun` per tile).
 
-    ``state.job_count`` is set to the number of tiles (the WebUI's progress bar counts them); Interrupt stops
+    ``state.job_count`` is set to the number of tiles times ``repeats`` (the images of a batch; the WebUI's
+    progress bar counts tiles; ``first`` = the batch's first image resets the counter); Interrupt stops
     between tiles (and the sampler stops inside one); Skip ends the current tile early and goes on.
     """
     from segfill.outpaint import runner
@@ -367,8 +368,8 @@ def outpaint_on_processing(template: Any, image: Image.Image, args: Any, *, proc
         plan = runner.plan_outpaint(image.size, args, working_size=backend.working_size)
     except TypeError:  # a planner without the working_size keyword
         plan = runner.plan_outpaint(image.size, args)
-    if state is not None:
-        state.job_count = count_tiles(plan)
+    if state is not None and first:  # later images of a batch have the same plan
+        state.job_count = count_tiles(plan) * max(1, int(repeats))
         state.job_no = 0
 
     def on_progress(done: float, total: int, message: str) -> None:
@@ -743,7 +744,8 @@ def _comment(p: Any, text: str) -> None:
 def run_outpaint_script(p: Any, raw_args: Any, bindings: WebUIBindings,
                         make_processed: Callable[..., Any]) -> Any:
     """What ``Script.run(p, args)`` does: outpaint ``p.init_images[0]`` tile by tile through
-    ``process_images`` on copies of ``p``; returns ``make_processed(p, images, seed, infotext, comments)``."""
+    ``process_images`` on copies of ``p``, once per image of the batch (batch count x batch size, seeds
+    ``seed``, ``seed + 1``, ...); returns ``make_processed(p, images, seeds, infotexts, comments)``."""
     if not getattr(p, "init_images", None):
         raise InputError("SegFill outpaint needs an image in img2img.")
     if getattr(p, "seed", -1) in (None, -1, "") or int(p.seed) < 0:
@@ -752,6 +754,7 @@ def run_outpaint_script(p: Any, raw_args: Any, bindings: WebUIBindings,
     settings = _settings_from_opts(bindings.opts)
     args = outpaint_args_for_processing(raw_args, p, settings)
     image = p.init_images[0].convert("RGB")
+    count = max(1, int(getattr(p, "n_iter", 1) or 1) * int(getattr(p, "batch_size", 1) or 1))
 
     comments = ""
     sd_model = bindings.get_sd_model()
@@ -763,31 +766,45 @@ def run_outpaint_script(p: Any, raw_args: Any, bindings: WebUIBindings,
 
     from segfill.infotext import segfill_params
 
-    params = {"Script": SCRIPT_TITLE}
-    params.update(segfill_params(args, kind="outpaint"))
-    p.extra_generation_params = dict(getattr(p, "extra_generation_params", None) or {})
-    p.extra_generation_params.update(params)
-    try:
-        result, backend = outpaint_on_processing(p, image, args, process_images=bindings.process_images,
-                                                 state=bindings.state, extra_params=params)
-    except SegFillError as exc:
-        partial = getattr(exc, "partial", None)
-        if partial is None and not isinstance(exc, GenerationInterrupted):
-            raise
-        # Interrupt: show what was finished, like the WebUI does with an interrupted batch
-        images = [partial.convert("RGB")] if partial is not None else []
-        _comment(p, str(exc))
-        return make_processed(p, images, p.seed, "", "\n".join(c for c in (comments, str(exc)) if c))
-    out = result.image.convert("RGB")
-    last = next((r.infotext for r in reversed(backend.runs) if r.infotext), "")
-    infotext = patch_infotext(last, seed=p.seed, size=out.size, params=params)
-    out.info["parameters"] = infotext  # what the WebUI embeds in PNGs it returns or shows (PNG Info)
-    if bindings.save_image is not None and not getattr(p, "do_not_save_samples", False) \
-            and getattr(bindings.opts, "samples_save", True):
-        bindings.save_image(out, getattr(p, "outpath_samples", None) or "outputs/img2img-images", "",
-                            seed=p.seed, prompt=getattr(p, "prompt", ""),
-                            extension=getattr(bindings.opts, "samples_format", "png") or "png", info=infotext, p=p)
-    return make_processed(p, [out], p.seed, infotext, comments)
+    images: list[Image.Image] = []
+    seeds: list[int] = []
+    infotexts: list[str] = []
+    for index in range(count):
+        seed = (p.seed + index) % 4294967296
+        one_args = args.copy(update={"seed": seed}) if index and "seed" in getattr(args, "__fields__", {}) else args
+        params = {"Script": SCRIPT_TITLE}
+        params.update(segfill_params(one_args, kind="outpaint"))
+        p.extra_generation_params = dict(getattr(p, "extra_generation_params", None) or {})
+        p.extra_generation_params.update(params)
+        try:
+            result, backend = outpaint_on_processing(p, image, one_args, process_images=bindings.process_images,
+                                                     state=bindings.state, extra_params=params,
+                                                     repeats=count, first=index == 0)
+        except SegFillError as exc:
+            partial = getattr(exc, "partial", None)
+            if partial is None and not isinstance(exc, GenerationInterrupted):
+                raise
+            # Interrupt: show what was finished, like the WebUI does with an interrupted batch
+            if partial is not None:
+                images.append(partial.convert("RGB"))
+                seeds.append(seed)
+                infotexts.append("")
+            _comment(p, str(exc))
+            return make_processed(p, images, seeds, infotexts, "\n".join(c for c in (comments, str(exc)) if c))
+        out = result.image.convert("RGB")
+        last = next((r.infotext for r in reversed(backend.runs) if r.infotext), "")
+        infotext = patch_infotext(last, seed=seed, size=out.size, params=params)
+        out.info["parameters"] = infotext  # what the WebUI embeds in PNGs it returns or shows (PNG Info)
+        if bindings.save_image is not None and not getattr(p, "do_not_save_samples", False) \
+                and getattr(bindings.opts, "samples_save", True):
+            bindings.save_image(out, getattr(p, "outpath_samples", None) or "outputs/img2img-images", "",
+                                seed=seed, prompt=getattr(p, "prompt", ""),
+                                extension=getattr(bindings.opts, "samples_format", "png") or "png",
+                                info=infotext, p=p)
+        images.append(out)
+        seeds.append(seed)
+        infotexts.append(infotext)
+    return make_processed(p, images, seeds, infotexts, comments)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -240,3 +240,14 @@ def test_segfill_outpaint_route_runs_on_the_webui():
     assert (out[8 + 8:, 16 + 8:] == np.array(image)[8:, 8:]).all()  # original beyond the band, bit-exact
     assert "SegFill: outpaint" in result["infotext"] and "Size: 80x56" in result["infotext"]
     assert result["info"].get("tiles", 0) >= 1 and result["info"].get("host") in ("webui", "forge")
+
+
+def test_batch_count_outpaints_each_image_with_its_own_seed():
+    body = {"init_images": [_b64(_picture(64, 48))], "steps": STEPS, "width": 64, "height": 64, "seed": 500,
+            "n_iter": 2, "script_name": "SegFill outpaint",
+            "script_args": [{"top": 16, "band": 8, "feather": 4, "overlap": 16}]}
+    status, result = _request("POST", "/sdapi/v1/img2img", body)
+    assert status == 200, result
+    assert [_image(b).size for b in result["images"]] == [(64, 64), (64, 64)]
+    infotexts = json.loads(result["info"])["infotexts"]
+    assert "Seed: 500" in infotexts[0] and "Seed: 501" in infotexts[1]
