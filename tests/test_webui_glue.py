@@ -477,3 +477,18 @@ def test_batch_count_gives_one_outpaint_per_image_with_consecutive_seeds(fake_mo
     half = len(calls) // 2
     assert [c["seed"] for c in calls[:half]] != [c["seed"] for c in calls[half:]]  # tile seeds follow the image seed
     assert len(fake_modules.saved.saved) == 2
+
+
+def test_tab_and_script_load_without_segment_anything(fake_modules, monkeypatch):
+    import gradio as gr
+
+    for name in [n for n in sys.modules if n == "segment_anything" or n.startswith("segment_anything.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "segment_anything", None)  # import fails like a missing package
+    fake_modules.load_script("segfill_tab.py")
+    module = fake_modules.load_script("segfill_outpaint.py")
+    [(blocks, title, _)] = fake_modules.callbacks["ui_tabs"][0]()
+    assert title == "SegFill"
+    assert "segfill_inpaint" in {getattr(b, "elem_id", None) for b in blocks.blocks.values()}  # the real tab
+    with gr.Blocks():
+        assert len(module.SegFillOutpaintScript().ui(True)) == 1
