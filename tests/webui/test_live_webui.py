@@ -251,3 +251,31 @@ def test_batch_count_outpaints_each_image_with_its_own_seed():
     assert [_image(b).size for b in result["images"]] == [(64, 64), (64, 64)]
     infotexts = json.loads(result["info"])["infotexts"]
     assert "Seed: 500" in infotexts[0] and "Seed: 501" in infotexts[1]
+
+
+def test_skip_ends_the_current_tile_and_the_job_goes_on():
+    import threading
+    import time
+
+    body = {"init_images": [_b64(_picture(64, 64))], "steps": max(STEPS, 6), "width": 64, "height": 64,
+            "seed": 4, "script_name": "SegFill outpaint",
+            "script_args": [{"right": 192, "max_step": 64, "overlap": 8, "band": 8, "feather": 4}]}
+    result = {}
+
+    def post() -> None:
+        result["status"], result["body"] = _request("POST", "/sdapi/v1/img2img", body)
+
+    worker = threading.Thread(target=post)
+    worker.start()
+    deadline = time.time() + 120
+    while time.time() < deadline and worker.is_alive():
+        _, progress = _request("GET", "/sdapi/v1/progress?skip_current_image=true")
+        if progress["state"]["job_count"] > 1 and progress["state"]["sampling_step"] >= 1:
+            break
+        time.sleep(0.05)
+    _request("POST", "/sdapi/v1/skip")
+    worker.join(300)
+    assert not worker.is_alive() and result["status"] == 200, result
+    [image] = result["body"]["images"]
+    assert _image(image).size == (256, 64)  # every tile ran; the skipped one just ended early
+    assert "Seed: 4" in json.loads(result["body"]["info"])["infotexts"][0]
