@@ -782,7 +782,7 @@
         var image = dataUrlToFile(data.image, "segfill-image.png");
         var mask = dataUrlToFile(data.mask, "segfill-mask.png");
         setTimeout(function () {
-            // gradio 3 removes an image box's file input while it shows an image; gradio 4 only hides it.
+            // gradio 3.41 and 4 keep an image box's file input while it shows an image; older ones did not.
             if (!fileInputOf("img_inpaint_base") || !fileInputOf("img_inpaint_mask")) {
                 setStatus("Clear the two images in img2img → Inpaint upload, then send again.", true);
                 return;

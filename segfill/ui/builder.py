@@ -278,8 +278,10 @@ def _build_actions(host: Host, user_state: Any, render_box: Any, image_input: An
                               **js_kwargs(SWITCH_JS)).then(**render)
         else:
             # No component handles: hand the files to img2img's upload boxes in the browser.
-            send_button.click(cb.send_payload, inputs=[user_state], outputs=[user_state, render_box, send_box]).then(
-                **render).then(fn=None, inputs=[send_box], outputs=None, **js_kwargs(SEND_JS))
+            # (a front-end-only step reports no completion in gradio 3, so both follow the Python step directly)
+            sent = send_button.click(cb.send_payload, inputs=[user_state], outputs=[user_state, render_box, send_box])
+            sent.then(**render)
+            sent.then(fn=None, inputs=[send_box], outputs=None, **js_kwargs(SEND_JS))
     del defaults
     return [result_image, result_info]
 

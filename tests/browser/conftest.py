@@ -54,40 +54,55 @@ def browser_assets(tmp_path_factory):
     return write_assets(tmp_path_factory.mktemp("segfill_browser"))
 
 
-@pytest.fixture(scope="session")
-def app_url(browser_assets, tmp_path_factory):
+def start_server(command: list, log_path: Path, port: int):
+    """Start ``command`` (a server on ``port``) from the repository root; a context manager yielding its URL."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def running():
+        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
+        env.pop("SEGFILL_MODELS", None)
+        with open(log_path, "w") as log:
+            process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            try:
+                _wait_for_http(url + "/", process)
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc}; server log:\n{log_path.read_text()[-4000:]}") from None
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            artifacts = artifacts_root()
+            artifacts.mkdir(parents=True, exist_ok=True)
+            shutil.copy(log_path, artifacts / log_path.name)
+
+    return running()
+
+
+def browser_available() -> None:
     pytest.importorskip("playwright")
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no chromium at {CHROMIUM}")
+
+
+@pytest.fixture(scope="session")
+def app_url(browser_assets, tmp_path_factory):
+    browser_available()
     external = os.environ.get("SEGFILL_BROWSER_SERVER_URL")
     if external:
         _wait_for_http(external, None, timeout=30)
         yield external.rstrip("/")
         return
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("segfill_server") / "server.log"
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
-    env.pop("SEGFILL_MODELS", None)
     command = [sys.executable, "-m", "segfill", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--sam-checkpoint", str(browser_assets.sam_path), "--backend", "opencv", "--device", "cpu"]
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            _wait_for_http(url + "/", process)
-        except RuntimeError as exc:
-            raise RuntimeError(f"{exc}; server log:\n{log_path.read_text()[-4000:]}") from None
+    with start_server(command, tmp_path_factory.mktemp("segfill_server") / "server.log", port) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        artifacts = artifacts_root()
-        artifacts.mkdir(parents=True, exist_ok=True)
-        shutil.copy(log_path, artifacts / "server.log")
 
 
 def artifacts_root() -> Path:

@@ -56,7 +56,9 @@ class SegFillPage:
         self.wait_for("p.width > 0")
 
     def client_point(self, x: float, y: float) -> dict[str, float]:
-        """Page coordinates of image pixel (x, y) under the current zoom and letterboxing."""
+        """Page coordinates of image pixel (x, y) under the current zoom and letterboxing (the canvas is
+        scrolled into view first: mouse events only reach what is on screen)."""
+        self.page.locator(f"{ROOT} canvas").scroll_into_view_if_needed()
         return self.page.evaluate(f"() => window.segfillImageToClient({x}, {y})")
 
     def click_image(self, x: float, y: float, button: str = "left") -> None:

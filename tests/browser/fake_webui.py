@@ -1,0 +1,59 @@
+"""A stand-in for the WebUI around the SegFill tab, to test "Send to img2img inpaint" in a real browser.
+
+It serves the SegFill tab next to two image boxes with the WebUI's elem_ids (``img_inpaint_base``,
+``img_inpaint_mask``) and a ``switch_to_img2img_tab`` that records its argument, like the WebUI's. With
+``--mode python`` the host carries the two components (what ``scripts/segfill_tab.py`` does); with
+``--mode browser`` it does not, and the canvas script hands the files over.
+
+    python -m tests.browser.fake_webui --port 7999 --sam-checkpoint tiny.pth --mode browser
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+FAKE_WEBUI_JS = """<script>
+window.switch_to_img2img_tab = function (n) { window.segfillFakeSwitchedTo = n; };
+</script>
+"""
+
+
+def build(sam_checkpoint: Path, mode: str):
+    import gradio as gr
+
+    from segfill.app import _inject_scripts_gradio3, css_source, script_tags
+    from segfill.backends import create_backend
+    from segfill.host import HostDefaults, StandaloneHost
+    from segfill.sam.manager import SamManager
+    from segfill.ui.builder import build_tab_contents
+    from segfill.ui.compat import GRADIO4, blocks_kwargs, queue_kwargs
+
+    host = StandaloneHost(SamManager([sam_checkpoint.parent], device="cpu"), create_backend("opencv"),
+                          defaults=HostDefaults(sam_model=sam_checkpoint.name))
+    host.supports_send_to_img2img = True
+    head = FAKE_WEBUI_JS + script_tags()
+    with gr.Blocks(**blocks_kwargs(css=css_source(), head=head, title="fake WebUI")) as demo:
+        with gr.Row():
+            base = gr.Image(type="pil", label="Inpaint upload: image", elem_id="img_inpaint_base", height=160)
+            mask = gr.Image(type="pil", label="Inpaint upload: mask", elem_id="img_inpaint_mask", height=160)
+        if mode == "python":
+            host.inpaint_upload_components = [base, mask]
+        build_tab_contents(host)
+    if not GRADIO4:
+        _inject_scripts_gradio3(head)
+    demo.queue(**queue_kwargs(2))
+    return demo
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--sam-checkpoint", type=Path, required=True)
+    parser.add_argument("--mode", choices=("python", "browser"), required=True)
+    args = parser.parse_args()
+    build(args.sam_checkpoint, args.mode).launch(server_name="127.0.0.1", server_port=args.port, show_error=True)
+
+
+if __name__ == "__main__":
+    main()
