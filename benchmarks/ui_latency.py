@@ -53,9 +53,9 @@ def save_random_vit_b(path: Path) -> Path:
 
 
 def bench_image(width: int, height: int) -> np.ndarray:
-    from tests.browser.tiny_assets import test_image
+    from tests.browser.tiny_assets import sample_image
 
-    return test_image(width, height)
+    return sample_image(width, height)
 
 
 def click_points(count: int, width: int, height: int) -> list:

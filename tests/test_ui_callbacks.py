@@ -12,7 +12,7 @@ from PIL import Image
 from segfill.ui import callbacks as cb
 from segfill.ui import state as st
 from segfill.ui.render import decode_data_url
-from tests.browser.tiny_assets import test_image
+from tests.browser.tiny_assets import sample_image
 
 WIDTH, HEIGHT = 96, 72
 
@@ -33,7 +33,7 @@ def host(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def image():
-    return Image.fromarray(test_image(WIDTH, HEIGHT), "RGB")
+    return Image.fromarray(sample_image(WIDTH, HEIGHT), "RGB")
 
 
 def events(state, host, *items):

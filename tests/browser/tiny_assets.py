@@ -18,7 +18,7 @@ class BrowserAssets:
     second_image_path: Path
 
 
-def test_image(width: int = IMAGE_SIZE[0], height: int = IMAGE_SIZE[1], seed: int = 0) -> np.ndarray:
+def sample_image(width: int = IMAGE_SIZE[0], height: int = IMAGE_SIZE[1], seed: int = 0) -> np.ndarray:
     """A bright disc and a dark square on a noisy gradient (RGB uint8)."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width]
@@ -35,7 +35,7 @@ def write_assets(folder: Path) -> BrowserAssets:
     folder = Path(folder)
     sam_path = save_tiny_sam(folder / "models" / "tiny_sam.pth", seed=0)
     image_path = folder / "image.png"
-    Image.fromarray(test_image(), "RGB").save(image_path)
+    Image.fromarray(sample_image(), "RGB").save(image_path)
     second = folder / "image2.png"
-    Image.fromarray(test_image(seed=1)[::-1].copy(), "RGB").save(second)
+    Image.fromarray(sample_image(seed=1)[::-1].copy(), "RGB").save(second)
     return BrowserAssets(sam_path, image_path, second)
