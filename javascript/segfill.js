@@ -276,10 +276,8 @@
             return;
         }
         var cands = p.candidates || [];
-        var key = cands.map(function (c) {
-            return c.url.length + ":" + c.score;
-        }).join("|");
-        if (box.getAttribute("data-key") !== key) {
+        // Python leaves the thumbnails out (candidates_same) while they are the ones already shown.
+        if (!p.candidates_same) {
             box.innerHTML = "";
             cands.forEach(function (c) {
                 var b = document.createElement("button");
@@ -299,7 +297,6 @@
                 });
                 box.appendChild(b);
             });
-            box.setAttribute("data-key", key);
         }
         Array.prototype.forEach.call(box.children, function (b) {
             b.classList.toggle("active", Number(b.getAttribute("data-index")) === p.candidate);

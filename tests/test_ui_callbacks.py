@@ -318,3 +318,17 @@ def test_old_sam_answers_are_packed_and_undo_still_restores_them(host, image):
         state, payload, _ = events(state, host, {"type": "undo"})
         assert np.array_equal(state.raw_mask(), expected)
         assert payload["mask_area"] == int(expected.sum())
+
+
+def test_candidate_thumbnails_are_sent_once_per_answer(host, image):
+    state = loaded(host, image)
+    state, payload, _ = events(state, host, {"type": "point", "x": 40.5, "y": 30.5, "label": 1})
+    assert all("url" in c for c in payload["candidates"]) and not payload.get("candidates_same")
+    state, payload, _ = events(state, host, {"type": "candidate", "index": 0})
+    assert payload["candidates_same"] and [c["index"] for c in payload["candidates"]] == [0, 1, 2]
+    assert all("url" not in c for c in payload["candidates"]) and payload["candidate"] == 0
+    state, payload, _ = events(state, host, {"type": "point", "x": 10.5, "y": 10.5, "label": 0})
+    assert not payload.get("candidates_same") and all("url" in c for c in payload["candidates"])
+    state, text = cb.on_image(state, image, None, host)
+    state, payload, _ = events(state, host, {"type": "point", "x": 40.5, "y": 30.5, "label": 1})
+    assert all("url" in c for c in payload["candidates"])

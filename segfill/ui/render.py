@@ -125,7 +125,14 @@ def build_payload(state: UserState, error: str | None = None, force_image: bool 
     payload["mask_area"] = area
     payload["points"] = [[round(x, 2), round(y, 2), int(label)] for x, y, label in edit.points]
     payload["box"] = list(edit.box) if edit.box is not None else None
-    payload["candidates"] = candidate_thumbnails(state)
+    thumbs = candidate_thumbnails(state)
+    shown = state.edit.prediction
+    if thumbs and not force_image and state.sent_thumbs_of is shown:
+        payload["candidates"] = [{"index": t["index"], "score": t["score"]} for t in thumbs]
+        payload["candidates_same"] = True
+    else:
+        payload["candidates"] = thumbs
+    state.sent_thumbs_of = shown
     payload["candidate"] = edit.candidate_index
     payload["segments"] = len(edit.segment_ids)
     if state.segment_map is not None and state.sent_segment_revision != state.segment_map_revision:

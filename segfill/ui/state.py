@@ -150,6 +150,7 @@ class UserState:
         self.session_image: tuple[int, int] | None = None  # (image_revision, id(session))
         self.thumb_base: tuple[int, np.ndarray] | None = None
         self.thumb_cache: tuple[Any, list[dict[str, Any]]] | None = None
+        self.sent_thumbs_of: Any = None  # the prediction whose thumbnails the browser shows
         self.timings: dict[str, float] = {}  # of the last browser call (ms), sent with the payload for benchmarks
         self._mask_cache: tuple[Edit | None, np.ndarray | None, np.ndarray | None] = (None, None, None)
 
@@ -457,6 +458,7 @@ def apply_event(state: UserState, event: dict[str, Any], host: Host) -> None:
     elif kind == "noop":
         if event.get("need_image"):  # the browser lost the image (e.g. a reloaded tab): send it again
             state.sent_image_revision = None
+            state.sent_thumbs_of = None
     else:
         raise InputError(f"Unknown canvas event {kind!r}.")
 
