@@ -62,8 +62,8 @@ case "$cmd" in
     ensure_chromium
     echo "== WebUI 1.10 stack: gradio 3.41.2, fastapi 0.94, pydantic 1 ==" >&2
     .venv/bin/python -m pytest "$@"
-    echo "== Forge stack: gradio 4.40, fastapi 0.104, pydantic 2 (browser, UI and API tests) ==" >&2
-    .venv-forge/bin/python -m pytest tests/browser tests/test_api.py tests/test_ui_*.py "$@"
+    echo "== Forge stack: gradio 4.40, fastapi 0.104, pydantic 2 (browser, UI, API and WebUI-glue tests) ==" >&2
+    .venv-forge/bin/python -m pytest tests/browser tests/test_api.py tests/test_ui_*.py tests/test_webui_glue.py "$@"
     ;;
   *)
     echo "usage: ./dev.sh serve|test|setup|python [ARGS]" >&2; exit 2
