@@ -8,20 +8,24 @@ a missing optional package never hides the tab: the feature that needs it says w
 """
 
 import os
+import sys
 
 import launch
+
+# the WebUI runs this file with its own root as cwd and PYTHONPATH; SegFill's engine lies next to it
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from segfill.sam.registry import FAMILY_PACKAGES  # noqa: E402  (stdlib-only module)
 
 #: import name -> pip requirement, always installed when missing
 REQUIRED = {
     "segment_anything": "segment-anything>=1.0",
 }
 
-#: extra name (SEGFILL_EXTRAS) -> (import name, pip requirement)
-OPTIONAL = {
-    "sam_hq": ("segment_anything_hq", "segment-anything-hq"),
-    "mobile_sam": ("mobile_sam", "mobile-sam"),
-    "sam2": ("sam2", "sam2"),
-}
+#: extra name (SEGFILL_EXTRAS) -> (import name, pip requirement); the registry says which package supplies
+#: each model family's architecture
+OPTIONAL = {family: (module, requirement) for family, (requirement, module) in FAMILY_PACKAGES.items()
+            if family != "sam"}
 
 
 def wanted_extras():
@@ -41,6 +45,13 @@ def missing_requirements():
 def main():
     for req in missing_requirements():
         try:
+            if req == OPTIONAL["sam2"][1]:
+                # sam2's sdist pins torch>=2.5.1 and builds a CUDA extension: install it the way that
+                # leaves the WebUI's torch alone (segfill/sam/sam2_install.py)
+                from segfill.sam.sam2_install import install_sam2
+
+                print(f"SegFill: {install_sam2(log=print).message}")
+                continue
             # --no-deps: the requirement's own dependencies (torch, torchvision, numpy) are the WebUI's
             launch.run_pip(f'install --no-deps "{req}"', f"SegFill requirement: {req}")
         except Exception as exc:  # the tab still loads; the feature reports what is missing

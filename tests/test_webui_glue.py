@@ -464,6 +464,19 @@ def test_install_optional_extras_only_when_asked(monkeypatch):
     assert calls == ['install --no-deps "segment-anything-hq"']
 
 
+def test_install_sam2_extra_goes_through_the_torch_safe_installer(monkeypatch):
+    """sam2's sdist pins torch>=2.5.1: it must never reach a plain ``pip install sam2``."""
+    import segfill.sam.sam2_install as sam2_install
+
+    monkeypatch.setenv("SEGFILL_EXTRAS", "sam2")
+    used = []
+    monkeypatch.setattr(sam2_install, "install_sam2",
+                        lambda **kwargs: used.append(kwargs) or sam2_install.Sam2Status(True, None, "1.1.0", "ok"))
+    launch, calls = _fake_launch(installed={"segment_anything"})
+    _run_install(launch)
+    assert calls == [] and len(used) == 1
+
+
 @needs_runner
 def test_batch_count_gives_one_outpaint_per_image_with_consecutive_seeds(fake_modules):
     fake_modules.load_script("segfill_tab.py")
