@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from segfill.errors import SegFillError
 from segfill.ui import callbacks as cb
 from segfill.ui import state as st
 from segfill.ui.render import decode_data_url
@@ -293,6 +295,39 @@ def test_model_download_reports_progress_and_checksum(tmp_path, monkeypatch):
     assert "Download failed" in steps[-1] and "SHA-256" in steps[-1]
     assert not (models / "tiny_bad.pth").exists() and not (models / "tiny_bad.pth.part").exists()
     assert "Choose a model" in list(download_model_progress(host, None))[-1]
+
+
+def test_download_of_a_sam2_model_installs_sam2_without_touching_torch(tmp_path, monkeypatch):
+    """Picking a SAM 2.1 model is what installs ``sam2`` (through the torch-safe installer), never before."""
+    from segfill.backends import create_backend
+    from segfill.host import StandaloneHost
+    from segfill.sam import registry, sam2_install
+    from segfill.sam.manager import SamManager
+    from segfill.ui import builder
+
+    source = tmp_path / "sam2_like.pt"
+    source.write_bytes(b"weights")
+    spec = registry.ModelSpec(name="tiny_sam2", family="sam2", arch="hiera_t", filename="sam2_like.pt",
+                              url=source.as_uri(), size_bytes=7, sha256=hashlib.sha256(b"weights").hexdigest(),
+                              package="sam2")
+    monkeypatch.setitem(registry.KNOWN_MODELS, "tiny_sam2", spec)
+    installs = []
+    monkeypatch.setattr(sam2_install, "sam2_status",
+                        lambda smoke_test=False: sam2_install.Sam2Status(False, None, None, "not installed"))
+    monkeypatch.setattr(sam2_install, "install_sam2", lambda **kw: installs.append(kw) or sam2_install.Sam2Status(
+        True, None, "1.1.0", "The 'sam2' package is installed."))
+    host = StandaloneHost(SamManager([tmp_path / "models"], device="cpu"), create_backend("opencv"))
+
+    steps = list(builder.download_model_progress(host, "tiny_sam2"))
+    assert len(installs) == 1
+    assert "Installing the sam2 package" in steps[-2] and "is installed" in steps[-1]
+
+    def failing_install(**kw):
+        raise SegFillError("Installing the sam2 package failed (no network); SAM 2.1 models stay unavailable.")
+
+    monkeypatch.setattr(sam2_install, "install_sam2", failing_install)
+    steps = list(builder.download_model_progress(host, "tiny_sam2"))
+    assert "segfill-error" in steps[-1] and "stay unavailable" in steps[-1]
 
 
 def test_send_images_for_captured_components(host, image):

@@ -306,7 +306,7 @@ def _import_family(family: str):
             raise MissingDependencyError(exc.name.split(".")[0], feature) from exc
         hint = None
         if family == "sam2":
-            hint = "pick a SAM 2.1 model in SegFill to install it without touching torch"
+            hint = "pick it under 'Download a SAM model' in the SegFill tab to install it without touching torch"
         elif family == "mobile_sam":
             hint = f"pip install {package}"
         raise MissingDependencyError(package, feature, hint) from exc

@@ -216,7 +216,32 @@ def download_model_progress(host: Host, name: str | None):
             checksum = "MD5 verified"
         else:
             checksum = "no published checksum to verify"
-        yield DOWNLOAD_PROGRESS_HTML.format(pct=100, text=html.escape(f"Saved {outcome.get('path')} ({checksum})."))
+        saved = f"Saved {outcome.get('path')} ({checksum})."
+        yield DOWNLOAD_PROGRESS_HTML.format(pct=100, text=html.escape(saved))
+        if spec.family == "sam2":
+            yield from ensure_sam2_progress(saved)
+
+
+def ensure_sam2_progress(prefix: str = ""):
+    """SAM 2.1 needs the ``sam2`` package, installed only now that the user picked such a model, and in the
+    way that never changes torch (``segfill.sam.sam2_install``); yields status HTML."""
+    import html
+
+    from segfill.errors import SegFillError
+    from segfill.sam.sam2_install import install_sam2, sam2_status
+
+    status = sam2_status()
+    if status.installed:
+        return
+    lead = f"{prefix} " if prefix else ""
+    yield DOWNLOAD_PROGRESS_HTML.format(
+        pct=100, text=html.escape(lead + "Installing the sam2 package (without changing torch), this takes a minute…"))
+    try:
+        status = install_sam2()
+    except SegFillError as exc:
+        yield f'<span class="segfill-error">{html.escape(lead + str(exc))}</span>'
+        return
+    yield DOWNLOAD_PROGRESS_HTML.format(pct=100, text=html.escape(lead + status.message))
 
 
 def _build_actions(host: Host, user_state: Any, render_box: Any, image_input: Any) -> list[Any]:
