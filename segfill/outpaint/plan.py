@@ -17,6 +17,7 @@ import numpy as np
 
 from segfill.args import InpaintArgs, OutpaintArgs
 from segfill.errors import InputError
+from segfill.masks import bounding_box, grow
 from segfill.outpaint.geometry import (
     ALIGN,
     Padding,
@@ -31,7 +32,7 @@ from segfill.outpaint.geometry import (
     work_canvas_for,
 )
 from segfill.outpaint.seams import MaskPair, build_masks, distance_from, rect_distance, rect_frame_masks
-from segfill.outpaint.tiling import Tile, coverage_count, plan_tiles, region_bbox, union_rect
+from segfill.outpaint.tiling import Tile, coverage_count, plan_tiles, union_rect
 
 DEFAULT_WORKING_SIZE = 512
 #: tiles are ordered by the mean distance from the known content, sampled every ORDER_STRIDE px.
@@ -216,7 +217,7 @@ def _finish_pass(index: int, args, work: WorkCanvas, tile_wh: tuple[int, int], o
     if args.seam_fix:
         seam = _seam_mask(new_area, distance_from(known), masks, tiles, origin, args.seam_fix_width)
         seam_region = seam > 0
-        box = region_bbox(seam_region)
+        box = bounding_box(seam_region, align=1)
         if box is not None:
             seam_tiles = plan_tiles(seam_region, [offset_rect(box, *origin)], tile_wh, args.overlap, args.seed,
                                     index, "seam", order_distance, origin=origin, canvas_size=work.size,
@@ -257,7 +258,7 @@ def plan_outpaint(image_size: tuple[int, int], args: OutpaintArgs,
         shape = (ty1 - ty0, tx1 - tx0)
         local_known = offset_rect(known_rect, -tx0, -ty0)
         new_area, masks = rect_frame_masks(shape, local_known, args.band, args.feather)
-        region_box = region_bbox(masks.denoise > 0)
+        region_box = bounding_box(masks.denoise > 0, align=1)
         plan = _finish_pass(index, args, work, tile_wh, (tx0, ty0), new_area, ~new_area, masks,
                             [offset_rect(region_box, tx0, ty0)], rect_distance(shape, local_known, ORDER_STRIDE),
                             known_rect=known_rect, target_rect=target_rect)
@@ -270,7 +271,7 @@ def plan_outpaint(image_size: tuple[int, int], args: OutpaintArgs,
 
 def _context_boxes(region: np.ndarray, context: int, size: tuple[int, int]) -> list[Rect]:
     """Bounding boxes of the masked areas grown by ``context`` px (areas closer than that are merged)."""
-    grown = (distance_from(region) <= context).astype(np.uint8)
+    grown = grow(region, context).view(np.uint8)
     count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
     boxes = []
     for x, y, w, h, _area in stats[1:count]:

@@ -178,14 +178,6 @@ def fresh_blend_weights(region: np.ndarray, generated: np.ndarray, width: int, k
     return weights
 
 
-def region_bbox(region: np.ndarray) -> Rect | None:
-    rows = np.flatnonzero(region.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(region.any(axis=0))
-    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
-
-
 def taper(length: int, width: int, at_start: bool, at_end: bool, kind: str = "cosine") -> np.ndarray:
     """1-D weights: 1 in the middle, a smooth ramp over ``width`` px at the requested ends (float32)."""
     weights = np.ones(length, dtype=np.float32)
