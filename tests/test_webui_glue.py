@@ -35,17 +35,6 @@ from tests.webui.fakes import (
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _has_runner() -> bool:
-    try:
-        from segfill.outpaint import runner  # noqa: F401
-    except ImportError:
-        return False
-    return hasattr(runner, "run_outpaint") and hasattr(runner, "plan_outpaint")
-
-
-needs_runner = pytest.mark.skipif(not _has_runner(), reason="segfill.outpaint.runner has not landed yet")
-
-
 def _picture(w: int = 64, h: int = 48) -> Image.Image:
     rng = np.random.default_rng(3)
     return Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
@@ -376,7 +365,6 @@ def test_outpaint_script_ui_and_run_through_fake_processing(fake_modules):
     assert "script_img2img_segfill_outpaint_right" in elem_ids
 
 
-@needs_runner
 def test_outpaint_script_run_keeps_original_pixels_and_counts_tiles(fake_modules):
     fake_modules.load_script("segfill_tab.py")
     module = fake_modules.load_script("segfill_outpaint.py")
@@ -405,7 +393,6 @@ def test_outpaint_script_run_keeps_original_pixels_and_counts_tiles(fake_modules
     assert fake_modules.saved.saved[0]["path"] == "out"
 
 
-@needs_runner
 def test_interrupt_stops_between_tiles(fake_modules):
     fake_modules.load_script("segfill_tab.py")
     module = fake_modules.load_script("segfill_outpaint.py")
@@ -477,7 +464,6 @@ def test_install_sam2_extra_goes_through_the_torch_safe_installer(monkeypatch):
     assert calls == [] and len(used) == 1
 
 
-@needs_runner
 def test_batch_count_gives_one_outpaint_per_image_with_consecutive_seeds(fake_modules):
     fake_modules.load_script("segfill_tab.py")
     module = fake_modules.load_script("segfill_outpaint.py")

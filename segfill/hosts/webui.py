@@ -16,7 +16,6 @@ Pieces:
 from __future__ import annotations
 
 import copy
-import inspect
 import os
 import random
 import re
@@ -32,8 +31,6 @@ from segfill.host import GenerationResult, HostDefaults, HostProgress
 
 #: img2img ``inpainting_fill`` values (modules/processing.py)
 FILL_FILL, FILL_ORIGINAL, FILL_LATENT_NOISE, FILL_LATENT_NOTHING = 0, 1, 2, 3
-#: img2img tab modes; 4 = "Inpaint upload" (image + mask components)
-IMG2IMG_MODE_INPAINT_UPLOAD = 4
 
 INPAINT_UNET_CHANNELS = 9
 
@@ -308,47 +305,6 @@ class ProcessingTileBackend:
 # Running the engine's plan
 
 
-def _call_runner(func: Callable[..., Any], *args: Any, progress: Any = None, should_stop: Any = None) -> Any:
-    params = inspect.signature(func).parameters
-    kwargs: dict[str, Any] = {}
-    if "progress" in params:
-        kwargs["progress"] = progress
-    if "should_stop" in params:
-        kwargs["should_stop"] = should_stop
-    return func(*args, **kwargs)
-
-
-def count_tiles(plan: Any) -> int:
-    """Number of diffusion calls in a plan (over all passes), whatever shape the plan object has."""
-    for attr in ("total_tiles", "tile_count", "n_tiles"):
-        value = getattr(plan, attr, None)
-        if isinstance(value, int):
-            return value
-        if callable(value):
-            return int(value())
-    passes = getattr(plan, "passes", None)
-    if passes:
-        total = 0
-        for one in passes:
-            tiles = getattr(one, "tiles", None)
-            total += len(tiles) if tiles is not None else 0
-        if total:
-            return total
-    tiles = getattr(plan, "tiles", None)
-    return len(tiles) if tiles is not None else 1
-
-
-def plan_summary(plan: Any) -> dict[str, Any]:
-    if plan is None:
-        return {}
-    if hasattr(plan, "to_dict"):
-        try:
-            return dict(plan.to_dict())
-        except Exception:  # a summary must never break a finished generation
-            return {}
-    return {}
-
-
 def outpaint_on_processing(template: Any, image: Image.Image, args: Any, *, process_images: Callable[[Any], Any],
                            state: Any = None, extra_params: dict[str, Any] | None = None,
                            use_request_prompt: bool = False, progress: HostProgress | None = None,
@@ -360,16 +316,14 @@ def outpaint_on_processing(template: Any, image: Image.Image, args: Any, *, proc
     progress bar counts tiles; ``first`` = the batch's first image resets the counter); Interrupt stops
     between tiles (and the sampler stops inside one); Skip ends the current tile early and goes on.
     """
-    from segfill.outpaint import runner
+    from segfill.outpaint.executor import backend_repaint, execute_plan
+    from segfill.outpaint.runner import OutpaintResult, plan_outpaint
 
     backend = ProcessingTileBackend(template, process_images, state, extra_params, use_request_prompt,
-                                    working_size=getattr(args, "tile_size", None) or None)
-    try:
-        plan = runner.plan_outpaint(image.size, args, working_size=backend.working_size)
-    except TypeError:  # a planner without the working_size keyword
-        plan = runner.plan_outpaint(image.size, args)
+                                    working_size=args.tile_size)
+    plan = plan_outpaint(image.size, args, working_size=backend.working_size)
     if state is not None and first:  # later images of a batch have the same plan
-        state.job_count = count_tiles(plan) * max(1, int(repeats))
+        state.job_count = plan.total_tiles * max(1, int(repeats))
         state.job_no = 0
 
     def on_progress(done: float, total: int, message: str) -> None:
@@ -378,9 +332,9 @@ def outpaint_on_processing(template: Any, image: Image.Image, args: Any, *, proc
         if progress is not None:
             progress(int(done), int(total), message)
 
-    result = _call_runner(runner.run_outpaint, image, args, backend, progress=on_progress,
-                          should_stop=lambda: backend.interrupted)
-    return result, backend
+    # planned once here (job_count needs the tile count), so execute this plan rather than run_outpaint
+    out = execute_plan(plan, image, backend_repaint(backend), on_progress, lambda: backend.interrupted)
+    return OutpaintResult(out, plan), backend
 
 
 def patch_infotext(infotext: str, *, seed: int | None = None, size: tuple[int, int] | None = None,
@@ -412,11 +366,6 @@ def feather_to_mask_blur(feather_px: float) -> int:
     kernel reaches int(2.5 * sigma + 0.5) px)."""
     return max(0, int(round(float(feather_px) / 2.5)))
 
-
-
-def _get(obj: Any, name: str, default: Any) -> Any:
-    value = getattr(obj, name, None)
-    return default if value is None else value
 
 
 def _random_seed() -> int:
@@ -484,13 +433,8 @@ class WebUIHost:
 
     def model_warning(self) -> str | None:
         sd_model = self.bindings.get_sd_model()
-        verdict = is_inpainting_model(sd_model)
-        if verdict is None:
-            if self.name == "forge" or sd_model is None:
-                return None  # Forge loads lazily; we check again when a job starts
-            return None
-        if verdict:
-            return None
+        if is_inpainting_model(sd_model) is not False:
+            return None  # an inpainting model, or not known yet (Forge loads lazily; jobs check again)
         return not_inpainting_warning(checkpoint_title(sd_model), self.inpainting_checkpoints())
 
     def inpainting_checkpoints(self) -> list[str]:
@@ -528,26 +472,26 @@ class WebUIHost:
         (the crop around the mask plus ``context`` px, rendered at up to the tile size, pasted back by the
         WebUI); without one, the template the outpaint tiles are copied from."""
         if mask is not None:
-            tile = int(getattr(args, "tile_size", None) or self.defaults().tile_size)
+            tile = args.tile_size or self.defaults().tile_size
             width = min(tile, max(64, image.size[0] // 8 * 8))
             height = min(tile, max(64, image.size[1] // 8 * 8))
         else:
             width, height = image.size
-        kwargs = dict(
-            prompt=str(_get(args, "prompt", "")),
-            negative_prompt=str(_get(args, "negative_prompt", "")),
-            seed=int(_get(args, "seed", -1)),
-            steps=int(_get(args, "steps", 20)),
-            cfg_scale=float(_get(args, "cfg_scale", _get(args, "guidance", 7.0))),
+        return self.bindings.img2img_class(
+            prompt=args.prompt,
+            negative_prompt=args.negative_prompt,
+            seed=args.seed,  # InpaintArgs / OutpaintArgs: the UI and the API already resolved -1 to a seed
+            steps=args.steps,
+            cfg_scale=args.guidance,
             width=width,
             height=height,
             init_images=[image.convert("RGB")],
             mask=mask.convert("L") if mask is not None else None,
-            denoising_strength=float(_get(args, "denoising_strength", _get(args, "strength", 1.0))),
-            mask_blur=int(_get(args, "mask_blur", feather_to_mask_blur(_get(args, "feather", 10)))),
-            inpainting_fill=PREFILL_TO_INPAINTING_FILL.get(str(_get(args, "prefill", "none")), FILL_FILL),
+            denoising_strength=args.strength,
+            mask_blur=feather_to_mask_blur(args.feather),
+            inpainting_fill=PREFILL_TO_INPAINTING_FILL[args.prefill],
             inpaint_full_res=True,
-            inpaint_full_res_padding=int(_get(args, "context", 32)),
+            inpaint_full_res_padding=getattr(args, "context", 0),  # InpaintArgs only; outpaint tiles reset it
             resize_mode=0,
             n_iter=1,
             batch_size=1,
@@ -556,13 +500,6 @@ class WebUIHost:
             do_not_save_samples=True,
             do_not_save_grid=True,
         )
-        sampler = getattr(args, "sampler_name", None) or getattr(args, "sampler", None)
-        if sampler:
-            kwargs["sampler_name"] = str(sampler)
-        p = self.bindings.img2img_class(**kwargs)
-        if kwargs["seed"] < 0:
-            p.seed = _random_seed()
-        return p
 
     def outdir(self) -> str:
         values = self._settings()
@@ -637,9 +574,7 @@ class WebUIHost:
             self._begin("segfill-outpaint")
             try:
                 template = self._new_processing(image, None, args)
-                seed = int(template.seed)
-                if hasattr(args, "seed") and getattr(args, "seed", None) in (None, -1):
-                    args = args.copy(update={"seed": seed}) if hasattr(args, "copy") else args
+                seed = args.seed
                 params = {"SegFill": "outpaint"}
                 params.update(segfill_params(args, kind="outpaint"))
                 result, backend = outpaint_on_processing(template, image.convert("RGB"), args,
@@ -654,7 +589,7 @@ class WebUIHost:
                 self._save(out, infotext, seed, template.prompt, template)
                 return GenerationResult(images=[out], infotext=infotext,
                                         info={"host": self.name, "mode": "outpaint", "seed": seed,
-                                              "tiles": len(backend.runs), "plan": plan_summary(getattr(result, "plan", None)),
+                                              "tiles": len(backend.runs), "plan": result.plan.to_dict(),
                                               "inpaint_model": is_inpainting_model(self.bindings.get_sd_model()),
                                               "warning": self.model_warning()})
             finally:
@@ -672,15 +607,6 @@ def _settings_from_opts(opts: Any) -> dict[str, Any]:
 
 
 SCRIPT_TITLE = "SegFill outpaint"
-
-
-def _outpaint_args_model() -> Any:
-    from segfill import args as args_module
-
-    model = getattr(args_module, "OutpaintArgs", None)
-    if model is None:
-        raise SegFillError("This SegFill build has no outpaint arguments (segfill.args.OutpaintArgs).")
-    return model
 
 
 def decode_script_args(raw: Any) -> dict[str, Any]:
@@ -706,32 +632,22 @@ def decode_script_args(raw: Any) -> dict[str, Any]:
 def outpaint_args_for_processing(raw: Any, p: Any, settings: Mapping[str, Any] | None = None) -> Any:
     """Validated OutpaintArgs for an img2img job: the user's values, then the SegFill settings' defaults,
     then what ``p`` says (tile size = img2img width/height, seed = the job's seed)."""
-    from segfill.args import parse_args_model
+    from segfill.args import OutpaintArgs, parse_args_model
 
-    model = _outpaint_args_model()
-    fields = set(getattr(model, "__fields__", {}))
     data = decode_script_args(raw)
     settings = settings or {}
-    setting_defaults = {"overlap": settings.get("segfill_overlap"), "feather": settings.get("segfill_feather")}
-    for key, value in setting_defaults.items():
-        if key in fields and key not in data and value is not None:
-            data[key] = value
-    tile_setting = int(settings.get("segfill_tile_size") or 0)
-    width = int(getattr(p, "width", 0) or 512)
-    height = int(getattr(p, "height", 0) or 512)
-    if "tile_width" in fields and "tile_height" in fields:
-        if not data.get("tile_width"):
-            data["tile_width"] = tile_setting or width
-        if not data.get("tile_height"):
-            data["tile_height"] = tile_setting or height
-    elif "tile_size" in fields and not data.get("tile_size"):
-        data["tile_size"] = tile_setting or min(width, height)
-    if "seed" in fields and data.get("seed") in (None, -1, ""):
+    for key in ("overlap", "feather"):
+        if key not in data and settings.get(f"segfill_{key}") is not None:
+            data[key] = settings[f"segfill_{key}"]
+    if not data.get("tile_size"):
+        data["tile_size"] = int(settings.get("segfill_tile_size") or 0) or min(
+            int(getattr(p, "width", 0) or 512), int(getattr(p, "height", 0) or 512))
+    if data.get("seed") in (None, -1, ""):
         data["seed"] = int(getattr(p, "seed", -1))
     for name in ("prompt", "negative_prompt"):
-        if name in fields and not data.get(name) and getattr(p, name, None):
+        if not data.get(name) and getattr(p, name, None):
             data[name] = getattr(p, name)
-    return parse_args_model(model, data)
+    return parse_args_model(OutpaintArgs, data)
 
 
 def _comment(p: Any, text: str) -> None:
@@ -771,7 +687,7 @@ def run_outpaint_script(p: Any, raw_args: Any, bindings: WebUIBindings,
     infotexts: list[str] = []
     for index in range(count):
         seed = (p.seed + index) % 4294967296
-        one_args = args.copy(update={"seed": seed}) if index and "seed" in getattr(args, "__fields__", {}) else args
+        one_args = args.copy(update={"seed": seed}) if index else args
         params = {"Script": SCRIPT_TITLE}
         params.update(segfill_params(one_args, kind="outpaint"))
         p.extra_generation_params = dict(getattr(p, "extra_generation_params", None) or {})
