@@ -18,6 +18,7 @@ Pure functions over numpy arrays, OpenCV and scipy underneath. Conventions (see 
 from __future__ import annotations
 
 import math
+import zlib
 from enum import Enum
 from typing import Any, Union
 
@@ -41,10 +42,12 @@ __all__ = [
     "mask_extent",
     "mask_from_image",
     "mask_to_image",
+    "pack_mask",
     "refine",
     "remove_small_holes",
     "remove_small_islands",
     "shrink",
+    "unpack_mask",
 ]
 
 Box = tuple[int, int, int, int]
@@ -253,6 +256,18 @@ def mask_to_image(mask: np.ndarray) -> Image.Image:
     else:
         pixels = _to_uint8(mask)
     return Image.fromarray(np.ascontiguousarray(pixels), mode="L")
+
+
+def pack_mask(mask: np.ndarray) -> bytes:
+    """A binary mask bit-packed and zlib-compressed, for undo histories: an 8000×6000 selection takes
+    kilobytes instead of 48 MB. :func:`unpack_mask` with the mask's shape gives it back exactly."""
+    return zlib.compress(np.packbits(_binary(mask), axis=None).tobytes(), 1)
+
+
+def unpack_mask(data: bytes, shape: tuple[int, int]) -> np.ndarray:
+    """The bool ``(H, W)`` mask :func:`pack_mask` packed; ``shape`` is numpy's ``(height, width)``."""
+    bits = np.frombuffer(zlib.decompress(data), dtype=np.uint8)
+    return np.unpackbits(bits, count=shape[0] * shape[1]).astype(bool).reshape(shape)
 
 
 # ----------------------------------------------------------------------------------------------------------

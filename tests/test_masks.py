@@ -464,6 +464,19 @@ def test_combine_laws(abc):
     np.testing.assert_array_equal(masks.combine(a, b, CombineOp.REPLACE), b)
 
 
+
+@FAST
+@given(st.integers(1, 20).flatmap(lambda h: st.integers(1, 20).flatmap(lambda w: arrays(np.bool_, (h, w)))))
+def test_pack_mask_round_trips(mask):
+    packed = masks.pack_mask(mask)
+    assert isinstance(packed, bytes)
+    np.testing.assert_array_equal(masks.unpack_mask(packed, mask.shape), mask)
+
+
+def test_pack_mask_reads_other_dtypes_like_the_other_mask_functions():
+    soft = np.array([[0.0, 0.49, 0.5, 1.0]], np.float32)
+    np.testing.assert_array_equal(masks.unpack_mask(masks.pack_mask(soft), (1, 4)), [[False, False, True, True]])
+
 # ----------------------------------------------------------------------------------------------------------
 # feather
 # ----------------------------------------------------------------------------------------------------------

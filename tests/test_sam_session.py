@@ -352,6 +352,14 @@ def test_history_depth_is_bounded_and_states_are_compressed():
         history.apply(np.zeros((2000, 3000), bool), "xor")
 
 
+def test_history_reads_soft_and_integer_masks_like_the_mask_toolkit():
+    history = MaskHistory((1, 4))
+    np.testing.assert_array_equal(history.set(np.array([[0.0, 0.49, 0.5, 1.0]])), [[False, False, True, True]])
+    np.testing.assert_array_equal(history.apply(np.array([[0, 0, 0, 255]], np.uint8), "subtract"), [[0, 0, 1, 0]])
+    with pytest.raises(InputError, match="the image is 4×1"):
+        history.apply(np.zeros(4, bool), "add")
+
+
 def test_history_for_image_matches_the_image_size(image_a):
     from PIL import Image
 

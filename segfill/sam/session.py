@@ -7,7 +7,8 @@
   cheap ``predict`` calls. Internally it drives a real ``SamPredictor``; the cache only fills in the
   predictor's ``features`` / ``input_size`` / ``original_size``, so SAM's own transforms are used unchanged.
 - :class:`MaskHistory` is the working mask built from several selections (add, subtract, intersect, replace)
-  with bounded undo/redo. It is a plain object; the UI keeps one per user in its state.
+  with bounded undo/redo, for engine callers. The tab keeps its own undo list of edits (``segfill.ui.state``),
+  which also undoes clicks, strokes and refinements.
 
 Coordinates are image pixels ``(x, y)``, origin top-left, in the frame of the image given to ``set_image``.
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import zlib
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from segfill.errors import InputError
+from segfill.masks import CombineOp, combine, pack_mask, unpack_mask
 
 if TYPE_CHECKING:  # pragma: no cover
-    from segfill.masks import CombineOp
     from segfill.sam.loading import LoadedSam
 
 __all__ = [
@@ -526,7 +526,7 @@ class MaskHistory:
         self.shape = (int(shape[0]), int(shape[1]))
         self.max_depth = int(max_depth)
         empty = np.zeros(self.shape, dtype=bool)
-        self._states: list[bytes] = [self._pack(empty)]
+        self._states: list[bytes] = [pack_mask(empty)]
         self._position = 0
         self._current = empty
 
@@ -537,14 +537,6 @@ class MaskHistory:
             return cls(image.shape[:2], max_depth)
         width, height = image.size
         return cls((height, width), max_depth)
-
-    def _pack(self, mask: np.ndarray) -> bytes:
-        return zlib.compress(np.packbits(mask, axis=None).tobytes(), 1)
-
-    def _unpack(self, blob: bytes) -> np.ndarray:
-        bits = np.frombuffer(zlib.decompress(blob), dtype=np.uint8)
-        count = self.shape[0] * self.shape[1]
-        return np.unpackbits(bits, count=count).astype(bool).reshape(self.shape)
 
     @property
     def current(self) -> np.ndarray:
@@ -566,33 +558,18 @@ class MaskHistory:
         """How many steps can be undone right now."""
         return self._position
 
-    def _check(self, mask: np.ndarray) -> np.ndarray:
-        mask = np.asarray(mask)
-        if mask.shape != self.shape:
-            raise InputError(
-                f"The selection is {mask.shape[1] if mask.ndim > 1 else '?'}×{mask.shape[0]} but the image is "
-                f"{self.shape[1]}×{self.shape[0]}."
-            )
-        return mask if mask.dtype == bool else mask > (0.5 if mask.dtype.kind == "f" else 0)
-
     def set(self, mask: np.ndarray) -> np.ndarray:
         """Replace the working mask (recorded for undo); returns the new current mask."""
-        return self._push(self._check(mask).copy())
+        return self.apply(mask, "replace")
 
     def apply(self, mask: np.ndarray, op: CombineOp | str) -> np.ndarray:
-        """Combine a selection into the working mask with ``op`` (add, subtract, intersect, replace)."""
-        from segfill.masks import CombineOp, combine
-
-        if not isinstance(op, CombineOp):
-            try:
-                op = CombineOp(op)
-            except ValueError:
-                try:
-                    op = CombineOp[str(op).upper()]
-                except KeyError:
-                    names = ", ".join(o.name.lower() for o in CombineOp)
-                    raise InputError(f"Unknown way to combine masks {op!r}; use one of {names}.") from None
-        return self._push(np.asarray(combine(self._current, self._check(mask), op), dtype=bool))
+        """Combine a selection into the working mask with ``op`` (add, subtract, intersect, replace; see
+        :func:`segfill.masks.combine`, which also reads non-bool masks and names unknown ops)."""
+        shape = np.shape(mask)
+        if shape != self.shape:
+            size = f"{shape[1]}×{shape[0]}" if len(shape) == 2 else f"of shape {shape}"
+            raise InputError(f"The selection is {size} but the image is {self.shape[1]}×{self.shape[0]}.")
+        return self._push(combine(self._current, mask, op))
 
     def clear(self) -> np.ndarray:
         return self._push(np.zeros(self.shape, dtype=bool))
@@ -601,7 +578,7 @@ class MaskHistory:
         if np.array_equal(mask, self._current):
             return self.current
         del self._states[self._position + 1 :]
-        self._states.append(self._pack(mask))
+        self._states.append(pack_mask(mask))
         if len(self._states) > self.max_depth + 1:
             del self._states[: len(self._states) - self.max_depth - 1]
         self._position = len(self._states) - 1
@@ -611,11 +588,11 @@ class MaskHistory:
     def undo(self) -> np.ndarray:
         if self.can_undo:
             self._position -= 1
-            self._current = self._unpack(self._states[self._position])
+            self._current = unpack_mask(self._states[self._position], self.shape)
         return self.current
 
     def redo(self) -> np.ndarray:
         if self.can_redo:
             self._position += 1
-            self._current = self._unpack(self._states[self._position])
+            self._current = unpack_mask(self._states[self._position], self.shape)
         return self.current
