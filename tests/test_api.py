@@ -460,6 +460,19 @@ def test_mask_rejects_bad_prompts_and_parameters(client, body, reason):
     assert reason.lower() in detail(reply).lower()
 
 
+def test_points_and_boxes_off_the_image_are_refused_before_any_model_work(client, lock):
+    before = lock.acquired
+    for route, body in (
+        ("mask", {"points": [{"x": 500, "y": 10}]}),
+        ("mask", {"box": [200, 200, 300, 300]}),
+        ("segment-map", {"points": [{"x": 10, "y": 500}]}),
+    ):
+        reply = client.post(f"{PREFIX}/{route}", json={"image": b64(textured()), **body})
+        assert reply.status_code == 422, reply.text
+        assert "outside" in detail(reply)
+    assert lock.acquired == before  # no model loaded, no image encoded
+
+
 @pytest.mark.parametrize(
     "image",
     [

@@ -284,7 +284,7 @@ def register_routes(
         invert / feather. Repeating a request on the same image reuses the cached image embedding.
         """
         from segfill.masks import image_to_rgb, refine
-        from segfill.sam.session import SamSession
+        from segfill.sam.session import SamSession, validate_box, validate_points
 
         with _http_errors():
             refinement = _refinement_args(body)
@@ -293,12 +293,16 @@ def register_routes(
             if isinstance(body.candidate, int) and not body.multimask and body.candidate != 0:
                 raise InputError(f"Candidate {body.candidate} does not exist: with multimask false there is only candidate 0.")
             rgb = image_to_rgb(decode(body.image, "image"))
+            height, width = rgb.shape[:2]
+            # checked before the model is loaded and the image encoded (predict checks again, cheaply)
+            points = validate_points([(p.x, p.y, p.label) for p in body.points], (width, height))
+            validate_box(body.box, (width, height))
             name = _resolve_model(host, body.model)
             with gpu():
                 session = SamSession(host.sam.get(name), host.embeddings)
                 session.set_image(rgb)
                 prediction = session.predict(
-                    points=[(p.x, p.y, p.label) for p in body.points],
+                    points=points,
                     box=body.box,
                     multimask=body.multimask,
                     use_previous_logits=False,
@@ -311,7 +315,6 @@ def register_routes(
             else:
                 chosen = int(body.candidate)
             refined = refine(prediction.masks[chosen], refinement)
-            height, width = rgb.shape[:2]
             return {
                 "masks": [_mask_png(candidate) for candidate in prediction.masks],
                 "scores": [float(score) for score in prediction.scores],
@@ -333,15 +336,14 @@ def register_routes(
         from segfill.args import parse_args_model
         from segfill.masks import image_to_rgb
         from segfill.sam.segment_map import compute_segment_map
+        from segfill.sam.session import validate_points
 
         with _http_errors():
             args = parse_args_model(m.SegmentMapArgs, {key: getattr(body, key) for key in m.SEGMENT_MAP_FIELD_NAMES})
             rgb = image_to_rgb(decode(body.image, "image"))
             height, width = rgb.shape[:2]
             points = [(p.x, p.y) for p in body.points]
-            for x, y in points:
-                if not (0 <= x < width and 0 <= y < height):
-                    raise InputError(f"Point ({x:g}, {y:g}) lies outside the {width}×{height} image.")
+            validate_points(points, (width, height))
             name = _resolve_model(host, body.model)
             with gpu():
                 segments = compute_segment_map(
