@@ -83,11 +83,6 @@ def default_model_folders(webui_root: str | os.PathLike | None = None,
     return unique_folders(folders)
 
 
-def default_folders(*args, **kwargs) -> list[Path]:
-    """Alias of :func:`default_model_folders`."""
-    return default_model_folders(*args, **kwargs)
-
-
 def unique_folders(folders: Iterable[str | os.PathLike]) -> list[Path]:
     seen: set[Path] = set()
     unique: list[Path] = []
