@@ -243,17 +243,9 @@ def to_outpaint_args(body: OutpaintRequest) -> Any:
 
 def planned_canvas_size(image_size: tuple[int, int], args: Any) -> tuple[int, int]:
     """``(width, height)`` of the outpaint result, checked (zero / absurd padding raise InputError)."""
-    from segfill.outpaint.geometry import resolve_padding
+    from segfill.outpaint.plan import outpaint_padding
 
-    target = None
-    if args.target_width is not None and args.target_height is not None:
-        target = (args.target_width, args.target_height)
-    padding = resolve_padding(
-        image_size, left=args.left, right=args.right, top=args.top, bottom=args.bottom,
-        aspect=args.aspect, target_size=target, anchor=args.anchor,
-    )
-    return padding.canvas_size(image_size)
-
+    return outpaint_padding(image_size, args).canvas_size(image_size)
 
 
 class GenerationResponse(ResponseModel):

@@ -232,6 +232,14 @@ def _finish_pass(index: int, args, work: WorkCanvas, tile_wh: tuple[int, int], o
         seam_mask=None if seam is None else _embed(seam, origin, bounds), **rects)
 
 
+def outpaint_padding(image_size: tuple[int, int], args: OutpaintArgs) -> Padding:
+    """The padding ``args`` asks for around an image of ``image_size`` (w, h), checked (InputError); cheap, so
+    a caller can learn the result size before any planning."""
+    target = (args.target_width, args.target_height) if args.target_width is not None else None
+    return resolve_padding(image_size, left=args.left, right=args.right, top=args.top, bottom=args.bottom,
+                           aspect=args.aspect, target_size=target, anchor=args.anchor)
+
+
 def plan_outpaint(image_size: tuple[int, int], args: OutpaintArgs,
                   working_size: int = DEFAULT_WORKING_SIZE) -> OutpaintPlan:
     """Plan an outpaint of an image of ``image_size`` (w, h): canvas, passes, masks and tiles with seeds.
@@ -239,9 +247,7 @@ def plan_outpaint(image_size: tuple[int, int], args: OutpaintArgs,
     ``working_size`` is the backend's native resolution, used when ``args.tile_size`` is not set. Raises
     :class:`InputError` for zero padding, padding beyond the limits, or a band as wide as a pass step.
     """
-    target = (args.target_width, args.target_height) if args.target_width else None
-    padding = resolve_padding(image_size, left=args.left, right=args.right, top=args.top, bottom=args.bottom,
-                              aspect=args.aspect, target_size=target, anchor=args.anchor)
+    padding = outpaint_padding(image_size, args)
     work = work_canvas_for(padding.canvas_size(image_size), padding)
     image_rect = offset_rect(padding.original_rect(image_size), *work.offset)
     tile = resolve_tile_size(args.tile_size, working_size)
