@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from segfill.errors import DownloadError
-from segfill.sam.registry import KNOWN_MODELS, MODEL_FILE_SUFFIXES, ModelSpec
+from segfill.sam.registry import KNOWN_MODELS, MODEL_FILE_SUFFIXES, ModelSpec, remember_sha256
 
 #: progress(done_bytes, total_bytes or None when the server does not say)
 ProgressCallback = Callable[[int, int | None], None]
@@ -134,6 +134,8 @@ def download_model(
     finally:
         with _active_lock:
             _active.discard(key)
+    if sha256:  # verified while streaming: identifying the fresh file by hash costs nothing
+        remember_sha256(target, sha256)
     return target
 
 
@@ -183,18 +185,6 @@ def _stream_to_part(url: str, part: Path, opener: Opener, progress: ProgressCall
         raise DownloadError(f"The downloaded {filename} is damaged: its SHA-256 is {sha.hexdigest()}, expected {sha256}.")
     if md is not None and md.hexdigest() != md5:
         raise DownloadError(f"The downloaded {filename} is damaged: its MD5 is {md.hexdigest()}, expected {md5}.")
-    if sha256:
-        _remember_hash(part, sha.hexdigest())
-
-
-def _remember_hash(part: Path, digest: str) -> None:
-    """Seed the registry's hash cache so identifying the fresh file costs nothing (path after the rename)."""
-    from segfill.sam import registry
-
-    final = part.with_name(part.name[: -len(".part")])
-    stat = part.stat()
-    with registry._hash_lock:
-        registry._hash_cache[(str(final.resolve()), stat.st_size, stat.st_mtime_ns)] = digest
 
 
 class TqdmProgress:

@@ -174,7 +174,7 @@ def parse_model_type(model_type: str) -> tuple[str, str]:
         if text in _ARCHS_BY_FAMILY["sam2"]:
             return "sam2", text
     choices = ", ".join(["vit_b", "vit_l", "vit_h", "vit_t", "hiera_t", "hiera_s", "hiera_b+", "hiera_l",
-                         "sam_hq:vit_b", "..."] + [])
+                         "sam_hq:vit_b", "..."])
     raise InputError(f"Unknown model type '{model_type}'; use one of {choices} or a known model name.")
 
 
@@ -184,11 +184,23 @@ _hash_cache: dict[tuple[str, int, int], str] = {}
 _hash_lock = threading.Lock()
 
 
+def _file_key(path: Path) -> tuple[str, int, int]:
+    """(absolute path, size, mtime): the key of the hash and shape caches, stale once the file changes."""
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+
+
+def remember_sha256(path: str | os.PathLike, digest: str) -> None:
+    """Record a SHA-256 computed elsewhere (e.g. while downloading) for the file as it is now."""
+    key = _file_key(Path(path))
+    with _hash_lock:
+        _hash_cache[key] = digest
+
+
 def file_sha256(path: str | os.PathLike, chunk_size: int = 4 << 20) -> str:
     """SHA-256 of a file, cached by (absolute path, size, mtime) so a multi-GB file is hashed once."""
     path = Path(path)
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    key = _file_key(path)
     with _hash_lock:
         cached = _hash_cache.get(key)
     if cached is not None:
@@ -205,13 +217,12 @@ def file_sha256(path: str | os.PathLike, chunk_size: int = 4 << 20) -> str:
 
 def cached_sha256(path: str | os.PathLike) -> str | None:
     """The SHA-256 of ``path`` if it was already computed for its current size and mtime, else None."""
-    path = Path(path)
     try:
-        stat = path.stat()
+        key = _file_key(Path(path))
     except OSError:
         return None
     with _hash_lock:
-        return _hash_cache.get((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
+        return _hash_cache.get(key)
 
 
 def file_fingerprint(path: str | os.PathLike, edge_bytes: int = 1 << 20) -> str:
@@ -365,8 +376,7 @@ _shape_cache: dict[tuple[str, int, int], tuple[str, str] | ModelError] = {}
 def identify_by_shapes(path: str | os.PathLike) -> tuple[str, str]:
     """(family, arch) from the file's tensor shapes; cached (also failures) by path, size and mtime."""
     path = Path(path)
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    key = _file_key(path)
     with _hash_lock:
         cached = _shape_cache.get(key)
     if cached is None:
