@@ -669,13 +669,12 @@ def refine(mask: np.ndarray, refinement: Any) -> np.ndarray:
         out = shrink(out, refinement.shrink)
     if refinement.invert:
         out = invert(out)
-    relative = getattr(refinement, "feather_relative", None)
-    if refinement.feather or relative:
+    if refinement.feather or refinement.feather_relative:
         return feather(
             out,
             refinement.feather,
             method=refinement.feather_method,
             direction=refinement.feather_direction,
-            relative=relative or None,
+            relative=refinement.feather_relative,
         )
     return np.array(out)
