@@ -7,12 +7,12 @@ on pydantic 1 (WebUI 1.10.x, fastapi 0.94) and pydantic 2 (Forge): with pydantic
 
 from __future__ import annotations
 
-from typing import Any, Dict, Literal, Optional
+from typing import Any, Literal, Optional
 
 try:  # pydantic 2 ships the v1 API under pydantic.v1
-    from pydantic.v1 import BaseModel, Field, confloat, conint
+    from pydantic.v1 import BaseModel, Field, ValidationError, confloat, conint, validator
 except ImportError:  # pydantic 1
-    from pydantic import BaseModel, Field, confloat, conint  # type: ignore[no-redef]
+    from pydantic import BaseModel, Field, ValidationError, confloat, conint, validator  # type: ignore[no-redef]
 
 from segfill.errors import InputError
 
@@ -26,16 +26,12 @@ class StrictArgs(BaseModel):
         extra = "forbid"
         validate_assignment = True
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return self.dict()
 
 
-def parse_args_model(model: type, data: Dict[str, Any]) -> Any:
+def parse_args_model(model: type, data: dict[str, Any]) -> Any:
     """Build ``model`` from ``data``; a validation failure becomes one readable :class:`InputError`."""
-    try:
-        from pydantic.v1 import ValidationError
-    except ImportError:  # pragma: no cover - pydantic 1
-        from pydantic import ValidationError  # type: ignore[no-redef]
     try:
         return model.parse_obj(data)
     except ValidationError as exc:
@@ -64,11 +60,6 @@ class MaskRefinement(StrictArgs):
 
 
 # --- outpainting and large-image inpainting (segfill.outpaint) -------------------------------------------------
-
-try:  # same pydantic 1 / 2 switch as at the top of this module
-    from pydantic.v1 import validator
-except ImportError:  # pragma: no cover - pydantic 1
-    from pydantic import validator  # type: ignore[no-redef]
 
 PrefillMethod = Literal["blur_extend", "edge", "reflect", "telea", "navier_stokes", "noise", "grey", "none"]
 BlendWindow = Literal["cosine", "gaussian"]
