@@ -203,9 +203,14 @@ def test_errors_are_messages_and_keep_the_state(host, image):
     state, payload, _ = events(state, host, {"type": "point", "x": 20, "y": 20, "label": 1})
     before = state.edit
     for bad in ({"type": "point", "x": 500, "y": 20}, {"type": "candidate", "index": 7}, {"type": "warp"},
-                {"type": "box", "x0": 5, "y0": 5, "x1": 5, "y1": 9}):
+                {"type": "box", "x0": 5, "y0": 5, "x1": 5, "y1": 9},
+                # malformed events (a script talking to the endpoint) are user errors too, not bugs
+                {"type": "point", "x": "left", "y": 20}, {"type": "box", "x0": "nan", "y0": 0, "x1": 9, "y1": 9},
+                {"type": "candidate", "index": "two"}, {"type": "stroke", "points": [[1]], "radius": 4},
+                {"type": "stroke", "points": [[1, 2]], "radius": "big"}, {"type": "segment", "points": 5}):
         state, payload, _ = events(state, host, bad)
         assert payload["error"] and state.edit is before
+        assert "Something went wrong" not in payload["error"], bad
         assert payload["points"] == [[20, 20, 1]] and payload["mask_area"] == int(before.prediction.best_mask.sum())
     state, text = cb.on_events(state, "{not json", host)[:2]
     assert "unreadable" in json.loads(text)["error"]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import threading
 import time
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,8 @@ import numpy as np
 
 from segfill.args import MaskRefinement
 from segfill.errors import InputError, SegFillError
+from segfill.masks import pack_mask, unpack_mask
+from segfill.sam.session import validate_box, validate_points
 
 if TYPE_CHECKING:  # pragma: no cover
     from segfill.host import Host
@@ -57,18 +58,18 @@ class Stroke:
 
 @dataclass(frozen=True)
 class PackedMask:
-    """A bool mask kept bit-packed and compressed: undo history of big images costs kilobytes, not megabytes."""
+    """A bool mask kept bit-packed and compressed (:func:`segfill.masks.pack_mask`): undo history of big
+    images costs kilobytes, not megabytes."""
 
     shape: tuple[int, int]
     data: bytes
 
     @classmethod
     def pack(cls, mask: np.ndarray) -> PackedMask:
-        return cls((int(mask.shape[0]), int(mask.shape[1])), zlib.compress(np.packbits(mask, axis=None).tobytes(), 1))
+        return cls((int(mask.shape[0]), int(mask.shape[1])), pack_mask(mask))
 
     def unpack(self) -> np.ndarray:
-        bits = np.frombuffer(zlib.decompress(self.data), dtype=np.uint8)
-        return np.unpackbits(bits, count=self.shape[0] * self.shape[1]).astype(bool).reshape(self.shape)
+        return unpack_mask(self.data, self.shape)
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ class UserState:
         self.session: SamSession | None = None
         self.segment_map: SegmentMap | None = None
         self.segment_map_revision = 0
+        # not sam.session.MaskHistory: undo here also restores points, SAM's answer, candidate and refinement
         self.edits: list[Edit] = [Edit()]
         self.position = 0
         self.revision = 0  # bumped on every visible change
@@ -368,15 +370,22 @@ def change_model(state: UserState, host: Host, model_name: str) -> None:
     state.push(replace(state.edit, points=(), box=None, prediction=None, candidate=None, segment_ids=frozenset()))
 
 
-def _point(event: dict[str, Any], size: tuple[int, int]) -> tuple[float, float]:
+def _numbers(event: dict[str, Any], keys: Sequence[str], what: str) -> list[float]:
     try:
-        x, y = float(event["x"]), float(event["y"])
+        return [float(event[key]) for key in keys]
     except (KeyError, TypeError, ValueError):
-        raise InputError("A click needs numeric x and y coordinates.") from None
-    width, height = size
-    if not (0 <= x < width and 0 <= y < height):
-        raise InputError(f"Point ({x:g}, {y:g}) lies outside the {width}×{height} image.")
-    return x, y
+        raise InputError(f"{what} needs numeric {', '.join(keys)}.") from None
+
+
+def _number(event: dict[str, Any], key: str, default: float, what: str) -> float:
+    return _numbers({key: event.get(key, default)}, (key,), what)[0]
+
+
+def _polyline(event: dict[str, Any], what: str) -> tuple[tuple[float, float], ...]:
+    try:
+        return tuple((float(p[0]), float(p[1])) for p in event.get("points") or ())
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise InputError(f"{what} needs its points as [x, y] pairs of numbers.") from None
 
 
 def _predict(state: UserState, host: Host, points: tuple[Point, ...], box: Box | None) -> Prediction | None:
@@ -403,24 +412,17 @@ def apply_event(state: UserState, event: dict[str, Any], host: Host) -> None:
         state.push(Edit(op=edit.op, refinement=edit.refinement))
     elif kind == "point":
         size = state.require_image().shape[1::-1]
-        x, y = _point(event, size)
-        label = 0 if int(event.get("label", 1)) == 0 else 1
-        points = edit.points + ((x, y, label),)
+        x, y, label = _numbers({"label": 1, **event}, ("x", "y", "label"), "A click")
+        points = edit.points + validate_points([(x, y, 0 if label == 0 else 1)], size)
         state.push(replace(edit, points=points, prediction=_predict(state, host, points, edit.box), candidate=None))
     elif kind == "box":
-        width, height = state.require_image().shape[1::-1]
-        try:
-            x0, y0, x1, y1 = (float(event[k]) for k in ("x0", "y0", "x1", "y1"))
-        except (KeyError, TypeError, ValueError):
-            raise InputError("A box needs numeric x0, y0, x1, y1.") from None
-        box = (max(0.0, min(x0, x1)), max(0.0, min(y0, y1)), min(float(width), max(x0, x1)), min(float(height), max(y0, y1)))
-        if box[2] - box[0] < 1 or box[3] - box[1] < 1:
-            raise InputError("The box is empty; drag a box at least one pixel wide and high inside the image.")
+        size = state.require_image().shape[1::-1]
+        box = validate_box(_numbers(event, ("x0", "y0", "x1", "y1"), "A box"), size)
         state.push(replace(edit, box=box, prediction=_predict(state, host, edit.points, box), candidate=None))
     elif kind == "candidate":
         if edit.prediction is None:
             raise InputError("There are no candidates yet; click on the image first.")
-        index = int(event.get("index", -1))
+        index = int(_number(event, "index", -1, "Choosing a candidate"))
         if not 0 <= index < len(edit.prediction.scores):
             raise InputError(f"Candidate {index + 1} does not exist.")
         session = state.session
@@ -429,20 +431,21 @@ def apply_event(state: UserState, event: dict[str, Any], host: Host) -> None:
         state.push(replace(edit, candidate=index))
     elif kind == "stroke":
         state.require_image()
-        points = tuple((float(p[0]), float(p[1])) for p in event.get("points", ()))
+        points = _polyline(event, "A brush stroke")
         if not points:
             raise InputError("A brush stroke needs at least one point.")
-        radius = float(event.get("radius", 8))
+        radius = _number(event, "radius", 8, "A brush stroke")
         if not 0 < radius <= 4096:
             raise InputError("The brush size must be between 1 and 4096 pixels.")
         state.push(replace(edit, strokes=edit.strokes + (Stroke(points, radius, bool(event.get("erase"))),)))
     elif kind == "segment":
-        if state.segment_map is None:
-            compute_segments(state, host)
-        points = [(float(p[0]), float(p[1])) for p in event.get("points", ())]
+        points = _polyline(event, "Picking segments")
         if not points:
             raise InputError("Click or scribble on the segment map to pick segments.")
-        touched = state.segment_map.segments_touched(points, thickness=float(event.get("thickness", 1.0)))
+        thickness = _number(event, "thickness", 1.0, "Picking segments")
+        if state.segment_map is None:
+            compute_segments(state, host)
+        touched = state.segment_map.segments_touched(list(points), thickness=thickness)
         if not touched:
             state.message = "No segment there; try another spot."
             return
