@@ -85,6 +85,14 @@ def test_box_prompt(files, tmp_path):
     out = tmp_path / "box.png"
     assert _run("--image", str(image), "--sam-checkpoint", str(checkpoint), "--box", "20,10,140,100", "--output", str(out)) == 0
     assert Image.open(out).size == (160, 120)
+    # the box reached SAM: the file is the session's answer to that box (one mask, no candidates)
+    from segfill.sam.loading import load_sam
+    from segfill.sam.session import SamSession
+
+    session = SamSession(load_sam(checkpoint, device="cpu"))
+    session.set_image(np.asarray(Image.open(image).convert("RGB")))
+    expected = session.predict(box=(20, 10, 140, 100)).best_mask
+    np.testing.assert_array_equal(np.asarray(Image.open(out)) > 127, expected)
 
 
 @pytest.mark.parametrize(
