@@ -25,6 +25,8 @@ import cv2
 import numpy as np
 
 from segfill.errors import InputError
+from segfill.masks import image_to_rgb
+from segfill.outpaint.color import rgb_to_lab
 
 Rect = tuple[int, int, int, int]
 
@@ -70,7 +72,7 @@ def _mean_delta_e(flat_rgb: np.ndarray, a: np.ndarray, b: np.ndarray, max_pairs:
 
 def gradient_magnitude(image: np.ndarray) -> np.ndarray:
     """Sobel gradient magnitude of CIE L* (float32 (H, W))."""
-    lightness = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)[..., 0]
+    lightness = rgb_to_lab(image)[..., 0]
     gx = cv2.Sobel(lightness, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(lightness, cv2.CV_32F, 0, 1, ksize=3)
     return cv2.magnitude(gx, gy)
@@ -83,7 +85,7 @@ def seam_metrics(image, band_mask: np.ndarray, step: int = 2, max_pairs: int = 1
     ``reference_mask`` (bool) narrows "the rest of the image" used for the reference ΔE and the typical gradient
     (e.g. to the generated area only, when judging seams between tiles); it never includes the band itself.
     """
-    rgb = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image, dtype=np.uint8)
+    rgb = image_to_rgb(image)
     band = np.asarray(band_mask, dtype=bool)
     if band.shape != rgb.shape[:2]:
         raise InputError(f"The band mask is {band.shape[1]}x{band.shape[0]} px but the image is "
@@ -121,11 +123,11 @@ def rect_edge_band(shape: tuple[int, int], rect: Rect, half_width: int) -> np.nd
     if x0 > 0:
         band[ys:ye, max(x0 - r, 0):x0 + r] = True
     if x1 < w:
-        band[ys:ye, x1 - r:min(x1 + r, w)] = True
+        band[ys:ye, max(x1 - r, 0):min(x1 + r, w)] = True
     if y0 > 0:
         band[max(y0 - r, 0):y0 + r, xs:xe] = True
     if y1 < h:
-        band[y1 - r:min(y1 + r, h), xs:xe] = True
+        band[max(y1 - r, 0):min(y1 + r, h), xs:xe] = True
     return band
 
 
