@@ -15,14 +15,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from PIL import Image
 
-from segfill.args import InpaintArgs, OutpaintArgs, parse_args_model
+from segfill.args import InpaintArgs, OutpaintArgs, PrefillMethod, parse_args_model
 from segfill.errors import InputError, ModelError
 
-PREFILL_CHOICES = ("blur_extend", "edge", "reflect", "telea", "navier_stokes", "noise", "grey", "none")
+PREFILL_CHOICES = get_args(PrefillMethod)
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".bin", ".pt", ".pth")
 
 

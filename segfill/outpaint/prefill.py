@@ -15,13 +15,16 @@ contrast, keeps the sampler from reproducing a flat blurred wash.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import get_args
 
 import cv2
 import numpy as np
 
+from segfill.args import PrefillMethod
 from segfill.errors import InputError
+from segfill.masks import bounding_box
 
-PREFILL_METHODS = ("blur_extend", "edge", "reflect", "telea", "navier_stokes", "noise", "grey", "none")
+PREFILL_METHODS: tuple[str, ...] = get_args(PrefillMethod)
 DEFAULT_PREFILL = "blur_extend"
 #: amplitude of the mild noise added by the default pre-fill, relative to the image's fine-scale contrast.
 DEFAULT_PREFILL_NOISE = 0.5
@@ -32,14 +35,11 @@ INPAINT_PREFILL_MAX_SIDE = 256
 
 def _known_rect(known: np.ndarray) -> tuple[int, int, int, int] | None:
     """(x0, y0, x1, y1) when ``known`` is exactly one filled axis-aligned rectangle, else None."""
-    rows = np.flatnonzero(known.any(axis=1))
-    cols = np.flatnonzero(known.any(axis=0))
-    if rows.size == 0:
+    box = bounding_box(known, align=1)
+    if box is None:
         return None
-    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    if known[y0:y1, x0:x1].all() and int(known.sum()) == (y1 - y0) * (x1 - x0):
-        return (int(x0), int(y0), int(x1), int(y1))
-    return None
+    x0, y0, x1, y1 = box
+    return box if known[y0:y1, x0:x1].all() else None
 
 
 def _border_fill(rgb: np.ndarray, known: np.ndarray, mode: str) -> np.ndarray:
@@ -200,8 +200,8 @@ def spectral_noise(rgb: np.ndarray, known: np.ndarray, seed: int = 0) -> np.ndar
     """
     h, w = known.shape
     ph, pw = min(h, NOISE_PERIOD_MAX), min(w, NOISE_PERIOD_MAX)
-    ys, xs = np.nonzero(known)
-    crop = rgb[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32)
+    x0, y0, x1, y1 = bounding_box(known, align=1)
+    crop = rgb[y0:y1, x0:x1].astype(np.float32)
     crop = cv2.resize(crop, (pw, ph), interpolation=cv2.INTER_AREA)
     rng = np.random.default_rng(seed)
     reference = rgb[known]

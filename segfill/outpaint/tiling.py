@@ -19,7 +19,6 @@ import numpy as np
 
 from segfill.outpaint.geometry import ALIGN, Rect, round_down, round_up
 
-BLEND_WINDOWS = ("cosine", "gaussian")
 #: smallest blend weight at a tapered tile edge (never 0, so a pixel covered by one tile keeps its value).
 MIN_WEIGHT = 1e-3
 
