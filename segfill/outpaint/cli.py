@@ -162,10 +162,9 @@ def create_cli_backend(ns: argparse.Namespace):
         if ns.working_size:
             options["working_size"] = ns.working_size
         return create_backend("opencv", **options)
-    options = {"device": ns.device, "dtype": ns.dtype, "attention_slicing": ns.attention_slicing,
-               "cpu_offload": ns.cpu_offload}
-    return create_backend("diffusers", model=str(Path(ns.model).expanduser()) if Path(ns.model).expanduser().exists()
-                          else ns.model, **options)
+    # the loader expands ~ and tells files, folders and hub ids apart itself
+    return create_backend("diffusers", model=ns.model, device=ns.device, dtype=ns.dtype,
+                          attention_slicing=ns.attention_slicing, cpu_offload=ns.cpu_offload)
 
 
 class _ProgressBar:
