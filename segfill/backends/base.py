@@ -7,8 +7,9 @@ same plan runs on either (and on the model-free OpenCV backend used for previews
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from PIL import Image
 
@@ -41,5 +42,5 @@ class InpaintBackend(Protocol):
     #: native working resolution (e.g. 512 for SD2-inpainting-512); the planner sizes tiles from it.
     working_size: int
 
-    def inpaint(self, request: InpaintRequest, progress: Optional[ProgressCallback] = None) -> Image.Image:
+    def inpaint(self, request: InpaintRequest, progress: ProgressCallback | None = None) -> Image.Image:
         ...
