@@ -75,11 +75,14 @@ def _unwrap(values: tuple) -> list[Any]:
 
 
 def _known_model_choices() -> list[str]:
-    try:
-        from segfill.sam.registry import KNOWN_MODELS
-    except ImportError:
-        return []
+    from segfill.sam.registry import KNOWN_MODELS  # cheap: no torch
+
     return sorted(KNOWN_MODELS)
+
+
+def _render(render_box: Any) -> dict[str, Any]:
+    """``.then(**_render(render_box))``: hand the payload in the render box to the canvas (front-end only)."""
+    return dict(fn=None, inputs=[render_box], outputs=None, **js_kwargs(RENDER_JS))
 
 
 def build_tab_contents(host: Host) -> None:
@@ -121,7 +124,7 @@ def build_tab_contents(host: Host) -> None:
                 with gr.Row():
                     fill_holes = gr.Checkbox(value=False, label="Fill holes", elem_id="segfill_fill_holes")
                     invert = gr.Checkbox(value=False, label="Invert", elem_id="segfill_invert")
-            action_outputs = _build_actions(host, user_state, render_box, image_input)
+            _build_actions(host, user_state, render_box, image_input)
 
     controls = [op_radio, grow, shrink, feather, fill_holes, remove_specks, invert]
 
@@ -141,7 +144,7 @@ def build_tab_contents(host: Host) -> None:
     def download_fn(name):
         yield from download_model_progress(host, name)
 
-    render = dict(fn=None, inputs=[render_box], outputs=None, **js_kwargs(RENDER_JS))
+    render = _render(render_box)
     event_button.click(events_fn, inputs=[user_state, events_box], outputs=[user_state, render_box, *controls],
                        **js_kwargs(COLLECT_JS)).then(**render)
     image_input.change(image_fn, inputs=[user_state, image_input, model_dropdown], outputs=[user_state, render_box]).then(**render)
@@ -151,7 +154,6 @@ def build_tab_contents(host: Host) -> None:
     refresh_button.click(refresh_fn, inputs=None, outputs=[model_dropdown])
     download_button.click(download_fn, inputs=[download_choice], outputs=[download_status]).then(
         refresh_fn, inputs=None, outputs=[model_dropdown])
-    del action_outputs
 
 
 def download_model_progress(host: Host, name: str | None):
@@ -163,12 +165,9 @@ def download_model_progress(host: Host, name: str | None):
     if not name:
         yield '<span class="segfill-error">Choose a model to download.</span>'
         return
-    try:
-        from segfill.sam.download import download_model
-        from segfill.sam.registry import KNOWN_MODELS
-    except ImportError as exc:
-        yield f'<span class="segfill-error">Downloading is not available: {html.escape(str(exc))}</span>'
-        return
+    from segfill.sam.download import download_model
+    from segfill.sam.registry import KNOWN_MODELS
+
     spec = KNOWN_MODELS.get(name)
     if spec is None:
         yield f'<span class="segfill-error">Unknown model {html.escape(name)}.</span>'
@@ -244,16 +243,17 @@ def ensure_sam2_progress(prefix: str = ""):
     yield DOWNLOAD_PROGRESS_HTML.format(pct=100, text=html.escape(lead + status.message))
 
 
-def _build_actions(host: Host, user_state: Any, render_box: Any, image_input: Any) -> list[Any]:
+def _build_actions(host: Host, user_state: Any, render_box: Any, image_input: Any) -> None:
     """Inpaint / outpaint / send-to-img2img controls."""
+    import html
+
     from segfill.ui import actions
 
-    render = dict(fn=None, inputs=[render_box], outputs=None, **js_kwargs(RENDER_JS))
-    defaults = host.defaults()
+    render = _render(render_box)
     with gr.Accordion("Inpaint / outpaint", open=True, elem_id="segfill_actions"):
         warning = host.model_warning()
-        if warning:
-            gr.HTML(f'<div class="segfill-warning">{warning}</div>', elem_id="segfill_model_warning")
+        if warning:  # names checkpoint files: text, not markup
+            gr.HTML(f'<div class="segfill-warning">{html.escape(warning)}</div>', elem_id="segfill_model_warning")
         prompt = gr.Textbox(label="Prompt", lines=2, elem_id="segfill_prompt")
         negative = gr.Textbox(label="Negative prompt", lines=1, elem_id="segfill_negative_prompt")
         with gr.Row():
@@ -307,8 +307,6 @@ def _build_actions(host: Host, user_state: Any, render_box: Any, image_input: An
             sent = send_button.click(cb.send_payload, inputs=[user_state], outputs=[user_state, render_box, send_box])
             sent.then(**render)
             sent.then(fn=None, inputs=[send_box], outputs=None, **js_kwargs(SEND_JS))
-    del defaults
-    return [result_image, result_info]
 
 
 def _progress_adapter(progress: Any) -> Callable[[int, int, str], None]:
