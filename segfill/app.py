@@ -8,7 +8,6 @@ same way the WebUI does it), only in this process.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +17,6 @@ from segfill.ui.compat import GRADIO4, blocks_kwargs, queue_kwargs
 
 if TYPE_CHECKING:  # pragma: no cover
     from segfill.host import Host
-
-log = logging.getLogger("segfill.app")
 
 EXTENSION_ROOT = Path(__file__).resolve().parent.parent
 JAVASCRIPT_DIR = EXTENSION_ROOT / "javascript"
@@ -78,23 +75,14 @@ def build_app(host: Host) -> gr.Blocks:
     return demo
 
 
-def mount_api(app: Any, host: Host) -> bool:
-    """Mount the REST API routes (``/segfill/v1/...``) when that module is available."""
-    try:
-        from segfill.api.routes import register_routes
-    except ImportError as exc:
-        log.warning("SegFill REST API not mounted: %s", exc)
-        return False
-    register_routes(app, host)
-    return True
-
-
 def create_server_app(host: Host) -> Any:
-    """FastAPI app holding the REST API and, at ``/``, the gradio UI."""
+    """FastAPI app holding the REST API (``/segfill/v1/...``) and, at ``/``, the gradio UI."""
     from fastapi import FastAPI
 
+    from segfill.api.routes import register_routes
+
     app = FastAPI(title=TITLE)
-    mount_api(app, host)
+    register_routes(app, host)
     demo = build_app(host)
     return gr.mount_gradio_app(app, demo, path="/")
 

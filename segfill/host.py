@@ -65,36 +65,6 @@ class Host(Protocol):
                  progress: HostProgress | None = None) -> GenerationResult: ...
 
 
-def format_infotext(params: dict) -> str:
-    """WebUI infotext format ``k: v, k: v``; values holding a comma or colon are quoted."""
-    parts = []
-    for key, value in params.items():
-        if value is None:
-            continue
-        text = str(value)
-        if "," in text or ":" in text or '"' in text:
-            text = '"' + text.replace('"', '\\"') + '"'
-        parts.append(f"{key}: {text}")
-    return ", ".join(parts)
-
-
-def _args_dict(args: Any) -> dict:
-    if hasattr(args, "dict"):
-        return dict(args.dict())
-    if hasattr(args, "__dict__"):
-        return dict(vars(args))
-    return {}
-
-
-def _plan_dict(result: Any) -> dict:
-    plan = getattr(result, "plan", None)
-    if plan is None:
-        return {}
-    if hasattr(plan, "to_dict"):
-        return plan.to_dict()
-    return {}
-
-
 class StandaloneHost:
     """Host for ``python -m segfill serve``: SegFill's own runner on an OpenCV or diffusers backend."""
 
@@ -122,14 +92,15 @@ class StandaloneHost:
         return None
 
     def _infotext(self, kind: str, args: Any, result: Any) -> tuple[str, dict]:
+        """WebUI-style infotext (same quoting as the WebUI, readable by ``infotext.parse_infotext``)."""
+        from segfill.infotext import params_to_text
+
         info = {"host": self.name, "backend": getattr(self.backend, "name", "?"), "mode": kind,
-                "args": _args_dict(args), "plan": _plan_dict(result)}
+                "args": args.dict(), "plan": result.plan.to_dict()}
         params = {"SegFill": kind, "SegFill backend": info["backend"]}
-        for key in ("prompt", "negative_prompt", "seed", "steps", "guidance", "cfg_scale", "strength",
-                    "denoising_strength"):
-            if key in info["args"]:
-                params[f"SegFill {key.replace('_', ' ')}"] = info["args"][key]
-        return format_infotext(params), info
+        for key in ("prompt", "negative_prompt", "seed", "steps", "guidance", "strength"):
+            params[f"SegFill {key.replace('_', ' ')}"] = info["args"][key]
+        return params_to_text(params), info
 
     def inpaint(self, image: Image.Image, mask: Image.Image, args: Any,
                 progress: HostProgress | None = None) -> GenerationResult:

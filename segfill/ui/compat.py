@@ -38,10 +38,5 @@ def blocks_kwargs(css: str | None = None, head: str | None = None, title: str | 
     return kwargs
 
 
-def update(**kwargs: Any) -> Any:
-    """``gr.update`` (kept as an alias in gradio 4)."""
-    return gr.update(**kwargs)
-
-
 def no_change() -> Any:
     return gr.update()
