@@ -72,23 +72,16 @@ def _as_text(value: Any) -> str:
         return "True" if value else "False"
     if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"), sort_keys=True)
-    if isinstance(value, float) and value.is_integer():
-        return str(value)
     return str(value)
 
 
-def segfill_params(args: Any, kind: str | None = None) -> dict[str, str]:
+def segfill_params(args: Any) -> dict[str, str]:
     """label -> text for every field of ``args`` that differs from its default (insertion order = model order)."""
-    if args is None:
-        return {}
-    model_cls = type(args)
-    fields = _fields(model_cls)
+    fields = _fields(type(args))
     params: dict[str, str] = {}
-    for name, label in label_table(model_cls).items():
-        value = getattr(args, name, None)
-        if value is None:
-            continue
-        if name in fields and _plain(value) == _plain(_default(fields[name])):
+    for name, label in label_table(type(args)).items():
+        value = getattr(args, name)
+        if value is None or _plain(value) == _plain(_default(fields[name])):
             continue
         params[label] = _as_text(value)
     return params

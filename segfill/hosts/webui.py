@@ -541,7 +541,7 @@ class WebUIHost:
             try:
                 p = self._new_processing(image, mask, args)
                 params = {"SegFill": "inpaint"}
-                params.update(segfill_params(args, kind="inpaint"))
+                params.update(segfill_params(args))
                 p.extra_generation_params.update(params)
                 self.bindings.state.job_count = 1
                 if progress is not None:
@@ -576,7 +576,7 @@ class WebUIHost:
                 template = self._new_processing(image, None, args)
                 seed = args.seed
                 params = {"SegFill": "outpaint"}
-                params.update(segfill_params(args, kind="outpaint"))
+                params.update(segfill_params(args))
                 result, backend = outpaint_on_processing(template, image.convert("RGB"), args,
                                                          process_images=self.bindings.process_images,
                                                          state=self.bindings.state, extra_params=params,
@@ -689,7 +689,7 @@ def run_outpaint_script(p: Any, raw_args: Any, bindings: WebUIBindings,
         seed = (p.seed + index) % 4294967296
         one_args = args.copy(update={"seed": seed}) if index else args
         params = {"Script": SCRIPT_TITLE}
-        params.update(segfill_params(one_args, kind="outpaint"))
+        params.update(segfill_params(one_args))
         p.extra_generation_params = dict(getattr(p, "extra_generation_params", None) or {})
         p.extra_generation_params.update(params)
         try:
