@@ -6,17 +6,19 @@ textbox that the visible controls rewrite on every change. API callers send ``sc
 adding a control never shifts anyone's argument positions (see docs/WEBUI.md).
 """
 
+from typing import get_args
+
 import gradio as gr
 from modules import processing, scripts
 
-from segfill.args import OutpaintArgs
+from segfill.args import OutpaintArgs, PrefillMethod
 from segfill.hosts import webui as segfill_webui
 from segfill.infotext import infotext_fields_for
 from segfill.outpaint.geometry import ANCHORS, ASPECT_PRESETS
 from segfill.ui.compat import GRADIO4
 
 QUIET = {"show_progress": "hidden" if GRADIO4 else False}
-PREFILL_CHOICES = ["blur_extend", "edge", "reflect", "telea", "navier_stokes", "noise", "grey", "none"]
+PREFILL_CHOICES = list(get_args(PrefillMethod))
 
 
 def make_processed(p, images, seeds, infotexts, comments):

@@ -8,7 +8,7 @@ Nothing here imports gradio or the WebUI: ``component`` is the *name* of a gradi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +29,6 @@ class Setting:
     label: str
     component: str = "Textbox"  # gradio component class name
     component_args: dict[str, Any] = field(default_factory=dict)
-    #: for Dropdown/Radio: a callable giving the choices at UI build time (e.g. installed SAM models)
-    choices: Callable[[], list[str]] | None = None
-    comment: str = ""
 
 
 def _mib(value: int) -> int:
