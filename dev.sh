@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SegFill developer entry point: sets up what it needs on first use, then runs.
 #   ./dev.sh serve [ARGS]   the standalone app (python -m segfill serve ARGS) on 127.0.0.1
-#   ./dev.sh test [ARGS]    the whole test suite: WebUI 1.10 stack (gradio 3, pydantic 1), then the
-#                           browser and API tests again on Forge's stack (gradio 4, pydantic 2)
+#   ./dev.sh test [ARGS]    the whole test suite on the WebUI 1.10 stack (gradio 3, pydantic 1), then
+#                           again on Forge's stack (gradio 4, pydantic 2, Pillow 10)
 #   ./dev.sh setup          only build the virtualenvs (.venv, .venv-forge)
 #   ./dev.sh python ARGS    run the project's Python (.venv)
 set -euo pipefail
@@ -62,8 +62,8 @@ case "$cmd" in
     ensure_chromium
     echo "== WebUI 1.10 stack: gradio 3.41.2, fastapi 0.94, pydantic 1 ==" >&2
     .venv/bin/python -m pytest "$@"
-    echo "== Forge stack: gradio 4.40, fastapi 0.104, pydantic 2 (browser, UI, API and WebUI-glue tests) ==" >&2
-    .venv-forge/bin/python -m pytest tests/browser tests/test_api.py tests/test_ui_*.py tests/test_webui_glue.py "$@"
+    echo "== Forge stack: gradio 4.40, fastapi 0.104, pydantic 2, Pillow 10 ==" >&2
+    .venv-forge/bin/python -m pytest "$@"
     ;;
   *)
     echo "usage: ./dev.sh serve|test|setup|python [ARGS]" >&2; exit 2
