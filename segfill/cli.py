@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from segfill.errors import SegFillError
 
 # (module, command) pairs; modules are imported lazily so a missing optional package breaks one command only.
 COMMAND_MODULES = (
     ("segfill.sam.cli", "mask"),
+    ("segfill.sam.download", "download"),
     ("segfill.outpaint.cli", "outpaint"),
     ("segfill.outpaint.cli", "inpaint"),
     ("segfill.ui.cli", "serve"),

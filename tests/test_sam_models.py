@@ -820,3 +820,18 @@ def test_light_modules_do_not_import_torch():
             "print(sorted(m for m in ('torch', 'segment_anything', 'sam2') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_download_is_a_segfill_subcommand(tmp_path, capsys):
+    from segfill.cli import main as segfill_main
+
+    data = _payload(3000)
+    source = tmp_path / "sub_model.pt"
+    source.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    assert segfill_main(["download", source.as_uri(), "--to", str(tmp_path / "out"), "--sha256", digest]) == 0
+    assert (tmp_path / "out" / "sub_model.pt").read_bytes() == data
+    assert segfill_main(["download", source.as_uri(), "--to", str(tmp_path / "bad"), "--sha256", "3" * 64]) == 2
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    assert last_line.startswith("segfill download: error:") and "SHA-256" in last_line
+    assert not list((tmp_path / "bad").glob("*"))

@@ -6,6 +6,7 @@ model is ever left behind. Plain ``urllib`` (no extra dependency); the opener is
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import posixpath
@@ -227,33 +228,49 @@ def tqdm_progress(description: str = "download") -> TqdmProgress:
     return TqdmProgress(description)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m segfill.sam.download NAME_OR_URL [--to FOLDER]``: download with a progress bar."""
-    import argparse
-
-    from segfill.errors import SegFillError
-    from segfill.sam.folders import default_model_folders, download_folder
-
-    parser = argparse.ArgumentParser(prog="python -m segfill.sam.download",
-                                     description="Download a SAM checkpoint, verified before it is kept.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", help="a known model name (see --list) or an http(s) URL")
     parser.add_argument("--to", type=Path, default=None, help="target folder (default: the first model folder)")
     parser.add_argument("--sha256", default=None, help="expected SHA-256 for a URL")
     parser.add_argument("--list", action="store_true", help="list the known models and exit")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Download with a tqdm bar; a :class:`SegFillError` (bad checksum, network) propagates to the caller."""
+    from segfill.sam.folders import default_model_folders, download_folder
+
     if args.list or not args.model:
         for spec in KNOWN_MODELS.values():
             print(f"{spec.name:24} {spec.title}")
         return 0
     folder = args.to if args.to is not None else download_folder(default_model_folders())
+    with tqdm_progress(args.model) as bar:
+        path = download_model(args.model, folder, progress=bar, sha256=args.sha256)
+    print(path)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """``python -m segfill download NAME_OR_URL [--to FOLDER]``."""
+    parser = subparsers.add_parser("download", help="download a SAM checkpoint, verified before it is kept",
+                                   description="Download a SAM checkpoint, verified before it is kept.")
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m segfill.sam.download NAME_OR_URL [--to FOLDER]``: download with a progress bar."""
+    from segfill.errors import SegFillError
+
+    parser = argparse.ArgumentParser(prog="python -m segfill.sam.download",
+                                     description="Download a SAM checkpoint, verified before it is kept.")
+    add_arguments(parser)
     try:
-        with tqdm_progress(args.model) as bar:
-            path = download_model(args.model, folder, progress=bar, sha256=args.sha256)
+        return run(parser.parse_args(argv))
     except SegFillError as exc:
         print(f"download: error: {exc}", file=sys.stderr)
         return 2
-    print(path)
-    return 0
 
 
 if __name__ == "__main__":
