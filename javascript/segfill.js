@@ -64,7 +64,9 @@
         queue: [],
         inFlight: false,
         inFlightSince: 0,
-        renderCount: 0
+        renderCount: 0,
+        applied: 0, // payloads applied so far; images decode asynchronously, so a late decode of an older
+        maskOf: 0 // payload must not replace a newer one's mask (maskOf = the payload the mask belongs to)
     };
 
     // ---- events to Python -------------------------------------------------------------------------------
@@ -139,6 +141,7 @@
         }
         S.payload = p;
         S.rev = p.rev;
+        var seq = ++S.applied;
         setStatus(p.error || p.message || "", !!p.error);
         var jobs = [];
         if (p.width !== S.width || p.height !== S.height) {
@@ -154,21 +157,30 @@
             S.imageRev = p.image_rev;
             S.segmentImage = null;
             jobs.push(loadImage(p.image).then(function (img) {
-                S.image = img;
+                if (S.imageRev === p.image_rev) {
+                    S.image = img;
+                }
             }));
         } else if (p.image_rev !== S.imageRev) {
             send({type: "noop", need_image: true});
         }
         if (p.width && ("mask" in p)) {
+            S.maskOf = seq;
             if (p.mask) {
-                jobs.push(loadImage(p.mask).then(buildMaskLayers));
+                jobs.push(loadImage(p.mask).then(function (img) {
+                    if (S.maskOf === seq) {
+                        buildMaskLayers(img);
+                    }
+                }));
             } else {
                 S.maskCanvas = S.overlayCanvas = null;
             }
         }
         if (p.segment_map) {
             jobs.push(loadImage(p.segment_map).then(function (img) {
-                S.segmentImage = img;
+                if (S.imageRev === p.image_rev) {
+                    S.segmentImage = img;
+                }
             }));
         }
         renderCandidates(p);
@@ -184,6 +196,9 @@
                 fitView();
             }
             draw();
+            if (seq !== S.applied) {
+                return; // a newer payload is being drawn; its markers follow
+            }
             S.renderCount += 1;
             S.root.setAttribute("data-segfill-rendered", String(rev));
             S.root.setAttribute("data-segfill-render-count", String(S.renderCount));
