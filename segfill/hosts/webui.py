@@ -510,13 +510,7 @@ class WebUIHost:
                    getattr(self.bindings.opts, "outdir_samples", "") or "outputs/img2img-images")
 
     def _save(self, image: Image.Image, infotext: str, seed: int, prompt: str, p: Any) -> None:
-        if self.bindings.save_image is None:
-            return
-        if getattr(self.bindings.opts, "samples_save", True) is False:
-            return
-        extension = getattr(self.bindings.opts, "samples_format", "png") or "png"
-        self.bindings.save_image(image, self.outdir(), "", seed=seed, prompt=prompt, extension=extension,
-                                 info=infotext, p=p)
+        save_result(self.bindings, image, self.outdir(), infotext, seed, prompt, p)
 
     def _begin(self, job: str) -> None:
         begin = getattr(self.bindings.state, "begin", None)
@@ -594,6 +588,15 @@ class WebUIHost:
                                               "warning": self.model_warning()})
             finally:
                 self._end()
+
+
+def save_result(bindings: WebUIBindings, image: Image.Image, folder: str, infotext: str, seed: int, prompt: str,
+                p: Any) -> None:
+    """Save like the WebUI does (its format, its "save images" switch), with the infotext embedded."""
+    if bindings.save_image is None or not getattr(bindings.opts, "samples_save", True):
+        return
+    bindings.save_image(image, folder, "", seed=seed, prompt=prompt,
+                        extension=getattr(bindings.opts, "samples_format", "png") or "png", info=infotext, p=p)
 
 
 def _settings_from_opts(opts: Any) -> dict[str, Any]:
@@ -711,12 +714,9 @@ def run_outpaint_script(p: Any, raw_args: Any, bindings: WebUIBindings,
         last = next((r.infotext for r in reversed(backend.runs) if r.infotext), "")
         infotext = patch_infotext(last, seed=seed, size=out.size, params=params)
         out.info["parameters"] = infotext  # what the WebUI embeds in PNGs it returns or shows (PNG Info)
-        if bindings.save_image is not None and not getattr(p, "do_not_save_samples", False) \
-                and getattr(bindings.opts, "samples_save", True):
-            bindings.save_image(out, getattr(p, "outpath_samples", None) or "outputs/img2img-images", "",
-                                seed=seed, prompt=getattr(p, "prompt", ""),
-                                extension=getattr(bindings.opts, "samples_format", "png") or "png",
-                                info=infotext, p=p)
+        if not getattr(p, "do_not_save_samples", False):
+            save_result(bindings, out, getattr(p, "outpath_samples", None) or "outputs/img2img-images", infotext,
+                        seed, getattr(p, "prompt", ""), p)
         images.append(out)
         seeds.append(seed)
         infotexts.append(infotext)
