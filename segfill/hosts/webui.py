@@ -407,12 +407,13 @@ class WebUIHost:
 
     @property
     def embeddings(self) -> Any:
-        if self._embeddings is None:
-            from segfill.sam.session import EmbeddingCache
+        with self._sam_lock:  # one cache per host, even when two users' first clicks arrive together
+            if self._embeddings is None:
+                from segfill.sam.session import EmbeddingCache
 
-            mib = int(self._settings().get("segfill_embedding_cache_mib", 256))
-            self._embeddings = EmbeddingCache(mib * 1024 * 1024)
-        return self._embeddings
+                mib = int(self._settings().get("segfill_embedding_cache_mib", 256))
+                self._embeddings = EmbeddingCache(mib * 1024 * 1024)
+            return self._embeddings
 
     def sam_folders(self, values: dict[str, Any] | None = None) -> list[str]:
         from segfill.settings import split_folders
@@ -459,13 +460,8 @@ class WebUIHost:
         """Move SAM off the GPU when the unload policy says so (only if it was ever loaded)."""
         if self._sam is None:
             return
-        if self._settings().get("segfill_sam_unload_policy") != "before_generation":
-            return
-        for method in ("offload_to_cpu", "offload"):
-            func = getattr(self._sam, method, None)
-            if callable(func):
-                func()
-                return
+        if self._settings().get("segfill_sam_unload_policy") == "before_generation":
+            self._sam.offload_to_cpu()
 
     def _new_processing(self, image: Image.Image, mask: Image.Image | None, args: Any) -> Any:
         """A StableDiffusionProcessingImg2Img for the tab/API: with a mask it is an "only masked" inpaint
