@@ -192,6 +192,11 @@ def test_segment_map_clicks_and_scribbles(host, image):
     assert np.array_equal(state.raw_mask(), left | top_right) and "segment_map" not in payload
     state, payload, _ = events(state, host, {"type": "segment", "points": [[10, 60]], "remove": True})
     assert np.array_equal(state.raw_mask(), top_right)
+    # a browser that lost its copy asks again: the same map is resent, the generator does not run again
+    known = state.segment_map
+    state, payload, _ = events(state, host, {"type": "segment_map"})
+    assert state.segment_map is known and "segment_map" in payload
+    assert payload["message"].startswith("Segment map: 2 segments")
 
 
 def test_errors_are_messages_and_keep_the_state(host, image):

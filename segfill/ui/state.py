@@ -452,7 +452,11 @@ def apply_event(state: UserState, event: dict[str, Any], host: Host) -> None:
         ids = edit.segment_ids - touched if event.get("remove") else edit.segment_ids | touched
         state.push(replace(edit, segment_ids=frozenset(ids)))
     elif kind == "segment_map":
-        compute_segments(state, host)
+        if state.segment_map is None:
+            compute_segments(state, host)
+        else:  # already made for this image (the browser lost its copy): send it again, do not recompute
+            state.sent_segment_revision = None
+            state.message = _segment_map_message(state)
     elif kind == "commit":  # bake the shown selection into the working mask and start a new one
         raw = state.raw_mask(edit)
         state.push(Edit(base=PackedMask.pack(raw), op=edit.op, refinement=edit.refinement))
@@ -475,7 +479,11 @@ def compute_segments(state: UserState, host: Host) -> None:
                                             points_per_side=SEGMENT_MAP_POINTS_PER_SIDE, cache=host.embeddings)
     state.segment_map_revision += 1
     state.revision += 1
-    state.message = f"Segment map: {len(state.segment_map)} segments. Click or scribble to add them."
+    state.message = _segment_map_message(state)
+
+
+def _segment_map_message(state: UserState) -> str:
+    return f"Segment map: {len(state.segment_map)} segments. Click or scribble to add them."
 
 
 def set_controls(state: UserState, op: str | None = None, **refinement: Any) -> bool:
