@@ -91,10 +91,6 @@ class Edit:
         return self == other and self.prediction is other.prediction
 
     @property
-    def has_selection(self) -> bool:
-        return self.prediction is not None or bool(self.segment_ids)
-
-    @property
     def candidate_index(self) -> int | None:
         if self.prediction is None:
             return None
