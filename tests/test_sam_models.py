@@ -680,6 +680,17 @@ def test_manager_offload_keeps_the_model(model_dir):
     assert sam.offload_to_cpu() is False
 
 
+def test_manager_is_current_tells_holders_when_to_get_again(model_dir):
+    sam = manager.SamManager([model_dir], device="cpu")
+    loaded = sam.get("one.pth")
+    assert sam.is_current(loaded) and not sam.is_current(None)
+    sam.offload_to_cpu()
+    assert not sam.is_current(loaded), "an offloaded model must be fetched again before use"
+    assert sam.get("one.pth") is loaded and sam.is_current(loaded)
+    sam.unload()
+    assert not sam.is_current(loaded)
+
+
 class _FakeLoaded:
     def __init__(self, path):
         self.path = path

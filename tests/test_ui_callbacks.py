@@ -91,6 +91,20 @@ def test_two_states_never_share_clicks(host, image):
     assert first.session.model is second.session.model, "the model itself is shared"
 
 
+def test_a_kept_session_follows_sam_offload_and_unload_without_re_encoding(host, image):
+    state = loaded(host, image)
+    state, payload, _ = events(state, host, {"type": "point", "x": 30, "y": 30, "label": 1})
+    before = state.session
+    misses = host.embeddings.stats().misses
+    for release in (host.sam.offload_to_cpu, host.sam.unload):
+        release()
+        state, payload, _ = events(state, host, {"type": "point", "x": 50, "y": 40, "label": 1})
+        assert payload["error"] == ""
+        assert state.session is not before and host.sam.is_current(state.session.model)
+        before = state.session
+    assert host.embeddings.stats().misses == misses, "the image embedding comes from the cache"
+
+
 def test_gradio_state_copies_keep_the_same_object(host, image):
     state = loaded(host, image)
     assert copy.deepcopy(state) is state and copy.copy(state) is state

@@ -130,6 +130,13 @@ class SamManager:
         """The LoadedSam currently held (possibly offloaded to the CPU), or None."""
         return self._loaded
 
+    def is_current(self, loaded) -> bool:
+        """Whether ``loaded`` (a LoadedSam a session kept) is still the held model, on its device.
+
+        False after an unload, an idle unload, a switch to another model or an offload to the CPU: the
+        holder must call :meth:`get` again (a cheap check, fit for every click)."""
+        return loaded is not None and loaded is self._loaded and not self._offloaded
+
     def get(self, name: str, model_type: str | None = None):
         """The loaded model called ``name`` (see :meth:`resolve_name`), loading or moving it if needed."""
         entry = self.resolve_name(name)

@@ -73,6 +73,9 @@ def _tensor_bytes(value: Any) -> int:
     return int(value.element_size() * value.nelement())
 
 
+_CPU = "cpu"
+
+
 def _to_device(value: Any, device: Any) -> Any:
     if value is None:
         return None
@@ -87,7 +90,9 @@ def _to_device(value: Any, device: Any) -> Any:
 class CachedEmbedding:
     """What ``SamPredictor.set_image`` computes: the encoder output and the two sizes SAM's transforms need."""
 
-    tensors: dict[str, Any]  # predictor attribute name -> tensor (or list of tensors), on the model's device
+    # predictor attribute name -> tensor (or list of tensors), kept on the CPU: a few MB per image, copied to the
+    # model's device on a hit, so cached embeddings never hold GPU memory while SAM is offloaded for a generation
+    tensors: dict[str, Any]
     input_size: tuple[int, int]  # (h, w) after ResizeLongestSide
     original_size: tuple[int, int]  # (h, w) of the image given to set_image
 
@@ -243,7 +248,8 @@ def _make_predictor(loaded: LoadedSam) -> Any:
 def _capture(predictor: Any) -> CachedEmbedding:
     if isinstance(predictor, Sam2Predictor):
         return predictor.capture()
-    tensors = {name: getattr(predictor, name) for name in _FEATURE_ATTRIBUTES if getattr(predictor, name, None) is not None}
+    tensors = {name: _to_device(getattr(predictor, name), _CPU) for name in _FEATURE_ATTRIBUTES
+               if getattr(predictor, name, None) is not None}
     return CachedEmbedding(tensors, tuple(predictor.input_size), tuple(predictor.original_size))
 
 
@@ -301,7 +307,8 @@ class Sam2Predictor:
     def capture(self) -> CachedEmbedding:
         inner = self.inner
         resolution = int(getattr(self.model, "image_size", 1024))
-        return CachedEmbedding({"_features": inner._features}, (resolution, resolution), tuple(inner._orig_hw[0]))
+        return CachedEmbedding({"_features": _to_device(inner._features, _CPU)}, (resolution, resolution),
+                               tuple(inner._orig_hw[0]))
 
     def install(self, entry: CachedEmbedding) -> None:
         inner = self.inner

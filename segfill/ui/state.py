@@ -326,7 +326,9 @@ def ensure_session(state: UserState, host: Host, model_name: str | None = None) 
 
     image = state.require_image()
     wanted = model_name or state.model_name or host.defaults().sam_model
-    if state.session is None or wanted != state.model_name:
+    # a kept session goes stale when SAM was unloaded (idle, model switch) or offloaded for a generation: its
+    # model would sit on the wrong device or pin memory the manager meant to free
+    if state.session is None or wanted != state.model_name or not host.sam.is_current(state.session.model):
         if not wanted:
             names = model_names(host)
             if not names:
