@@ -122,9 +122,10 @@ class SegmentMap:
         return len(self.segments)
 
     def _to_working(self, x: float, y: float) -> tuple[int, int]:
+        from segfill.sam.session import validate_points  # the same check and sentence as a click
+
+        ((x, y, _label),) = validate_points([(x, y)], self.full_size)
         full_w, full_h = self.full_size
-        if not (0 <= x < full_w and 0 <= y < full_h):
-            raise InputError(f"Point ({_fmt(x)}, {_fmt(y)}) lies outside the {full_w}×{full_h} image.")
         work_w, work_h = self.working_size
         return min(int(x * work_w / full_w), work_w - 1), min(int(y * work_h / full_h), work_h - 1)
 
@@ -219,10 +220,6 @@ def _describe(labels: np.ndarray, ious: Sequence[float] = (), stabilities: Seque
             )
         )
     return segments
-
-
-def _fmt(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 # -- NMS without torchvision's compiled ops --------------------------------------------------------------
