@@ -335,30 +335,29 @@ def test_full_size_official_architecture_loads_by_shapes(tmp_path):
     assert torch.equal(loaded.model.pixel_mean.flatten(), torch.tensor(loading.SAM_PIXEL_MEAN))
 
 
-def test_a_missing_dependency_of_the_family_package_is_named(tmp_path, monkeypatch):
+def _sam_hq_file_with_fake_package(tmp_path, monkeypatch, package_source: str):
+    """A SAM-HQ-shaped checkpoint, and a stand-in ``segment_anything_hq`` whose import runs ``package_source``."""
     fake = tmp_path / "fakepkgs" / "segment_anything_hq"
     fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text("import timm_not_installed_here\n")
+    (fake / "__init__.py").write_text(package_source)
     monkeypatch.syspath_prepend(str(tmp_path / "fakepkgs"))
     monkeypatch.delitem(sys.modules, "segment_anything_hq", raising=False)
     state = dict(official_shaped_state_dict("vit_b"))
     state["mask_decoder.hf_token.weight"] = torch.zeros(1, 256)
     path = tmp_path / "hq.pth"
     torch.save(state, path)
+    return path
+
+
+def test_a_missing_dependency_of_the_family_package_is_named(tmp_path, monkeypatch):
+    path = _sam_hq_file_with_fake_package(tmp_path, monkeypatch, "import timm_not_installed_here\n")
     with pytest.raises(MissingDependencyError, match="timm_not_installed_here"):
         loading.load_sam(path)
 
 
 def test_a_family_package_that_breaks_on_import_gives_a_sentence(tmp_path, monkeypatch):
-    fake = tmp_path / "fakepkgs" / "segment_anything_hq"
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text("raise AttributeError(\"module 'torch' has no attribute 'compiler'\")\n")
-    monkeypatch.syspath_prepend(str(tmp_path / "fakepkgs"))
-    monkeypatch.delitem(sys.modules, "segment_anything_hq", raising=False)
-    state = dict(official_shaped_state_dict("vit_b"))
-    state["mask_decoder.hf_token.weight"] = torch.zeros(1, 256)
-    path = tmp_path / "hq.pth"
-    torch.save(state, path)
+    path = _sam_hq_file_with_fake_package(
+        tmp_path, monkeypatch, "raise AttributeError(\"module 'torch' has no attribute 'compiler'\")\n")
     with pytest.raises(ModelError, match="'segment-anything-hq' package does not work here .*SAM-HQ models"):
         loading.load_sam(path)
 
