@@ -20,6 +20,7 @@ from typing import Any, Literal, Optional, Union
 import pydantic
 from pydantic import BaseModel, Field
 
+from segfill.args import Field as ArgsField  # pydantic v1 API, for engine argument models
 from segfill.args import InpaintArgs, MaskRefinement, OutpaintArgs, StrictArgs, confloat, conint, parse_args_model
 
 PYDANTIC_V2 = int(pydantic.VERSION.split(".")[0]) >= 2
@@ -182,18 +183,32 @@ class MaskResponse(ResponseModel):
 # -- POST /segment-map -----------------------------------------------------------------------------------
 
 
-class SegmentMapRequest(ApiModel):
-    """SAM's automatic segmentation of the whole image at a bounded working resolution."""
+class SegmentMapArgs(StrictArgs):
+    """Ranges for :func:`segfill.sam.segment_map.compute_segment_map` as offered by the API (engine-side check,
+    pydantic v1 API via segfill.args like every engine argument model)."""
 
-    image: str = Field(..., description=IMAGE_DESCRIPTION)
-    model: str | None = Field(None, description="installed SAM model name; default: the host's")
-    max_side: int = Field(1024, description="long side of the working resolution (64-4096)")
-    points_per_side: int = Field(32, description="grid density of the automatic generator (1-128)")
-    pred_iou_thresh: float = Field(0.88, description="drop masks SAM scores below this (0-1)")
-    stability_score_thresh: float = Field(0.95, description="drop masks less stable than this (0-1)")
-    points: list[PointModel] = Field(
-        default_factory=list, description="optional: also return the union of the segments these points touch"
-    )
+    max_side: conint(ge=64, le=4096) = ArgsField(1024, description="long side of the working resolution")
+    points_per_side: conint(ge=1, le=128) = ArgsField(32, description="grid density of the automatic generator")
+    pred_iou_thresh: confloat(ge=0, le=1) = ArgsField(0.88, description="drop masks SAM scores below this")
+    stability_score_thresh: confloat(ge=0, le=1) = ArgsField(0.95, description="drop masks less stable than this")
+
+
+SEGMENT_MAP_FIELD_NAMES = tuple(SegmentMapArgs.__fields__)
+
+_SegmentMapBase = _generated(
+    "_SegmentMapBase",
+    SegmentMapArgs,
+    {
+        "image": IMAGE_FIELD,
+        "model": (Optional[str], Field(None, description="installed SAM model name; default: the host's")),
+        "points": (list[PointModel], Field(
+            default_factory=list, description="optional: also return the union of the segments these points touch")),
+    },
+)
+
+
+class SegmentMapRequest(_SegmentMapBase):  # type: ignore[valid-type,misc]
+    """SAM's automatic segmentation of the whole image at a bounded working resolution."""
 
 
 class SegmentMapResponse(ResponseModel):
@@ -255,18 +270,3 @@ class GenerationResponse(ResponseModel):
     height: int
     plan: dict[str, Any] = Field(default_factory=dict, description="the plan the engine executed (canvas, tiles, seeds)")
     info: dict[str, Any] = Field(default_factory=dict, description="other details from the host")
-
-
-# -- engine-side checks (pydantic v1 API via segfill.args, like every engine argument model) ----------------
-
-
-class SegmentMapArgs(StrictArgs):
-    """Ranges for :func:`segfill.sam.segment_map.compute_segment_map` as offered by the API."""
-
-    max_side: conint(ge=64, le=4096) = 1024
-    points_per_side: conint(ge=1, le=128) = 32
-    pred_iou_thresh: confloat(ge=0, le=1) = 0.88
-    stability_score_thresh: confloat(ge=0, le=1) = 0.95
-
-
-SEGMENT_MAP_FIELD_NAMES = ("max_side", "points_per_side", "pred_iou_thresh", "stability_score_thresh")
