@@ -79,8 +79,10 @@ def test_standalone_page_loads_our_script_and_mounts_the_api(host):
 
 
 def test_serve_command_options(tmp_path, monkeypatch):
+    import torch
+
     from segfill.cli import build_parser
-    from segfill.errors import InputError
+    from segfill.errors import InputError, ModelError
     from segfill.ui.cli import build_host, model_folders
     from tests.tiny_models import save_tiny_sam
 
@@ -98,6 +100,11 @@ def test_serve_command_options(tmp_path, monkeypatch):
     missing = build_parser().parse_args(["serve", "--sam-checkpoint", str(tmp_path / "nope.pth")])
     with pytest.raises(InputError):
         model_folders(missing)
+    not_sam = tmp_path / "ckpt" / "notes.pth"
+    torch.save({"weight": torch.zeros(2, 2)}, not_sam)
+    wrong = build_parser().parse_args(["serve", "--sam-checkpoint", str(not_sam)])
+    with pytest.raises(ModelError, match="notes.pth"):
+        build_host(wrong)
 
 
 def test_send_to_inpaint_fills_captured_img2img_components_from_python(host):

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from segfill.errors import InputError
+from segfill.errors import InputError, ModelError
 
 MODELS_ENV = "SEGFILL_MODELS"
 
@@ -71,7 +71,9 @@ def default_model_name(manager: Any, checkpoint: Path) -> str:
             return getattr(entry, "name", str(entry))
         if isinstance(entry, str) and entry in (checkpoint.name, checkpoint.stem, str(checkpoint)):
             return entry
-    return str(resolved)
+    # listings hide files that are not SAM checkpoints; loading it names the exact problem
+    manager.get_path(checkpoint)
+    raise ModelError(f"{checkpoint} loads but is not listed as a SAM model in {checkpoint.parent}.")
 
 
 def run(args: argparse.Namespace) -> int:
