@@ -12,7 +12,8 @@ import gradio as gr
 from modules import processing, scripts
 
 from segfill.args import OutpaintArgs, PrefillMethod
-from segfill.hosts import webui as segfill_webui
+from segfill.hosts.webui.host import current_host
+from segfill.hosts.webui.script import SCRIPT_TITLE, run_outpaint_script, script_args_from_controls
 from segfill.infotext import infotext_fields_for
 from segfill.outpaint.geometry import ANCHORS, ASPECT_PRESETS
 from segfill.ui.compat import GRADIO4
@@ -28,19 +29,19 @@ def make_processed(p, images, seeds, infotexts, comments):
 
 
 def model_status_markdown():
-    host = segfill_webui.current_host()
+    host = current_host()
     warning = host.model_warning() if host is not None else None
     return f"⚠ {warning}" if warning else ""
 
 
 def inpainting_checkpoints():
-    host = segfill_webui.current_host()
+    host = current_host()
     return host.inpainting_checkpoints() if host is not None else []
 
 
 class SegFillOutpaintScript(scripts.Script):
     def title(self):
-        return segfill_webui.SCRIPT_TITLE
+        return SCRIPT_TITLE
 
     def show(self, is_img2img):
         return is_img2img
@@ -85,12 +86,12 @@ class SegFillOutpaintScript(scripts.Script):
                 controls["seam_fix"] = gr.Checkbox(value=d["seam_fix"].default, label="Seam-fix pass",
                                                    elem_id=self.elem_id("seam_fix"))
             names = list(controls)
-            initial = segfill_webui.script_args_from_controls({n: c.value for n, c in controls.items()})
+            initial = script_args_from_controls({n: c.value for n, c in controls.items()})
             args_json = gr.Textbox(value=initial, visible=False, label="SegFill arguments (JSON)",
                                    elem_id=self.elem_id("args"))
 
         def assemble(*values):
-            return segfill_webui.script_args_from_controls(dict(zip(names, values, strict=True)))
+            return script_args_from_controls(dict(zip(names, values, strict=True)))
 
         for component in controls.values():
             component.change(assemble, inputs=list(controls.values()), outputs=[args_json], **QUIET)
@@ -100,7 +101,7 @@ class SegFillOutpaintScript(scripts.Script):
             return model_status_markdown(), gr.update(choices=choices, value=choices[0] if choices else None)
 
         def switch_model(title):
-            host = segfill_webui.current_host()
+            host = current_host()
             if host is None or not title:
                 return model_status_markdown()
             try:
@@ -117,5 +118,5 @@ class SegFillOutpaintScript(scripts.Script):
         return [args_json]
 
     def run(self, p, args_json=None, *rest):
-        host = segfill_webui.current_host()
-        return segfill_webui.run_outpaint_script(p, args_json, host.bindings, make_processed)
+        host = current_host()
+        return run_outpaint_script(p, args_json, host.bindings, make_processed)

@@ -6,7 +6,8 @@ import gradio as gr
 from modules import call_queue, images, paths, processing, script_callbacks, sd_models, shared
 
 from segfill import settings as segfill_settings
-from segfill.hosts.webui import WebUIBindings, WebUIHost, current_host, set_host_factory
+from segfill.hosts.webui.bindings import WebUIBindings
+from segfill.hosts.webui.host import WebUIHost, current_host, set_host_factory
 
 try:
     import modules_forge  # noqa: F401  (only Forge has it)

@@ -16,7 +16,7 @@ import gradio as gr
 from segfill.ui.compat import GRADIO4, blocks_kwargs, queue_kwargs
 
 if TYPE_CHECKING:  # pragma: no cover
-    from segfill.host import Host
+    from segfill.hosts.base import Host
 
 EXTENSION_ROOT = Path(__file__).resolve().parent.parent
 JAVASCRIPT_DIR = EXTENSION_ROOT / "javascript"

@@ -14,6 +14,7 @@ try:  # pydantic 2 ships the v1 API under pydantic.v1
 except ImportError:  # pydantic 1
     from pydantic import BaseModel, Field, ValidationError, confloat, conint, validator  # type: ignore[no-redef]
 
+from segfill import defaults
 from segfill.errors import InputError
 
 __all__ = ["BaseModel", "Field", "confloat", "conint", "StrictArgs", "MaskRefinement", "parse_args_model"]
@@ -76,7 +77,7 @@ class TiledRepaintArgs(StrictArgs):
     strength: confloat(ge=0, le=1) = 1.0
     prefill_noise: confloat(ge=0, le=4) = Field(0.5, description="grain of blur_extend, x the image's fine contrast")
     tile_size: Optional[conint(ge=64, le=4096)] = Field(None, description="tile side (px); default: the backend's working size")  # noqa: UP045 - evaluated by pydantic 1
-    overlap: conint(ge=0, le=2048) = Field(64, description="px shared by neighbouring tiles")
+    overlap: conint(ge=0, le=2048) = Field(defaults.TILE_OVERLAP, description="px shared by neighbouring tiles")
     blend: BlendWindow = "cosine"
     tile_mode: Literal["continue", "independent"] = Field(
         "continue", description="continue: a tile keeps its neighbours' results as unmasked context and repaints "
@@ -103,8 +104,8 @@ class OutpaintArgs(TiledRepaintArgs):
     target_height: Optional[conint(ge=1, le=131072)] = None  # noqa: UP045 - evaluated by pydantic 1
     anchor: str = "center"
     prefill: PrefillMethod = "blur_extend"
-    band: conint(ge=0, le=512) = Field(32, description="px of the original regenerated and blended at the seam")
-    feather: conint(ge=0, le=512) = Field(24, description="soft edge (px) of the masks, at most the band")
+    band: conint(ge=0, le=512) = Field(defaults.OUTPAINT_BAND, description="px of the original regenerated and blended at the seam")
+    feather: conint(ge=0, le=512) = Field(defaults.OUTPAINT_FEATHER, description="soft edge (px) of the masks, at most the band")
     max_step: Optional[conint(ge=16, le=16384)] = Field(None, description="max px added per side per pass; default tile_size/2")  # noqa: UP045 - evaluated by pydantic 1
 
     @validator("aspect")
@@ -140,6 +141,6 @@ class InpaintArgs(TiledRepaintArgs):
     is larger than the working size, pasted back with a feathered composite."""
 
     prefill: PrefillMethod = Field("none", description="'none' keeps the original under the mask")
-    band: conint(ge=0, le=512) = Field(8, description="px beyond the mask that are regenerated and blended")
-    feather: conint(ge=0, le=512) = Field(8, description="soft edge (px) of the masks, at most the band")
-    context: conint(ge=0, le=4096) = Field(64, description="px of surroundings around each masked region")
+    band: conint(ge=0, le=512) = Field(defaults.INPAINT_BAND, description="px beyond the mask that are regenerated and blended")
+    feather: conint(ge=0, le=512) = Field(defaults.INPAINT_FEATHER, description="soft edge (px) of the masks, at most the band")
+    context: conint(ge=0, le=4096) = Field(defaults.INPAINT_CONTEXT, description="px of surroundings around each masked region")

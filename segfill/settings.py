@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from segfill.host import DEFAULT_EMBEDDING_CACHE_BYTES, HostDefaults
+from segfill import defaults
+from segfill.hosts.base import HostDefaults
 
 SECTION: tuple[str, str] = ("segfill", "SegFill")
 
@@ -47,7 +48,7 @@ SETTINGS: list[Setting] = [
             {"choices": UNLOAD_POLICIES}),
     Setting("segfill_sam_idle_unload_s", 300, "Unload SAM after this many idle seconds (policy 'idle')",
             "Slider", {"minimum": 10, "maximum": 3600, "step": 10}),
-    Setting("segfill_embedding_cache_mib", _mib(DEFAULT_EMBEDDING_CACHE_BYTES),
+    Setting("segfill_embedding_cache_mib", _mib(defaults.EMBEDDING_CACHE_BYTES),
             "SAM embedding cache size (MiB, shared by all sessions)", "Slider",
             {"minimum": 16, "maximum": 4096, "step": 16}),
     Setting("segfill_tile_size", 0, "Default outpaint tile size (0 = the img2img width/height)", "Slider",

@@ -23,7 +23,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 from segfill.api import models as api_models  # noqa: E402
 from segfill.api import register_routes  # noqa: E402
 from segfill.api.codec import read_image_b64  # noqa: E402
-from segfill.host import HostDefaults, StandaloneHost  # noqa: E402
+from segfill.hosts.base import HostDefaults  # noqa: E402
+from segfill.hosts.standalone import StandaloneHost  # noqa: E402
 from tests._sam_fixtures import single_torch_thread  # noqa: E402
 from tests.tiny_models import save_tiny_sam  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""SamSession, EmbeddingCache and MaskHistory with a tiny random SAM loaded through the real loader."""
+"""SamSession and EmbeddingCache with a tiny random SAM loaded through the real loader."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ import threading
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from segment_anything import SamPredictor
 
 from segfill.errors import InputError
-from segfill.sam.session import CachedEmbedding, EmbeddingCache, MaskHistory, SamSession, image_digest
+from segfill.sam.session import CachedEmbedding, EmbeddingCache, SamSession, image_digest
 from tests._sam_fixtures import load_tiny, single_torch_thread, textured_image
 
 
@@ -289,84 +287,6 @@ def test_reset_image_forgets_the_image(tiny, image_a):
         session.predict(points=[(1, 1, 1)])
 
 
-# -- mask history ----------------------------------------------------------------------------------------
-def _rect(shape, x0, y0, x1, y1):
-    mask = np.zeros(shape, bool)
-    mask[y0:y1, x0:x1] = True
-    return mask
-
-
-def test_history_combines_selections_and_undoes_them():
-    from segfill.masks import CombineOp
-
-    shape = (40, 60)
-    history = MaskHistory(shape)
-    assert not history.current.any() and not history.can_undo and not history.can_redo
-    a = _rect(shape, 0, 0, 30, 40)
-    b = _rect(shape, 20, 10, 60, 30)
-
-    history.apply(a, CombineOp.ADD)
-    history.apply(b, CombineOp.ADD)
-    np.testing.assert_array_equal(history.current, a | b)
-    history.apply(b, CombineOp.SUBTRACT)
-    np.testing.assert_array_equal(history.current, a & ~b)
-    history.apply(a, CombineOp.INTERSECT)
-    np.testing.assert_array_equal(history.current, a & ~b)  # no change: not recorded
-    assert history.depth == 3
-    history.apply(b, CombineOp.REPLACE)
-    np.testing.assert_array_equal(history.current, b)
-
-    np.testing.assert_array_equal(history.undo(), a & ~b)
-    np.testing.assert_array_equal(history.undo(), a | b)
-    assert history.can_redo
-    np.testing.assert_array_equal(history.redo(), a & ~b)
-
-    history.apply(a, "intersect")  # no change: the redo branch survives
-    assert history.can_redo
-    history.apply(b, "add")  # a real change drops the redo branch
-    assert not history.can_redo
-    np.testing.assert_array_equal(history.current, a | b)
-    np.testing.assert_array_equal(history.undo(), a & ~b)
-    history.undo()
-    history.undo()
-    history.undo()
-    assert not history.can_undo and not history.current.any()
-    np.testing.assert_array_equal(history.undo(), np.zeros(shape, bool))  # undo at the start is harmless
-
-
-def test_history_depth_is_bounded_and_states_are_compressed():
-    history = MaskHistory((2000, 3000), max_depth=3)
-    for step in range(6):
-        history.set(_rect((2000, 3000), step * 10, 0, step * 10 + 500, 1000))
-    assert history.depth == 3
-    for _ in range(5):
-        history.undo()
-    np.testing.assert_array_equal(history.current, _rect((2000, 3000), 20, 0, 520, 1000))
-    stored = sum(len(state) for state in history._states)
-    assert stored < 4 * 2000 * 3000 / 8 / 10  # far below even bit-packed masks
-    with pytest.raises(InputError, match="the image is 3000×2000"):
-        history.set(np.zeros((10, 10), bool))
-    with pytest.raises(ValueError):
-        history.current[0, 0] = True  # read-only view: changes go through the history
-    with pytest.raises(InputError, match="Unknown way"):
-        history.apply(np.zeros((2000, 3000), bool), "xor")
-
-
-def test_history_reads_soft_and_integer_masks_like_the_mask_toolkit():
-    history = MaskHistory((1, 4))
-    np.testing.assert_array_equal(history.set(np.array([[0.0, 0.49, 0.5, 1.0]])), [[False, False, True, True]])
-    np.testing.assert_array_equal(history.apply(np.array([[0, 0, 0, 255]], np.uint8), "subtract"), [[0, 0, 1, 0]])
-    with pytest.raises(InputError, match="the image is 4×1"):
-        history.apply(np.zeros(4, bool), "add")
-
-
-def test_history_for_image_matches_the_image_size(image_a):
-    from PIL import Image
-
-    assert MaskHistory.for_image(image_a).shape == (120, 160)
-    assert MaskHistory.for_image(Image.new("RGB", (70, 30))).shape == (30, 70)
-
-
 # -- SAM 2 (optional package) ----------------------------------------------------------------------------
 def _sam2_importable() -> bool:
     try:
@@ -430,31 +350,3 @@ def test_sam2_segment_map(tiny_sam2, image_a):
     assert session.encoder_calls == 0
 
 
-@settings(max_examples=40, deadline=None)
-@given(
-    steps=st.lists(
-        st.tuples(st.sampled_from(["add", "subtract", "intersect", "replace"]), st.integers(0, 2**16 - 1)),
-        min_size=1,
-        max_size=12,
-    )
-)
-def test_history_undo_all_and_redo_all_walk_the_same_states(steps):
-    from segfill.masks import CombineOp, combine
-
-    shape = (4, 4)
-    history = MaskHistory(shape, max_depth=100)
-    expected = [np.zeros(shape, bool)]
-    for op, bits in steps:
-        selection = np.array([(bits >> i) & 1 for i in range(16)], bool).reshape(shape)
-        after = combine(expected[-1], selection, CombineOp(op))
-        history.apply(selection, op)
-        if not np.array_equal(after, expected[-1]):
-            expected.append(after)
-        np.testing.assert_array_equal(history.current, expected[-1])
-    assert history.depth == len(expected) - 1
-    for state in reversed(expected[:-1]):
-        np.testing.assert_array_equal(history.undo(), state)
-    assert not history.can_undo
-    for state in expected[1:]:
-        np.testing.assert_array_equal(history.redo(), state)
-    assert not history.can_redo

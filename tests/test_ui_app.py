@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from segfill.host import HostDefaults, StandaloneHost
+from segfill.hosts.base import HostDefaults
+from segfill.hosts.standalone import StandaloneHost
 
 
 @pytest.fixture(scope="module")

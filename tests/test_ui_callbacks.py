@@ -13,7 +13,7 @@ from PIL import Image
 from segfill.errors import SegFillError
 from segfill.ui import callbacks as cb
 from segfill.ui import state as st
-from segfill.ui.render import decode_data_url
+from segfill.ui.dataurl import decode_data_url
 from tests.browser.tiny_assets import sample_image
 
 WIDTH, HEIGHT = 96, 72
@@ -22,7 +22,8 @@ WIDTH, HEIGHT = 96, 72
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
     from segfill.backends import create_backend
-    from segfill.host import HostDefaults, StandaloneHost
+    from segfill.hosts.base import HostDefaults
+    from segfill.hosts.standalone import StandaloneHost
     from segfill.sam.manager import SamManager
     from segfill.sam.session import EmbeddingCache
     from tests.tiny_models import save_tiny_sam
@@ -129,9 +130,9 @@ def test_candidate_undo_redo_and_refinement_controls(host, image):
     assert payload["mask_area"] == area
     assert list(updates) == [cb.NO_CHANGE, 0, cb.NO_CHANGE, cb.NO_CHANGE, cb.NO_CHANGE, cb.NO_CHANGE, cb.NO_CHANGE]
     # the slider echoing that value back is not a new step
-    depth = state.position
+    depth = state.history.depth
     state, _ = cb.on_controls(state, "Add", 0, 0, 0, False, 0, False)
-    assert state.position == depth and state.can_redo
+    assert state.history.depth == depth and state.can_redo
     state, payload, updates = events(state, host, {"type": "redo"})
     assert payload["mask_area"] == grown and updates[1] == 2
     # undo twice more: back to the best candidate, then to nothing (no decoder run needed)
@@ -291,7 +292,7 @@ def test_model_download_reports_progress_and_checksum(tmp_path, monkeypatch):
     import hashlib
 
     from segfill.backends import create_backend
-    from segfill.host import StandaloneHost
+    from segfill.hosts.standalone import StandaloneHost
     from segfill.sam import registry
     from segfill.sam.manager import SamManager
     from segfill.ui.builder import download_model_progress
@@ -324,7 +325,7 @@ def test_model_download_reports_progress_and_checksum(tmp_path, monkeypatch):
 def test_download_of_a_sam2_model_installs_sam2_without_touching_torch(tmp_path, monkeypatch):
     """Picking a SAM 2.1 model is what installs ``sam2`` (through the torch-safe installer), never before."""
     from segfill.backends import create_backend
-    from segfill.host import StandaloneHost
+    from segfill.hosts.standalone import StandaloneHost
     from segfill.sam import registry, sam2_install
     from segfill.sam.manager import SamManager
     from segfill.ui import builder
@@ -371,7 +372,7 @@ def test_old_sam_answers_are_packed_and_undo_still_restores_them(host, image):
     for index in range(st.LIVE_PREDICTIONS + 3):
         state, payload, _ = events(state, host, {"type": "point", "x": 5 + 9 * index, "y": 30, "label": index % 2})
         masks.append(state.raw_mask().copy())
-    kinds = [type(edit.prediction).__name__ for edit in state.edits[1:]]
+    kinds = [type(edit.prediction).__name__ for edit in list(state.history)[1:]]
     assert kinds.count("CompactPrediction") == 3 and kinds[-st.LIVE_PREDICTIONS:] == ["Prediction"] * st.LIVE_PREDICTIONS
     for expected in reversed(masks[:-1]):
         state, payload, _ = events(state, host, {"type": "undo"})

@@ -20,7 +20,13 @@ from PIL import Image
 from segfill import infotext, settings
 from segfill.args import InpaintArgs, OutpaintArgs
 from segfill.errors import InputError
-from segfill.hosts import webui
+from segfill.hosts.webui.bindings import WebUIBindings
+from segfill.hosts.webui.checkpoints import is_inpainting_model
+from segfill.hosts.webui.host import WebUIHost, current_host
+from segfill.hosts.webui.infotext_patch import patch_infotext
+from segfill.hosts.webui.locking import ThreadReentrantLock
+from segfill.hosts.webui.script import decode_script_args, outpaint_args_for_processing, script_args_from_controls
+from segfill.hosts.webui.tile_backend import FILL_ORIGINAL, apply_tile_fields, copy_processing, feather_to_mask_blur
 from tests.webui.fakes import (
     REPAINT_COLOUR,
     FakeImg2Img,
@@ -49,11 +55,11 @@ def test_tile_fields_map_onto_img2img_processing():
                     n_iter=3, batch_size=2)
     tile = Image.new("RGB", (96, 64), "white")
     mask = Image.new("L", (96, 64), 255)
-    webui.apply_tile_fields(p, tile, mask, seed=1234, strength=0.6)
+    apply_tile_fields(p, tile, mask, seed=1234, strength=0.6)
     assert p.init_images[0].size == (96, 64)
     assert p.image_mask.mode == "L" and p.image_mask.size == (96, 64)
     assert (p.width, p.height) == (96, 64)
-    assert p.inpainting_fill == webui.FILL_ORIGINAL  # the engine pre-filled the new area
+    assert p.inpainting_fill == FILL_ORIGINAL  # the engine pre-filled the new area
     assert (p.mask_blur_x, p.mask_blur_y) == (0, 0)  # the engine feathers the seam itself
     assert p.inpaint_full_res is False  # whole tile, not "only masked"
     assert p.denoising_strength == pytest.approx(0.6)
@@ -65,7 +71,7 @@ def test_tile_fields_map_onto_img2img_processing():
 def test_copy_processing_isolates_mutable_fields():
     p = FakeImg2Img()
     p.extra_generation_params["User"] = "x"
-    q = webui.copy_processing(p)
+    q = copy_processing(p)
     q.extra_generation_params["SegFill"] = "outpaint"
     assert "SegFill" not in p.extra_generation_params and q.extra_generation_params["User"] == "x"
 
@@ -85,16 +91,16 @@ def test_copy_processing_isolates_mutable_fields():
     (types.SimpleNamespace(), None),  # Forge placeholder before the first job
 ])
 def test_inpainting_model_detection(model, expected):
-    assert webui.is_inpainting_model(model) is expected
+    assert is_inpainting_model(model) is expected
 
 
 def _host(sd_model=None, checkpoints=(), processing=None, state=None, lock=None, opts=None, saved=None, **kw):
     state = state or FakeState()
-    bindings = webui.WebUIBindings(
+    bindings = WebUIBindings(
         process_images=processing or FakeProcessing(state), img2img_class=FakeImg2Img, state=state,
         opts=opts or FakeOpts(), get_sd_model=lambda: sd_model, queue_lock=lock,
         list_checkpoints=lambda: list(checkpoints), save_image=saved, **kw)
-    return webui.WebUIHost(bindings)
+    return WebUIHost(bindings)
 
 
 def test_model_warning_names_installed_inpainting_checkpoints():
@@ -122,7 +128,7 @@ def test_switch_checkpoint_goes_through_the_binding_and_checks_the_title():
 
 def test_reentrant_wrapper_lets_one_thread_nest_and_blocks_others():
     raw = threading.Lock()
-    lock = webui.ThreadReentrantLock(raw)
+    lock = ThreadReentrantLock(raw)
     with lock:
         with lock:  # the API holds it, then the host asks again: no deadlock
             assert raw.locked() and lock.held_here
@@ -158,9 +164,9 @@ def test_tab_inpaint_builds_masked_img2img_under_the_queue_lock_and_saves(tmp_pa
     assert call["prompt"] == "a red ball"
     # "only masked" around the mask with the args' context, the args' feather as the WebUI's mask blur
     assert call["inpaint_full_res"] is True and call["padding"] == args.context
-    blur = webui.feather_to_mask_blur(args.feather)
+    blur = feather_to_mask_blur(args.feather)
     assert call["mask_blur"] == (blur, blur) and int(2.5 * blur + 0.5) <= args.feather
-    assert call["inpainting_fill"] == webui.FILL_ORIGINAL  # prefill "none" keeps what is under the mask
+    assert call["inpainting_fill"] == FILL_ORIGINAL  # prefill "none" keeps what is under the mask
     assert call["extra"]["SegFill"] == "inpaint"
     assert result.images[0].size == image.size
     assert result.info["inpaint_model"] is True and result.info["warning"] is None
@@ -191,39 +197,39 @@ def test_tab_inpaint_rejects_a_mask_of_another_size():
 
 
 def test_script_args_accept_dict_json_and_nothing():
-    assert webui.decode_script_args({"right": 64}) == {"right": 64}
-    assert webui.decode_script_args('{"right": 64}') == {"right": 64}
-    assert webui.decode_script_args(None) == {} and webui.decode_script_args("") == {}
+    assert decode_script_args({"right": 64}) == {"right": 64}
+    assert decode_script_args('{"right": 64}') == {"right": 64}
+    assert decode_script_args(None) == {} and decode_script_args("") == {}
     with pytest.raises(InputError):
-        webui.decode_script_args("{not json")
+        decode_script_args("{not json")
     with pytest.raises(InputError):
-        webui.decode_script_args([1, 2])
+        decode_script_args([1, 2])
 
 
 def test_controls_assemble_the_json_argument():
     values = {"size_mode": "padding", "left": 0.0, "right": 256.0, "top": 0, "bottom": 0, "aspect": "16:9",
               "anchor": "center", "prefill": "edge", "strength": 0.8, "tile_size": 0, "overlap": 64.0,
               "band": 32, "feather": 24, "max_step": 0, "color_match": True, "seam_fix": False}
-    data = json.loads(webui.script_args_from_controls(values))
+    data = json.loads(script_args_from_controls(values))
     assert data["right"] == 256 and isinstance(data["right"], int)
     assert "aspect" not in data and "tile_size" not in data and "max_step" not in data
     assert data["prefill"] == "edge" and data["color_match"] is True
-    aspect = json.loads(webui.script_args_from_controls({**values, "size_mode": "aspect"}))
+    aspect = json.loads(script_args_from_controls({**values, "size_mode": "aspect"}))
     assert aspect["aspect"] == "16:9" and "right" not in aspect
     OutpaintArgs.parse_obj(data)  # every key is a real OutpaintArgs field
 
 
 def test_outpaint_args_take_tile_size_and_seed_from_p_and_settings():
     p = FakeImg2Img(width=512, height=768, seed=99, prompt="sky")
-    args = webui.outpaint_args_for_processing({"right": 128}, p, {"segfill_overlap": 48})
+    args = outpaint_args_for_processing({"right": 128}, p, {"segfill_overlap": 48})
     assert args.right == 128 and args.tile_size == 512 and args.seed == 99 and args.overlap == 48
     assert args.prompt == "sky"
-    args = webui.outpaint_args_for_processing({"right": 128, "tile_size": 256, "overlap": 16}, p,
+    args = outpaint_args_for_processing({"right": 128, "tile_size": 256, "overlap": 16}, p,
                                               {"segfill_overlap": 48, "segfill_tile_size": 640})
     assert args.tile_size == 256 and args.overlap == 16
-    assert webui.outpaint_args_for_processing({}, p, {"segfill_tile_size": 640}).tile_size == 640
+    assert outpaint_args_for_processing({}, p, {"segfill_tile_size": 640}).tile_size == 640
     with pytest.raises(InputError):
-        webui.outpaint_args_for_processing({"rigth": 128}, p)  # typos are errors, not silently ignored
+        outpaint_args_for_processing({"rigth": 128}, p)  # typos are errors, not silently ignored
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -258,12 +264,12 @@ def test_every_outpaint_field_has_a_distinct_label():
 
 def test_patch_infotext_sets_job_seed_and_final_size_and_each_key_once():
     tile = "p\nSteps: 2, Seed: 123, Size: 64x64, Script: SegFill outpaint, SegFill pad right: 8, Version: 1.10.1"
-    out = webui.patch_infotext(tile, seed=7, size=(200, 100),
+    out = patch_infotext(tile, seed=7, size=(200, 100),
                                params={"Script": "SegFill outpaint", "SegFill pad right": "8", "SegFill band": "4"})
     assert "Seed: 7" in out and "Size: 200x100" in out
     assert out.count("Script: SegFill outpaint") == 1 and out.count("SegFill pad right") == 1
     assert out.endswith("Version: 1.10.1, SegFill band: 4")
-    assert webui.patch_infotext("", params={"SegFill band": "4"}) == "SegFill band: 4"
+    assert patch_infotext("", params={"SegFill band": "4"}) == "SegFill band: 4"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -309,8 +315,8 @@ def test_tab_script_registers_settings_tab_and_routes(fake_modules):
     assert set(registered) == {s.key for s in settings.SETTINGS}
     assert all(info.section == ("segfill", "SegFill") for info in registered.values())
 
-    host = webui.current_host()
-    assert isinstance(host, webui.WebUIHost) and host.name == "webui"
+    host = current_host()
+    assert isinstance(host, WebUIHost) and host.name == "webui"
     assert host.bindings.queue_lock is fake_modules.queue_lock
     assert host.model_warning() is None  # the fake checkpoint is a 9-channel one
 
@@ -339,7 +345,7 @@ def test_tab_gets_img2img_inpaint_upload_components(fake_modules):
         after_component(component, elem_id=component.elem_id)
     [(blocks, title, elem_id)] = fake_modules.callbacks["ui_tabs"][0]()
     assert (title, elem_id) == ("SegFill", "segfill")
-    assert webui.current_host().inpaint_upload_components == [base, mask]
+    assert current_host().inpaint_upload_components == [base, mask]
     elem_ids = {getattr(block, "elem_id", None) for block in blocks.blocks.values()}
     assert "segfill_send_inpaint" in elem_ids  # the real tab, not the fallback message
 
@@ -354,7 +360,7 @@ def test_outpaint_script_ui_and_run_through_fake_processing(fake_modules):
     with gr.Blocks():
         components = script.ui(True)
     assert len(components) == 1  # one JSON argument: adding controls never shifts API positions
-    assert json.loads(components[0].value) == json.loads(webui.script_args_from_controls(
+    assert json.loads(components[0].value) == json.loads(script_args_from_controls(
         {"size_mode": "padding", "left": 0, "right": 0, "top": 0, "bottom": 0, "aspect": "", "anchor": "center",
          "prefill": "blur_extend", "strength": 1.0, "tile_size": 0, "overlap": 64, "band": 32, "feather": 24,
          "max_step": 0, "color_match": False, "seam_fix": False}))
@@ -380,7 +386,7 @@ def test_outpaint_script_run_keeps_original_pixels_and_counts_tiles(fake_modules
     calls = fake_modules.processing.calls
     assert calls and fake_modules.state.job_count == len(calls)
     for call in calls:
-        assert call["inpainting_fill"] == webui.FILL_ORIGINAL and call["mask_blur"] == (0, 0)
+        assert call["inpainting_fill"] == FILL_ORIGINAL and call["mask_blur"] == (0, 0)
         assert call["inpaint_full_res"] is False and call["n_iter"] == 1 and call["batch_size"] == 1
         assert call["do_not_save_samples"] and call["prompt"] == "a beach" and call["steps"] == 2
         assert call["size"] == (call["width"], call["height"]) and max(call["size"]) <= 64

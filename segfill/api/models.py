@@ -20,6 +20,7 @@ from typing import Any, Literal, Optional, Union
 import pydantic
 from pydantic import BaseModel, Field
 
+from segfill import defaults
 from segfill.args import Field as ArgsField  # pydantic v1 API, for engine argument models
 from segfill.args import InpaintArgs, MaskRefinement, OutpaintArgs, StrictArgs, confloat, conint, parse_args_model
 
@@ -187,8 +188,8 @@ class SegmentMapArgs(StrictArgs):
     """Ranges for :func:`segfill.sam.segment_map.compute_segment_map` as offered by the API (engine-side check,
     pydantic v1 API via segfill.args like every engine argument model)."""
 
-    max_side: conint(ge=64, le=4096) = ArgsField(1024, description="long side of the working resolution")
-    points_per_side: conint(ge=1, le=128) = ArgsField(32, description="grid density of the automatic generator")
+    max_side: conint(ge=64, le=4096) = ArgsField(defaults.SEGMENT_MAP_MAX_SIDE, description="long side of the working resolution")
+    points_per_side: conint(ge=1, le=128) = ArgsField(defaults.SEGMENT_MAP_POINTS_PER_SIDE, description="grid density of the automatic generator")
     pred_iou_thresh: confloat(ge=0, le=1) = ArgsField(0.88, description="drop masks SAM scores below this")
     stability_score_thresh: confloat(ge=0, le=1) = ArgsField(0.95, description="drop masks less stable than this")
 

@@ -1,4 +1,4 @@
-"""SegFill's REST API: ``/segfill/v1/...`` routes on any FastAPI app, for any :class:`~segfill.host.Host`.
+"""SegFill's REST API: ``/segfill/v1/...`` routes on any FastAPI app, for any :class:`~segfill.hosts.base.Host`.
 
 The WebUI glue calls ``register_routes(app, webui_host, queue_lock=modules.call_queue.queue_lock)`` from
 ``on_app_started``; the standalone app calls ``register_routes(app, standalone_host)``. The routes are the
@@ -237,7 +237,7 @@ def register_routes(
 ) -> APIRouter:
     """Add SegFill's routes under ``prefix`` to ``app`` and return the router.
 
-    ``host`` implements :class:`segfill.host.Host`. ``queue_lock`` (a ``threading.Lock``-like object; the
+    ``host`` implements :class:`segfill.hosts.base.Host`. ``queue_lock`` (a ``threading.Lock``-like object; the
     WebUI's ``modules.call_queue.queue_lock``) is held around every model job; without one, a private lock
     serializes them. ``max_image_pixels`` bounds each decoded image, ``max_request_bytes`` each request body.
     """

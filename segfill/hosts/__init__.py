@@ -1,5 +1,3 @@
-"""Hosts other than the standalone one (which lives in :mod:`segfill.host`).
-
-:mod:`segfill.hosts.webui` runs SegFill inside the AUTOMATIC1111 WebUI and Forge. It never imports the
-WebUI's ``modules``: ``scripts/`` passes what it needs in (:class:`segfill.hosts.webui.WebUIBindings`).
-"""
+"""The programs SegFill runs in. ``base`` is the protocol the UI and the REST API use; ``standalone`` is
+``python -m segfill serve``; ``webui`` is the AUTOMATIC1111 WebUI and Forge (it never imports the WebUI's
+``modules``: ``scripts/`` passes what it needs in)."""

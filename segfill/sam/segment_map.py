@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from segfill import defaults
 from segfill.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,7 +41,7 @@ __all__ = [
     "working_size",
 ]
 
-DEFAULT_MAX_SIDE = 1024
+DEFAULT_MAX_SIDE = defaults.SEGMENT_MAP_MAX_SIDE
 
 
 @dataclass(frozen=True)
@@ -322,7 +323,7 @@ def compute_segment_map(
     model: LoadedSam,
     image: Any,
     max_side: int = DEFAULT_MAX_SIDE,
-    points_per_side: int = 32,
+    points_per_side: int = defaults.SEGMENT_MAP_POINTS_PER_SIDE,
     points_per_batch: int = 16,
     pred_iou_thresh: float = 0.88,
     stability_score_thresh: float = 0.95,

@@ -6,9 +6,7 @@
 - :class:`SamSession` is one user's view of one image: ``set_image`` once (free on a cache hit), then many
   cheap ``predict`` calls. Internally it drives a real ``SamPredictor``; the cache only fills in the
   predictor's ``features`` / ``input_size`` / ``original_size``, so SAM's own transforms are used unchanged.
-- :class:`MaskHistory` is the working mask built from several selections (add, subtract, intersect, replace)
-  with bounded undo/redo, for engine callers. The tab keeps its own undo list of edits (``segfill.ui.state``),
-  which also undoes clicks, strokes and refinements.
+- Undo/redo of selections is :class:`segfill.history.UndoHistory` (the tab keeps whole edits in one).
 
 Coordinates are image pixels ``(x, y)``, origin top-left, in the frame of the image given to ``set_image``.
 """
@@ -24,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from segfill import defaults
 from segfill.errors import InputError
-from segfill.masks import CombineOp, combine, pack_mask, unpack_mask
 
 if TYPE_CHECKING:  # pragma: no cover
     from segfill.sam.loading import LoadedSam
@@ -35,7 +33,6 @@ __all__ = [
     "CacheStats",
     "CachedEmbedding",
     "EmbeddingCache",
-    "MaskHistory",
     "Point",
     "Prediction",
     "Sam2Predictor",
@@ -45,7 +42,7 @@ __all__ = [
     "validate_points",
 ]
 
-DEFAULT_CACHE_BYTES = 1 << 30  # 1 GiB: ~250 vit_b/l/h embeddings (4 MiB each)
+DEFAULT_CACHE_BYTES = defaults.EMBEDDING_CACHE_BYTES
 
 Point = tuple[float, float, int]  # (x, y, label) with label 1 = include, 0 = exclude
 Box = tuple[float, float, float, float]  # (x0, y0, x1, y1)
@@ -515,91 +512,3 @@ def _as_rgb_uint8(image: Any) -> np.ndarray:
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise InputError("The image is empty.")
     return image
-
-
-class MaskHistory:
-    """The working mask, built from several selections, with bounded undo/redo.
-
-    States are stored bit-packed and zlib-compressed, so a long history of an 8000×6000 mask costs kilobytes
-    to a few megabytes, not 48 MB per step. Changes that leave the mask as it is are not recorded.
-    ``shape`` is numpy's ``(height, width)``.
-    """
-
-    def __init__(self, shape: tuple[int, int], max_depth: int = 50) -> None:
-        if len(shape) != 2 or shape[0] < 1 or shape[1] < 1:
-            raise InputError(f"A mask history needs a (height, width) shape, not {tuple(shape)!r}.")
-        if max_depth < 1:
-            raise InputError("The undo depth must be at least 1.")
-        self.shape = (int(shape[0]), int(shape[1]))
-        self.max_depth = int(max_depth)
-        empty = np.zeros(self.shape, dtype=bool)
-        self._states: list[bytes] = [pack_mask(empty)]
-        self._position = 0
-        self._current = empty
-
-    @classmethod
-    def for_image(cls, image: Any, max_depth: int = 50) -> MaskHistory:
-        """A history sized for ``image`` (numpy array or PIL image), starting with an empty mask."""
-        if isinstance(image, np.ndarray):
-            return cls(image.shape[:2], max_depth)
-        width, height = image.size
-        return cls((height, width), max_depth)
-
-    @property
-    def current(self) -> np.ndarray:
-        """The working mask, bool ``(H, W)``; a read-only view, copy it before changing it."""
-        view = self._current.view()
-        view.flags.writeable = False
-        return view
-
-    @property
-    def can_undo(self) -> bool:
-        return self._position > 0
-
-    @property
-    def can_redo(self) -> bool:
-        return self._position < len(self._states) - 1
-
-    @property
-    def depth(self) -> int:
-        """How many steps can be undone right now."""
-        return self._position
-
-    def set(self, mask: np.ndarray) -> np.ndarray:
-        """Replace the working mask (recorded for undo); returns the new current mask."""
-        return self.apply(mask, "replace")
-
-    def apply(self, mask: np.ndarray, op: CombineOp | str) -> np.ndarray:
-        """Combine a selection into the working mask with ``op`` (add, subtract, intersect, replace; see
-        :func:`segfill.masks.combine`, which also reads non-bool masks and names unknown ops)."""
-        shape = np.shape(mask)
-        if shape != self.shape:
-            size = f"{shape[1]}×{shape[0]}" if len(shape) == 2 else f"of shape {shape}"
-            raise InputError(f"The selection is {size} but the image is {self.shape[1]}×{self.shape[0]}.")
-        return self._push(combine(self._current, mask, op))
-
-    def clear(self) -> np.ndarray:
-        return self._push(np.zeros(self.shape, dtype=bool))
-
-    def _push(self, mask: np.ndarray) -> np.ndarray:
-        if np.array_equal(mask, self._current):
-            return self.current
-        del self._states[self._position + 1 :]
-        self._states.append(pack_mask(mask))
-        if len(self._states) > self.max_depth + 1:
-            del self._states[: len(self._states) - self.max_depth - 1]
-        self._position = len(self._states) - 1
-        self._current = mask
-        return self.current
-
-    def undo(self) -> np.ndarray:
-        if self.can_undo:
-            self._position -= 1
-            self._current = unpack_mask(self._states[self._position], self.shape)
-        return self.current
-
-    def redo(self) -> np.ndarray:
-        if self.can_redo:
-            self._position += 1
-            self._current = unpack_mask(self._states[self._position], self.shape)
-        return self.current

@@ -14,7 +14,7 @@ from segfill.ui import state as st
 from segfill.ui.callbacks import guarded, payload_json
 
 if TYPE_CHECKING:  # pragma: no cover
-    from segfill.host import Host, HostProgress
+    from segfill.hosts.base import Host, HostProgress
 
 
 def _seed(value: Any) -> int:

@@ -22,7 +22,7 @@ from segfill.ui import state as st
 from segfill.ui.compat import js_kwargs, no_change
 
 if TYPE_CHECKING:  # pragma: no cover
-    from segfill.host import Host
+    from segfill.hosts.base import Host
 
 HIDDEN = ["segfill-hidden"]
 

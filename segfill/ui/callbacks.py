@@ -20,7 +20,7 @@ from segfill.ui import state as st
 from segfill.ui.render import build_payload
 
 if TYPE_CHECKING:  # pragma: no cover
-    from segfill.host import Host
+    from segfill.hosts.base import Host
 
 log = logging.getLogger("segfill.ui")
 
@@ -133,7 +133,7 @@ def send_payload(state: st.UserState | None) -> tuple[st.UserState, str, str]:
     """Image and mask as PNG data URLs for ``segfillSendToInpaint`` (WebUI only)."""
     from PIL import Image
 
-    from segfill.ui.render import png_data_url
+    from segfill.ui.dataurl import png_data_url
 
     data: dict[str, str] = {}
 

@@ -50,7 +50,8 @@ def model_folders(args: argparse.Namespace) -> list[Path]:
 
 def build_host(args: argparse.Namespace) -> Any:
     from segfill.backends import create_backend
-    from segfill.host import HostDefaults, StandaloneHost
+    from segfill.hosts.base import HostDefaults
+    from segfill.hosts.standalone import StandaloneHost
     from segfill.sam.manager import SamManager
 
     manager = SamManager(model_folders(args), device=args.device)

@@ -7,14 +7,13 @@ composite. The image itself is sent only when it changed; candidate thumbnails o
 
 from __future__ import annotations
 
-import base64
-import io
 from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from segfill.ui.dataurl import jpeg_data_url, png_data_url
 from segfill.ui.state import UserState
 
 #: long side of the mask sent to the browser for display (the download is always full resolution)
@@ -23,23 +22,6 @@ MASK_DISPLAY_SIDE = 1024
 IMAGE_DISPLAY_SIDE = 2048
 THUMB_SIDE = 96
 TINT_RGB = np.array([30, 144, 255], dtype=np.float32)
-
-
-def png_data_url(image: Image.Image, compress_level: int = 1) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=compress_level)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def jpeg_data_url(image: Image.Image, quality: int = 90) -> str:
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def decode_data_url(url: str) -> bytes:
-    """Bytes of a ``data:...;base64,`` URL (used by tests and the send-to-img2img path)."""
-    return base64.b64decode(url.split(",", 1)[1])
 
 
 def display_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:

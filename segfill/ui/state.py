@@ -29,11 +29,12 @@ import numpy as np
 
 from segfill.args import MaskRefinement
 from segfill.errors import InputError, SegFillError
+from segfill.history import UndoHistory
 from segfill.masks import pack_mask, unpack_mask
 from segfill.sam.session import validate_box, validate_points
 
 if TYPE_CHECKING:  # pragma: no cover
-    from segfill.host import Host
+    from segfill.hosts.base import Host
     from segfill.sam.segment_map import SegmentMap
     from segfill.sam.session import Prediction, SamSession
 
@@ -43,8 +44,6 @@ Box = tuple[float, float, float, float]
 COMBINE_OPS = ("add", "subtract", "intersect", "replace")
 MAX_UNDO = 100
 MAX_EVENTS_PER_CALL = 200
-#: SAM's automatic mask generator grid for the segment map: 16×16 prompts keep it to seconds on a CPU
-SEGMENT_MAP_POINTS_PER_SIDE = 16
 
 
 @dataclass(frozen=True)
@@ -135,9 +134,8 @@ class UserState:
         self.session: SamSession | None = None
         self.segment_map: SegmentMap | None = None
         self.segment_map_revision = 0
-        # not sam.session.MaskHistory: undo here also restores points, SAM's answer, candidate and refinement
-        self.edits: list[Edit] = [Edit()]
-        self.position = 0
+        # undo restores points, SAM's answer, candidate and refinement together: the states are whole Edits
+        self.history: UndoHistory[Edit] = UndoHistory(Edit(), MAX_UNDO, same=Edit.same_as)
         self.revision = 0  # bumped on every visible change
         self.pending_download: Download | None = None
         self.message = ""
@@ -163,7 +161,7 @@ class UserState:
     # -- basic properties ----------------------------------------------------------------------------------
     @property
     def edit(self) -> Edit:
-        return self.edits[self.position]
+        return self.history.current
 
     @property
     def size(self) -> tuple[int, int] | None:
@@ -174,11 +172,11 @@ class UserState:
 
     @property
     def can_undo(self) -> bool:
-        return self.position > 0
+        return self.history.can_undo
 
     @property
     def can_redo(self) -> bool:
-        return self.position < len(self.edits) - 1
+        return self.history.can_redo
 
     def require_image(self) -> np.ndarray:
         if self.image is None:
@@ -188,13 +186,8 @@ class UserState:
     # -- history -------------------------------------------------------------------------------------------
     def push(self, edit: Edit) -> Edit:
         """Make ``edit`` current (undoable); an edit equal to the current one is not recorded."""
-        if edit.same_as(self.edit):
+        if not self.history.push(edit):
             return self.edit
-        del self.edits[self.position + 1 :]
-        self.edits.append(edit)
-        if len(self.edits) > MAX_UNDO + 1:
-            del self.edits[: len(self.edits) - MAX_UNDO - 1]
-        self.position = len(self.edits) - 1
         self.revision += 1
         self._compact_old_predictions()
         return edit
@@ -204,8 +197,9 @@ class UserState:
         keep sharing its packed form)."""
         live: set[int] = set()
         packed: dict[int, CompactPrediction] = {}
-        for index in range(len(self.edits) - 1, -1, -1):
-            prediction = self.edits[index].prediction
+        edits = list(self.history)
+        for index in range(len(edits) - 1, -1, -1):
+            prediction = edits[index].prediction
             if prediction is None or isinstance(prediction, CompactPrediction):
                 continue
             if id(prediction) in live or (len(live) < LIVE_PREDICTIONS and id(prediction) not in packed):
@@ -213,16 +207,16 @@ class UserState:
                 continue
             if id(prediction) not in packed:
                 packed[id(prediction)] = CompactPrediction(prediction)
-            self.edits[index] = replace(self.edits[index], prediction=packed[id(prediction)])
+            self.history.replace(index, replace(edits[index], prediction=packed[id(prediction)]))
 
     def undo(self) -> None:
         if self.can_undo:
-            self.position -= 1
+            self.history.undo()
             self.revision += 1
 
     def redo(self) -> None:
         if self.can_redo:
-            self.position += 1
+            self.history.redo()
             self.revision += 1
 
     # -- masks ---------------------------------------------------------------------------------------------
@@ -301,8 +295,7 @@ def set_image(state: UserState, image: Any, host: Host, model_name: str | None =
     state.segment_map_revision += 1
     refinement = state.edit.refinement
     op = state.edit.op
-    state.edits = [Edit(op=op, refinement=refinement)]
-    state.position = 0
+    state.history.reset(Edit(op=op, refinement=refinement))
     state.revision += 1
     state.reset_masks()
     ensure_session(state, host, model_name)
@@ -312,8 +305,7 @@ def clear_image(state: UserState) -> None:
     state.image = None
     state.image_revision += 1
     state.segment_map = None
-    state.edits = [Edit(op=state.edit.op, refinement=state.edit.refinement)]
-    state.position = 0
+    state.history.reset(Edit(op=state.edit.op, refinement=state.edit.refinement))
     state.revision += 1
     state.reset_masks()
     if state.session is not None:
@@ -473,8 +465,7 @@ def compute_segments(state: UserState, host: Host) -> None:
 
     image = state.require_image()
     session = ensure_session(state, host)
-    state.segment_map = compute_segment_map(session.model, image, max_side=1024,
-                                            points_per_side=SEGMENT_MAP_POINTS_PER_SIDE, cache=host.embeddings)
+    state.segment_map = compute_segment_map(session.model, image, cache=host.embeddings)
     state.segment_map_revision += 1
     state.revision += 1
     state.message = _segment_map_message(state)
@@ -504,7 +495,7 @@ def set_controls(state: UserState, op: str | None = None, **refinement: Any) -> 
 def make_download(state: UserState, what: str) -> Download:
     """Full-resolution mask PNG (L) or RGBA cut-out PNG as a data URL."""
     from segfill.masks import mask_to_image
-    from segfill.ui.render import png_data_url
+    from segfill.ui.dataurl import png_data_url
 
     image = state.require_image()
     mask = state.final_mask()

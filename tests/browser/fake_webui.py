@@ -24,7 +24,8 @@ def build(sam_checkpoint: Path, mode: str):
 
     from segfill.app import _inject_scripts_gradio3, css_source, script_tags
     from segfill.backends import create_backend
-    from segfill.host import HostDefaults, StandaloneHost
+    from segfill.hosts.base import HostDefaults
+    from segfill.hosts.standalone import StandaloneHost
     from segfill.sam.manager import SamManager
     from segfill.ui.builder import build_tab_contents
     from segfill.ui.compat import GRADIO4, blocks_kwargs, queue_kwargs

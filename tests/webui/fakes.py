@@ -281,15 +281,15 @@ class FakeModules:
         return self
 
     def uninstall(self) -> None:
-        from segfill.hosts import webui
+        from segfill.hosts.webui.host import set_current_host, set_host_factory
 
         for name, module in self._saved_modules.items():
             if module is None:
                 sys.modules.pop(name, None)
             else:
                 sys.modules[name] = module
-        webui.set_current_host(None)
-        webui.set_host_factory(None)
+        set_current_host(None)
+        set_host_factory(None)
 
     def load_script(self, filename: str) -> types.ModuleType:
         path = REPO / "scripts" / filename

@@ -1,68 +1,18 @@
-"""What the UI and the REST API need from the program they run in.
-
-The same tab and the same routes run inside the WebUI / Forge and in the standalone app; only the host
-differs. A host owns the shared SAM models and embedding cache and knows how to run an inpaint or outpaint
-(standalone: SegFill's runner with an OpenCV or diffusers backend; WebUI: the WebUI's own processing, see
-``segfill/hosts/webui.py``). Per-user state never lives here: it belongs to each browser session.
-"""
+"""The host of ``python -m segfill serve``: SegFill's own runner on an OpenCV or diffusers backend."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-if TYPE_CHECKING:  # imported lazily at run time so `segfill.host` stays cheap to import
+from segfill.defaults import EMBEDDING_CACHE_BYTES
+from segfill.hosts.base import GenerationResult, HostDefaults, HostProgress
+
+if TYPE_CHECKING:
     from segfill.backends.base import InpaintBackend
     from segfill.sam.manager import SamManager
     from segfill.sam.session import EmbeddingCache
-
-#: progress(done_tiles, total_tiles, message); may raise to interrupt.
-HostProgress = Callable[[int, int, str], None]
-
-#: default size of the shared embedding cache (bytes); a vit_h embedding is 4 MiB at fp32.
-DEFAULT_EMBEDDING_CACHE_BYTES = 256 * 1024 * 1024
-
-
-@dataclass
-class GenerationResult:
-    """Images of exactly the requested size (RGB), a WebUI-style infotext and a plain summary dict."""
-
-    images: list
-    infotext: str = ""
-    info: dict = field(default_factory=dict)
-
-
-@dataclass
-class HostDefaults:
-    tile_size: int = 512
-    overlap: int = 64
-    feather: int = 32
-    sam_model: str | None = None  # default SAM model name
-
-
-@runtime_checkable
-class Host(Protocol):
-    name: str  # "standalone", "webui", "forge"
-    sam: SamManager
-    embeddings: EmbeddingCache
-    supports_send_to_img2img: bool
-    # Optional (WebUI glue): img2img's Inpaint upload ``(img_inpaint_base, img_inpaint_mask)`` gr.Image
-    # components, captured with on_after_component before the tab is built. With them "Send to img2img
-    # inpaint" fills the two images from Python; without them the browser hands the files over (javascript/).
-    # inpaint_upload_components: tuple | None
-
-    def defaults(self) -> HostDefaults: ...
-
-    def model_warning(self) -> str | None: ...
-
-    def inpaint(self, image: Image.Image, mask: Image.Image, args: Any,
-                progress: HostProgress | None = None) -> GenerationResult: ...
-
-    def outpaint(self, image: Image.Image, args: Any,
-                 progress: HostProgress | None = None) -> GenerationResult: ...
 
 
 class StandaloneHost:
@@ -79,7 +29,7 @@ class StandaloneHost:
         if embeddings is None:
             from segfill.sam.session import EmbeddingCache
 
-            embeddings = EmbeddingCache(DEFAULT_EMBEDDING_CACHE_BYTES)
+            embeddings = EmbeddingCache(EMBEDDING_CACHE_BYTES)
         self.embeddings = embeddings
         self._defaults = defaults or HostDefaults()
 

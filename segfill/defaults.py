@@ -1,0 +1,25 @@
+"""One default for each setting that more than one route uses, defined once.
+
+The tab, the REST API, the CLI, the img2img script and the WebUI settings all read these, so the same job
+gives the same result whichever way it is asked for. Cheap to import (no torch, no pydantic).
+"""
+
+#: the shared SAM embedding cache (bytes); a vit_b/l/h embedding is 4 MiB at fp32, so this keeps 64 images
+EMBEDDING_CACHE_BYTES = 256 * 1024 * 1024
+
+#: outpaint seam: px of the original regenerated, and the soft edge of the masks (at most the band)
+OUTPAINT_BAND = 32
+OUTPAINT_FEATHER = 24
+#: large-image inpaint: px beyond the mask regenerated, soft edge, px of surroundings per crop
+INPAINT_BAND = 8
+INPAINT_FEATHER = 8
+INPAINT_CONTEXT = 64
+
+#: tiles: side when the backend has no working size of its own, and px shared by neighbours
+TILE_SIZE = 512
+TILE_OVERLAP = 64
+
+#: SAM's automatic mask generator grid for the segment map (points per image side)
+SEGMENT_MAP_POINTS_PER_SIDE = 16
+#: the segment map is computed at this working resolution at most (long side, px)
+SEGMENT_MAP_MAX_SIDE = 1024

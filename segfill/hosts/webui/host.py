@@ -1,0 +1,286 @@
+"""The :class:`~segfill.hosts.base.Host` used by the SegFill tab and the REST API inside the WebUI / Forge,
+and the one instance per WebUI process shared by the tab, the REST API and the img2img script."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PIL import Image
+
+from segfill.defaults import EMBEDDING_CACHE_BYTES
+from segfill.errors import InputError, SegFillError
+from segfill.hosts.base import GenerationResult, HostDefaults, HostProgress
+from segfill.hosts.webui.bindings import WebUIBindings
+from segfill.hosts.webui.checkpoints import (
+    checkpoint_title,
+    inpainting_checkpoint_titles,
+    is_inpainting_model,
+    not_inpainting_warning,
+)
+from segfill.hosts.webui.infotext_patch import patch_infotext
+from segfill.hosts.webui.locking import ThreadReentrantLock
+from segfill.hosts.webui.tile_backend import (
+    PREFILL_TO_INPAINTING_FILL,
+    GenerationInterrupted,
+    feather_to_mask_blur,
+    outpaint_on_processing,
+)
+
+
+def random_seed() -> int:
+    return random.randrange(4294967294)
+
+
+class WebUIHost:
+    """The :class:`segfill.hosts.base.Host` for the WebUI and Forge (see module doc)."""
+
+    supports_send_to_img2img = True
+
+    def __init__(self, bindings: WebUIBindings, *, sam: Any = None, embeddings: Any = None,
+                 settings: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.bindings = bindings
+        self.name = bindings.name
+        self.lock = ThreadReentrantLock(bindings.queue_lock)
+        self._settings = settings or (lambda: settings_from_opts(bindings.opts))
+        self._sam = sam
+        self._embeddings = embeddings
+        self._sam_lock = threading.Lock()
+        #: img2img's Inpaint upload (image, mask) components when the glue captured them; the tab's
+        #: "Send to img2img inpaint" fills them directly
+        self.inpaint_upload_components: list | None = None
+
+    # ---- shared SAM objects, built on first use so a missing optional package never hides the tab
+
+    @property
+    def sam(self) -> Any:
+        with self._sam_lock:
+            if self._sam is None:
+                from segfill.sam.manager import SamManager
+
+                values = self._settings()
+                self._sam = SamManager(self.sam_folders(values), device=values.get("segfill_sam_device", "auto"),
+                                       idle_unload_s=(float(values.get("segfill_sam_idle_unload_s", 300))
+                                                      if values.get("segfill_sam_unload_policy") == "idle"
+                                                      else None))
+            return self._sam
+
+    @property
+    def embeddings(self) -> Any:
+        with self._sam_lock:  # one cache per host, even when two users' first clicks arrive together
+            if self._embeddings is None:
+                from segfill.sam.session import EmbeddingCache
+
+                mib = int(self._settings().get("segfill_embedding_cache_mib", EMBEDDING_CACHE_BYTES >> 20))
+                self._embeddings = EmbeddingCache(mib * 1024 * 1024)
+            return self._embeddings
+
+    def sam_folders(self, values: dict[str, Any] | None = None) -> list[str]:
+        from segfill.settings import split_folders
+
+        values = values if values is not None else self._settings()
+        folders = [os.path.join(self.bindings.models_path, "sam")]
+        for folder in split_folders(values.get("segfill_sam_model_dirs", "")):
+            if folder not in folders:
+                folders.append(folder)
+        return folders
+
+    # ---- Host protocol
+
+    def defaults(self) -> HostDefaults:
+        from segfill.settings import host_defaults
+
+        return host_defaults(self._settings(), fallback_tile_size=512)
+
+    def model_warning(self) -> str | None:
+        sd_model = self.bindings.get_sd_model()
+        if is_inpainting_model(sd_model) is not False:
+            return None  # an inpainting model, or not known yet (Forge loads lazily; jobs check again)
+        return not_inpainting_warning(checkpoint_title(sd_model), self.inpainting_checkpoints())
+
+    def inpainting_checkpoints(self) -> list[str]:
+        try:
+            return inpainting_checkpoint_titles(self.bindings.list_checkpoints())
+        except Exception:  # listing is a nicety; never let it break the tab
+            return []
+
+    def switch_checkpoint(self, title: str) -> str:
+        """Load another checkpoint by title; returns a sentence for the user."""
+        if self.bindings.switch_checkpoint is None:
+            raise SegFillError("Switching checkpoints is not available here; use the checkpoint dropdown at the top.")
+        if title not in set(self.bindings.list_checkpoints()):
+            raise InputError(f"No installed checkpoint is called '{title}'.")
+        if self.lock.held_here:
+            raise SegFillError("A checkpoint cannot be switched from inside a running generation.")
+        # no lock here: the WebUI's own handler of the checkpoint option takes the queue lock itself
+        self.bindings.switch_checkpoint(title)
+        return f"Loaded {title}."
+
+    def release_sam_before_generation(self) -> None:
+        """Move SAM off the GPU when the unload policy says so (only if it was ever loaded)."""
+        if self._sam is None:
+            return
+        if self._settings().get("segfill_sam_unload_policy") == "before_generation":
+            self._sam.offload_to_cpu()
+
+    def _new_processing(self, image: Image.Image, mask: Image.Image | None, args: Any) -> Any:
+        """A StableDiffusionProcessingImg2Img for the tab/API: with a mask it is an "only masked" inpaint
+        (the crop around the mask plus ``context`` px, rendered at up to the tile size, pasted back by the
+        WebUI); without one, the template the outpaint tiles are copied from."""
+        if mask is not None:
+            tile = args.tile_size or self.defaults().tile_size
+            width = min(tile, max(64, image.size[0] // 8 * 8))
+            height = min(tile, max(64, image.size[1] // 8 * 8))
+        else:
+            width, height = image.size
+        return self.bindings.img2img_class(
+            prompt=args.prompt,
+            negative_prompt=args.negative_prompt,
+            seed=args.seed,  # InpaintArgs / OutpaintArgs: the UI and the API already resolved -1 to a seed
+            steps=args.steps,
+            cfg_scale=args.guidance,
+            width=width,
+            height=height,
+            init_images=[image.convert("RGB")],
+            mask=mask.convert("L") if mask is not None else None,
+            denoising_strength=args.strength,
+            mask_blur=feather_to_mask_blur(args.feather),
+            inpainting_fill=PREFILL_TO_INPAINTING_FILL[args.prefill],
+            inpaint_full_res=True,
+            inpaint_full_res_padding=getattr(args, "context", 0),  # InpaintArgs only; outpaint tiles reset it
+            resize_mode=0,
+            n_iter=1,
+            batch_size=1,
+            outpath_samples=self.outdir(),
+            outpath_grids=self.outdir(),
+            do_not_save_samples=True,
+            do_not_save_grid=True,
+        )
+
+    def outdir(self) -> str:
+        values = self._settings()
+        folder = str(values.get("segfill_outdir") or "").strip()
+        if folder:
+            return folder
+        return str(getattr(self.bindings.opts, "outdir_img2img_samples", "") or
+                   getattr(self.bindings.opts, "outdir_samples", "") or "outputs/img2img-images")
+
+    def _save(self, image: Image.Image, infotext: str, seed: int, prompt: str, p: Any) -> None:
+        save_result(self.bindings, image, self.outdir(), infotext, seed, prompt, p)
+
+    def _begin(self, job: str) -> None:
+        begin = getattr(self.bindings.state, "begin", None)
+        if callable(begin):
+            begin(job=job)
+
+    def _end(self) -> None:
+        end = getattr(self.bindings.state, "end", None)
+        if callable(end):
+            end()
+
+    def inpaint(self, image: Image.Image, mask: Image.Image, args: Any,
+                progress: HostProgress | None = None) -> GenerationResult:
+        from segfill.infotext import segfill_params
+
+        if mask.size != image.size:
+            raise InputError(f"The mask is {mask.size[0]}x{mask.size[1]} but the image is "
+                             f"{image.size[0]}x{image.size[1]}.")
+        with self.lock:
+            self.release_sam_before_generation()
+            self._begin("segfill-inpaint")
+            try:
+                p = self._new_processing(image, mask, args)
+                params = {"SegFill": "inpaint"}
+                params.update(segfill_params(args))
+                p.extra_generation_params.update(params)
+                self.bindings.state.job_count = 1
+                if progress is not None:
+                    progress(0, 1, "inpainting")
+                processed = self.bindings.process_images(p)
+                images = [im.convert("RGB") for im in (getattr(processed, "images", None) or [])]
+                if not images:
+                    raise GenerationInterrupted("The generation was interrupted before an image was made.")
+                out = images[0]
+                if out.size != image.size:
+                    out = out.resize(image.size, Image.LANCZOS)
+                infotexts = list(getattr(processed, "infotexts", None) or [])
+                infotext = infotexts[0] if infotexts else str(getattr(processed, "info", "") or "")
+                self._save(out, infotext, p.seed, p.prompt, p)
+                if progress is not None:
+                    progress(1, 1, "done")
+                return GenerationResult(images=[out], infotext=infotext,
+                                        info={"host": self.name, "mode": "inpaint", "seed": p.seed,
+                                              "inpaint_model": is_inpainting_model(self.bindings.get_sd_model()),
+                                              "warning": self.model_warning()})
+            finally:
+                self._end()
+
+    def outpaint(self, image: Image.Image, args: Any,
+                 progress: HostProgress | None = None) -> GenerationResult:
+        from segfill.infotext import segfill_params
+
+        with self.lock:
+            self.release_sam_before_generation()
+            self._begin("segfill-outpaint")
+            try:
+                template = self._new_processing(image, None, args)
+                seed = args.seed
+                params = {"SegFill": "outpaint"}
+                params.update(segfill_params(args))
+                result, backend = outpaint_on_processing(template, image.convert("RGB"), args,
+                                                         process_images=self.bindings.process_images,
+                                                         state=self.bindings.state, extra_params=params,
+                                                         use_request_prompt=True, progress=progress)
+                out = result.image.convert("RGB")
+                last = next((r.infotext for r in reversed(backend.runs) if r.infotext), "")
+
+                infotext = patch_infotext(last, seed=seed, size=out.size, params=params)
+                out.info["parameters"] = infotext
+                self._save(out, infotext, seed, template.prompt, template)
+                return GenerationResult(images=[out], infotext=infotext,
+                                        info={"host": self.name, "mode": "outpaint", "seed": seed,
+                                              "tiles": len(backend.runs), "plan": result.plan.to_dict(),
+                                              "inpaint_model": is_inpainting_model(self.bindings.get_sd_model()),
+                                              "warning": self.model_warning()})
+            finally:
+                self._end()
+
+
+def save_result(bindings: WebUIBindings, image: Image.Image, folder: str, infotext: str, seed: int, prompt: str,
+                p: Any) -> None:
+    """Save like the WebUI does (its format, its "save images" switch), with the infotext embedded."""
+    if bindings.save_image is None or not getattr(bindings.opts, "samples_save", True):
+        return
+    bindings.save_image(image, folder, "", seed=seed, prompt=prompt,
+                        extension=getattr(bindings.opts, "samples_format", "png") or "png", info=infotext, p=p)
+
+
+def settings_from_opts(opts: Any) -> dict[str, Any]:
+    from segfill.settings import read_all
+
+    return read_all(opts)
+
+
+_current_host: WebUIHost | None = None
+_host_factory: Callable[[], WebUIHost] | None = None
+
+
+def set_current_host(host: WebUIHost | None) -> None:
+    global _current_host
+    _current_host = host
+
+
+def set_host_factory(factory: Callable[[], WebUIHost] | None) -> None:
+    """``scripts/`` registers how to build the host; it is built on first use (tab, API or script)."""
+    global _host_factory
+    _host_factory = factory
+
+
+def current_host() -> WebUIHost | None:
+    global _current_host
+    if _current_host is None and _host_factory is not None:
+        _current_host = _host_factory()
+    return _current_host
