@@ -249,6 +249,7 @@ class CopyBackend:
 
     name = "copy"
     working_size = 512
+    needs_tiles = True
 
     def inpaint(self, request, progress=None):
         return request.image
