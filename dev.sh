@@ -5,17 +5,29 @@
 #                           again on Forge's stack (gradio 4, pydantic 2, Pillow 10)
 #   ./dev.sh setup          only build the virtualenvs (.venv, .venv-forge)
 #   ./dev.sh python ARGS    run the project's Python (.venv)
+#   ./dev.sh which-python   the Python the virtualenvs are made with (3.10 or 3.11; SEGFILL_PYTHON chooses one)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-find_python310() {
-  for candidate in "${SEGFILL_PYTHON:-}" python3.10 /root/.pyenv/versions/3.10*/bin/python3.10 python3; do
-    [ -n "$candidate" ] || continue
-    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
-      echo "$candidate"; return
-    fi
+# torch 2.1.2 (the WebUI 1.10 stack, pinned in requirements-webui.txt) has wheels for CPython 3.8-3.11 only,
+# and SegFill needs 3.10: so 3.10 or 3.11. A Python outside that range is refused here, in one line, before a
+# virtualenv is made (pip would otherwise fail on torch after minutes of downloads).
+SUPPORTED_PYTHONS="3.10 or 3.11"
+python_ok() { "$1" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 11))' >/dev/null 2>&1; }
+python_version() { "$1" -c 'import sys; print("is Python %d.%d" % sys.version_info[:2])' 2>/dev/null || echo "cannot be run"; }
+
+find_python() {
+  if [ -n "${SEGFILL_PYTHON:-}" ]; then
+    if python_ok "$SEGFILL_PYTHON"; then echo "$SEGFILL_PYTHON"; return; fi
+    echo "dev.sh: SEGFILL_PYTHON=$SEGFILL_PYTHON $(python_version "$SEGFILL_PYTHON"); SegFill needs Python $SUPPORTED_PYTHONS (torch 2.1.2 has no wheels for 3.12 or later)" >&2
+    exit 1
+  fi
+  local candidate
+  for candidate in python3.10 python3.11 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[01].*/bin/python3 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 && python_ok "$candidate"; then echo "$candidate"; return; fi
   done
-  echo "dev.sh: needs Python >= 3.10 (3.10 is what the WebUI runs)" >&2; exit 1
+  echo "dev.sh: no Python $SUPPORTED_PYTHONS found (python3 $(python_version python3)); install one and/or set SEGFILL_PYTHON to it (torch 2.1.2 has no wheels for 3.12 or later)" >&2
+  exit 1
 }
 
 # make_venv DIR REQUIREMENTS: (re)build DIR when REQUIREMENTS (and what it includes) changed.
@@ -23,8 +35,14 @@ make_venv() {
   local dir=$1 req=$2 stamp
   stamp=$(cat "$req" requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
   if [ -f "$dir/.segfill-stamp" ] && [ "$(cat "$dir/.segfill-stamp")" = "$stamp" ]; then return; fi
-  echo "dev.sh: setting up $dir from $req (first run takes a few minutes: torch is large)" >&2
-  [ -x "$dir/bin/python" ] || "$(find_python310)" -m venv "$dir"
+  if [ -x "$dir/bin/python" ] && ! python_ok "$dir/bin/python"; then
+    echo "dev.sh: $dir/bin/python $(python_version "$dir/bin/python"); SegFill needs Python $SUPPORTED_PYTHONS: delete $dir and run again" >&2
+    exit 1
+  fi
+  local python=""
+  [ -x "$dir/bin/python" ] || python=$(find_python)
+  echo "dev.sh: setting up $dir from $req (about 5.6 GB; the first run takes minutes: torch is large)" >&2
+  [ -z "$python" ] || "$python" -m venv "$dir"
   "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null
   "$dir/bin/python" -m pip install -q -r "$req"
   echo "$stamp" > "$dir/.segfill-stamp"
@@ -65,7 +83,11 @@ case "$cmd" in
     echo "== Forge stack: gradio 4.40, fastapi 0.104, pydantic 2, Pillow 10 ==" >&2
     .venv-forge/bin/python -m pytest "$@"
     ;;
+  which-python)
+    python=$(find_python)
+    echo "$python ($(python_version "$python" | sed 's/^is //'))"
+    ;;
   *)
-    echo "usage: ./dev.sh serve|test|setup|python [ARGS]" >&2; exit 2
+    echo "usage: ./dev.sh serve|test|setup|python|which-python [ARGS]" >&2; exit 2
     ;;
 esac

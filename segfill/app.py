@@ -8,6 +8,7 @@ same way the WebUI does it), only in this process.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,10 +89,28 @@ def create_server_app(host: Host) -> Any:
 
 
 def serve(host: Host, server_name: str = "127.0.0.1", port: int = 7870, log_level: str = "warning",
-          ready_message: str | None = None) -> None:
-    """Run the standalone app until interrupted."""
+          ready_message: str | None = None, sock: socket.socket | None = None) -> None:
+    """Run the standalone app until interrupted, on ``sock`` (a listening socket, see
+    :func:`segfill.ui.cli.bind_socket`) or on a socket bound here to ``server_name:port``. The address is
+    printed once the server answers (with ``port=0``, the port the system chose)."""
     import uvicorn
 
-    app = create_server_app(host)
-    print(ready_message or f"SegFill running on http://{server_name}:{port}/", flush=True)
-    uvicorn.run(app, host=server_name, port=port, log_level=log_level)
+    if sock is None:
+        from segfill.ui.cli import bind_socket
+
+        sock = bind_socket(server_name, port)
+    bound_port = sock.getsockname()[1]
+    try:
+        app = create_server_app(host)
+        shown = f"[{server_name}]" if ":" in server_name else server_name
+        message = ready_message or f"SegFill running on http://{shown}:{bound_port}/"
+
+        class Server(uvicorn.Server):
+            async def startup(self, sockets=None) -> None:
+                await super().startup(sockets=sockets)
+                if self.started:
+                    print(message, flush=True)
+
+        Server(uvicorn.Config(app, log_level=log_level)).run(sockets=[sock])
+    finally:
+        sock.close()

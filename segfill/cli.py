@@ -43,16 +43,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: third-party warnings that tell a SegFill user nothing (about the libraries' own internals): (category, message
+#: regex). torch < 2.4 warns on every ``torch.load`` of a checkpoint saved by another version.
+QUIET_WARNINGS = (
+    (UserWarning, r"TypedStorage is deprecated"),
+)
+
+
+def quiet_known_warnings() -> None:
+    """Hide :data:`QUIET_WARNINGS` (the command line's output is for the user; the engine's API is untouched)."""
+    import warnings
+
+    for category, message in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+
+
+def _command_name(argv: Sequence[str] | None) -> str:
+    """The command word of ``argv`` (for messages before the parser has run)."""
+    words = [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")]
+    return words[0] if words else "command"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command; a :class:`SegFillError` is one line and exit 2, Ctrl+C one line and exit 130."""
+    quiet_known_warnings()
+    command = _command_name(argv)
     try:
+        args = build_parser().parse_args(argv)
+        command = args.command
         return int(args.func(args) or 0)
     except SegFillError as exc:
-        print(f"segfill {args.command}: error: {exc}", file=sys.stderr)
+        print(f"segfill {command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"segfill {args.command}: interrupted", file=sys.stderr)
+        print(f"segfill {command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -221,9 +221,13 @@ def test_mask_candidate_index_and_refinement_are_applied(client):
 
     grown = client.post(f"{PREFIX}/mask", json={**common, "candidate": 2, "grow": 4}).json()
     grown_mask = np.asarray(decoded(grown["mask"])) > 127
-    assert grown_mask[candidate > 127].all()  # growing keeps every selected pixel
-    if (candidate > 127).any() and not (candidate > 127).all():
-        assert grown_mask.sum() > (candidate > 127).sum()
+    selected = candidate > 127
+    # the seeded tiny SAM gives candidate 2 as a partial mask here, so growing it must add pixels
+    assert 0.05 < selected.mean() < 0.95, selected.mean()
+    from segfill.masks import grow
+
+    assert np.array_equal(grown_mask, grow(selected, 4))
+    assert grown_mask.sum() > selected.sum()
 
 
 def test_mask_with_box_and_single_output(client):
@@ -574,11 +578,9 @@ def test_no_installed_model_is_a_clear_404(tmp_path):
 
 def test_the_standalone_app_serves_the_same_routes(host):
     """`python -m segfill serve`'s app (gradio UI at /, API beside it). Only this test needs gradio, so it
-    is imported here and the test is skipped where gradio cannot be imported."""
-    try:
-        from segfill.app import create_server_app
-    except Exception as exc:  # gradio missing or incompatible with this stack
-        pytest.skip(f"the standalone app needs gradio: {exc}")
+    is imported here and the test is skipped where gradio is not installed."""
+    pytest.importorskip("gradio")  # only a missing gradio skips: any other import error in segfill.app fails
+    from segfill.app import create_server_app
     running = TestClient(create_server_app(host))
     assert running.get(f"{PREFIX}/health").json()["host"] == "standalone"
     reply = running.post(f"{PREFIX}/mask", json={"image": b64(textured(seed=13)), "points": [{"x": 40, "y": 30}]})

@@ -517,3 +517,59 @@ def test_ckpt_headers_are_read_in_both_torch_save_formats(tmp_path, zip_format):
     assert shipped_config_for_checkpoint(inpainting) == CONFIGS_DIR / "sd2-inpainting"
     with pytest.raises(ModelError, match="its UNet takes 4 input channels"):
         shipped_config_for_checkpoint(plain)
+
+
+# --- create_backend("diffusers", ...): the one entry point the CLI and serve use ------------------------------------
+
+
+@needs_diffusers
+def test_create_backend_loads_a_model_that_is_then_tiled(tiny_folder):
+    from segfill.backends import create_backend
+    from segfill.backends.base import backend_tiling
+    from segfill.backends.diffusers_backend import DiffusersBackend
+
+    backend = create_backend("diffusers", model=str(tiny_folder), device="cpu", dtype="float32")
+    assert isinstance(backend, DiffusersBackend) and backend.model == str(tiny_folder)
+    assert backend_tiling(backend) == (SIZE, True)
+    out = backend.inpaint(request(seed=3))
+    assert out.size == (SIZE, SIZE)
+    keep = np.asarray(square_mask(SIZE, SIZE)) == 0
+    assert (np.asarray(out)[keep] == np.asarray(noise_image(SIZE, SIZE))[keep]).all()
+
+
+@needs_diffusers
+def test_create_backend_model_errors_are_one_sentence_model_errors(tmp_path, monkeypatch):
+    from segfill.backends import create_backend
+    from segfill.backends.diffusers_backend import DiffusersBackend
+
+    with pytest.raises(ModelError, match="needs a model"):
+        create_backend("diffusers", model="")
+    missing = tmp_path / "nope.safetensors"
+    with pytest.raises(ModelError, match="Model not found") as caught:
+        create_backend("diffusers", model=str(missing), device="cpu")
+    assert str(missing) in str(caught.value)
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelError, match="junk.safetensors"):
+        create_backend("diffusers", model=str(tmp_path / "junk.safetensors"), device="cpu")
+    with pytest.raises(InputError, match="int8"):
+        create_backend("diffusers", model=str(tmp_path / "junk.safetensors"), dtype="int8")
+
+    def fails(model, **options):
+        raise OSError("disk on fire\nTraceback details nobody needs")
+
+    monkeypatch.setattr(DiffusersBackend, "from_model", staticmethod(fails))
+    with pytest.raises(ModelError) as caught:
+        create_backend("diffusers", model="some/model")
+    assert str(caught.value) == "Could not load the inpainting model 'some/model': disk on fire."
+
+
+def test_create_backend_names_what_is_missing(monkeypatch):
+    from segfill.backends import create_backend
+
+    monkeypatch.setitem(sys.modules, "diffusers", None)
+    with pytest.raises(MissingDependencyError) as caught:
+        create_backend("diffusers", model="some/model")
+    assert caught.value.package == "diffusers"
+    monkeypatch.setitem(sys.modules, "segfill.backends.diffusers_backend", None)
+    with pytest.raises(ModelError, match="not available in this SegFill version"):
+        create_backend("diffusers", model="some/model")

@@ -44,9 +44,12 @@ def test_a_blurred_band_reads_below_one():
 
 def test_rect_edge_band_skips_border_edges():
     band = rect_edge_band((100, 100), (0, 20, 60, 100), 4)
-    assert not band[:, :3].any() or band[16:24, :].any()  # left edge on the border: no vertical band at x=0
-    assert band[50, 58:62].all() and band[18:22, 30].all()
-    assert not band[98, 30]  # bottom edge on the border
+    # the inner edges: x = 60 (right) and y = 20 (top), 4 px either side
+    assert band[50, 56:64].all() and not band[50, 54:56].any() and not band[50, 64:66].any()
+    assert band[16:24, 30].all() and not band[14:16, 30].any() and not band[24:26, 30].any()
+    # the left edge (x = 0) and the bottom edge (y = 100) lie on the image border: no band along them
+    assert not band[24:, :56].any()
+    assert not band[:, 64:].any() and not band[:16].any()
 
 
 def test_bad_bands():

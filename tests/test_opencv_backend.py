@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from segfill.backends import create_backend
-from segfill.backends.base import InpaintBackend, InpaintRequest
-from segfill.backends.opencv_backend import OpenCVBackend
+from segfill.backends.base import InpaintBackend, InpaintRequest, backend_tiling
+from segfill.backends.opencv_backend import WHOLE_CANVAS_MAX_SIDE, OpenCVBackend
 from segfill.errors import InputError, ModelError
 
 
@@ -26,7 +26,7 @@ def _request(seed=0, strength=1.0):
 @pytest.mark.parametrize("method", ["telea", "navier_stokes"])
 def test_repaints_only_the_mask_deterministically(method):
     backend = OpenCVBackend(method=method)
-    assert isinstance(backend, InpaintBackend) and backend.working_size == 512
+    assert isinstance(backend, InpaintBackend) and backend_tiling(backend) == (WHOLE_CANVAS_MAX_SIDE, False)
     request = _request()
     calls = []
     out = backend.inpaint(request, progress=calls.append)
@@ -61,9 +61,28 @@ def test_errors():
         OpenCVBackend().inpaint(request)
 
 
+def test_what_lies_under_the_mask_does_not_matter():
+    request = _request()
+    other = _request()
+    pixels = np.asarray(other.image).copy()
+    pixels[np.asarray(other.mask) > 0] = (0, 255, 0)
+    other.image = Image.fromarray(pixels)
+    assert np.array_equal(np.asarray(OpenCVBackend().inpaint(request)), np.asarray(OpenCVBackend().inpaint(other)))
+
+
+def test_a_hole_without_surroundings_is_filled_with_a_blur_of_it():
+    request = _request()
+    request.mask = Image.new("L", request.image.size, 255)
+    out, src = np.asarray(OpenCVBackend().inpaint(request)).astype(int), np.asarray(request.image).astype(int)
+    assert (out != src).any(axis=-1).mean() > 0.95  # cv2.inpaint alone would return the input unchanged
+    assert out[32, 5, 0] > out[32, 5, 2] and out[32, 90, 2] > out[32, 90, 0]  # red left, blue right, softened
+    assert np.abs(np.diff(out, axis=1)).max() < np.abs(np.diff(src, axis=1)).max()
+
+
 def test_create_backend():
     backend = create_backend("opencv", working_size=256)
-    assert backend.name == "opencv" and backend.working_size == 256
+    assert backend.name == "opencv" and backend_tiling(backend) == (256, False)
+    assert backend_tiling(create_backend("opencv", tiled=True)) == (512, True)
     with pytest.raises(InputError, match="Unknown backend"):
         create_backend("dalle")
     with pytest.raises(ModelError, match="needs a model"):

@@ -11,7 +11,7 @@ from PIL import Image
 from segfill.args import InpaintArgs, OutpaintArgs
 from segfill.backends.opencv_backend import OpenCVBackend
 from segfill.errors import InputError
-from segfill.metrics import rect_edge_band, seam_metrics
+from segfill.metrics import lines_band, seam_metrics
 from segfill.outpaint.executor import Interrupted, execute_plan
 from segfill.outpaint.plan import plan_outpaint
 from segfill.outpaint.runner import run_inpaint, run_outpaint
@@ -136,7 +136,7 @@ def test_overlaps_are_blended_smoothly_not_cut():
 def test_multi_pass_outpaint_with_opencv_backend():
     image = _image(48, 40)
     args = OutpaintArgs(left=150, bottom=20, tile_size=64, max_step=32, band=6, feather=4, overlap=16)
-    result = run_outpaint(Image.fromarray(image), args, OpenCVBackend(working_size=64))
+    result = run_outpaint(Image.fromarray(image), args, OpenCVBackend(tiled=True, working_size=64))
     assert result.image.size == (198, 60)
     assert len(result.plan.passes) == 5
     out = np.asarray(result.image)
@@ -176,17 +176,124 @@ def test_execute_plan_checks_the_image_and_tile_sizes():
         execute_plan(plan, _image(64, 64), lambda r, p=None: Image.new("RGB", (8, 8)))
 
 
-def test_seams_beat_independent_tiles_on_a_smooth_scene():
-    # a smooth gradient outpainted with OpenCV: the band between original and new content shows no seam
-    yy, xx = np.mgrid[0:96, 0:96]
+class ContinuingBackend(NoiseBackend):
+    """A stand-in for a diffusion model: it continues what the tile shows unmasked (the masked pixels take the
+    mean colour of the unmasked ones) and, where a tile shows nothing unmasked, invents a colour from its seed."""
+
+    def inpaint(self, request, progress=None):
+        self.requests.append(request)
+        arr = np.asarray(request.image).copy()
+        mask = np.asarray(request.mask) >= 128
+        if mask.all():
+            colour = np.random.default_rng(request.seed).integers(0, 256, 3)
+        else:
+            colour = arr[~mask].mean(axis=0)
+        arr[mask] = np.rint(colour).astype(np.uint8)
+        return Image.fromarray(arr)
+
+
+def _largest_colour_change(out: np.ndarray, x_from: int, reach: int = 8) -> float:
+    """Largest mean colour change over ``2 * reach`` px along x, over the columns from ``x_from`` on: a seam
+    between tiles of different content shows, however it was blended."""
+    columns = out.astype(float)
+    return max(np.abs(columns[:, x + reach] - columns[:, x - reach]).mean()
+               for x in range(x_from + reach, out.shape[1] - reach))
+
+
+def test_continued_tiles_beat_independent_tiles_on_the_same_scene_and_inpainter():
+    # a smooth gradient extended far to the right in one pass: most tiles see nothing of the original. In
+    # "continue" mode they see their neighbours' results instead; independent tiles each invent their own.
+    yy, xx = np.mgrid[0:64, 0:64]
     image = np.stack([xx * 2, yy * 2, 255 - xx - yy], axis=2).clip(0, 255).astype(np.uint8)
-    args = OutpaintArgs(left=64, right=64, top=64, bottom=64, tile_size=96, overlap=24, band=12, feather=8)
-    result = run_outpaint(Image.fromarray(image), args, OpenCVBackend(working_size=96))
-    out = np.asarray(result.image)
-    band = rect_edge_band(out.shape[:2], result.plan.original_rect, 3)
-    metrics = seam_metrics(out, band)
-    assert metrics.gradient_jump_ratio < 1.5
-    assert metrics.delta_e_mean < 5
+    changes, geometry = {}, {}
+    for mode in ("continue", "independent"):
+        args = OutpaintArgs(right=320, tile_size=64, overlap=16, band=8, feather=4, max_step=320, tile_mode=mode,
+                            prefill="grey")
+        result = run_outpaint(Image.fromarray(image), args, ContinuingBackend())
+        geometry[mode] = [t.rect for t in result.plan.tiles]
+        changes[mode] = _largest_colour_change(np.asarray(result.image), x_from=64 + 8)
+    assert geometry["continue"] == geometry["independent"] and len(geometry["continue"]) >= 6
+    assert changes["continue"] < 2  # the colour carries on from tile to tile
+    assert changes["independent"] > 20  # each tile far from the original paints its own
+
+
+def _diagonal_edges(image: np.ndarray, keep_out: tuple[int, int, int, int]) -> float:
+    """Fraction of the pixels away from ``keep_out`` (the original) on a sharp diagonal edge: the polygonal
+    shapes Telea leaves where a tile's fill meets its neighbour's."""
+    import cv2
+
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    gx, gy = cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)
+    magnitude = np.hypot(gx, gy)
+    diagonal = (np.abs(np.abs(gx) - np.abs(gy)) < 0.3 * magnitude) & (magnitude > 8)
+    away = np.ones(grey.shape, bool)
+    x0, y0, x1, y1 = keep_out
+    away[max(y0 - 48, 0):y1 + 48, max(x0 - 48, 0):x1 + 48] = False
+    return float(diagonal[away].mean())
+
+
+def test_opencv_fills_the_whole_canvas_in_one_call_without_tile_shapes():
+    from skimage import data
+
+    image = Image.fromarray(data.chelsea())  # 451x300, padded 384 px on every side, 256 px tiles asked for
+    args = OutpaintArgs(left=384, right=384, top=384, bottom=384, tile_size=256)
+    whole = OpenCVBackend()
+    result = run_outpaint(image, args, whole)
+    assert whole.calls == 1 and result.plan.total_tiles == 1 and len(result.plan.passes) == 1
+    assert result.plan.tile_size == result.plan.work.size
+    shapes = _diagonal_edges(np.asarray(result.image), result.plan.original_rect)
+    # the same inpainter forced into the tiles a diffusion model gets leaves polygons: the measure sees them
+    tiled = OpenCVBackend(tiled=True)
+    tiled_result = run_outpaint(image, args, tiled)
+    assert tiled.calls == tiled_result.plan.total_tiles > 20
+    assert shapes < 1e-3 < 5e-3 < _diagonal_edges(np.asarray(tiled_result.image), tiled_result.plan.original_rect)
+
+
+def test_a_canvas_beyond_one_calls_memory_bound_is_split():
+    backend = OpenCVBackend(working_size=256)  # stands for WHOLE_CANVAS_MAX_SIDE (4096) on a small canvas
+    result = run_outpaint(Image.fromarray(_image(200, 100)), OutpaintArgs(left=300, right=300), backend)
+    assert result.image.size == (800, 100)
+    assert max(max(t.size) for t in result.plan.tiles) <= 256 and backend.calls == result.plan.total_tiles > 1
+    plan = plan_outpaint((200, 100), OutpaintArgs(left=20, tile_size=64, max_step=16), working_size=256, tiled=False)
+    assert plan.total_tiles == 1 and len(plan.passes) == 1, "tile_size and max_step are for tiled backends"
+
+
+def test_a_mask_over_the_whole_photo_repaints_all_of_it_without_a_seam():
+    from skimage import data
+
+    photo = data.coffee()  # 600x400
+    assert photo.shape == (400, 600, 3)
+    full = np.ones((400, 600), bool)
+    for backend in (OpenCVBackend(), OpenCVBackend(tiled=True)):  # one call; two tiles, the first all masked
+        result = run_inpaint(Image.fromarray(photo), full, InpaintArgs(), backend)
+        out = np.asarray(result.image)
+        changed = (out != photo).any(axis=-1)
+        assert changed.reshape(50, 8, 75, 8).any(axis=(1, 3)).all(), "every 8x8 block changed"
+        assert backend.calls == result.plan.total_tiles
+        # no seam where the tiles meet: the colour difference across x = 481 is that of its surroundings
+        seam = seam_metrics(out, lines_band(out.shape[:2], xs=[481], half_width=3))
+        assert seam.delta_e_ratio < 1.3 and seam.gradient_jump_ratio < 1.3
+        assert len(result.warnings) == 1 and "whole image" in result.warnings[0]
+    # a backend that paints from nothing (a diffusion model) repaints every tile, and nothing is said
+    noise = NoiseBackend(working_size=512)
+    result = run_inpaint(Image.fromarray(photo), full, InpaintArgs(), noise)
+    assert len(noise.requests) == result.plan.total_tiles == 2 and result.warnings == []
+    assert all((np.asarray(r.mask) > 0).any() for r in noise.requests)
+    assert (np.asarray(result.image) != photo).any(axis=-1).mean() > 0.99
+
+
+def test_tiles_repaint_the_canvas_margin_instead_of_showing_it():
+    # 61 px wide: the work canvas is 64 px; the 3 px beyond the output are repainted, never context
+    seen = []
+
+    def repaint(request, progress=None):
+        seen.append(np.asarray(request.mask).copy())
+        return request.image
+
+    plan = plan_outpaint((45, 40), OutpaintArgs(right=16, tile_size=64, band=4, feather=2))
+    assert plan.work.size[0] - plan.output_size[0] == 3
+    execute_plan(plan, _image(45, 40), repaint)
+    assert (seen[0][:, -3:] == 255).all()
 
 
 def test_inpaint_on_a_large_image_keeps_everything_outside_the_grown_mask():

@@ -767,14 +767,34 @@ def test_manager_offloads_from_the_gpu_and_back(model_dir):
     assert sam.loaded is None
 
 
-def test_resolve_device():
+def _fake_accelerators(monkeypatch, cuda: bool, mps: bool) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+
+
+def test_resolve_device_auto_picks_cuda_then_mps_then_the_cpu(monkeypatch):
+    # on this machine: what torch reports decides, in that order
+    has_cuda = torch.cuda.is_available()
+    has_mps = torch.backends.mps.is_available()
+    expected = "cuda" if has_cuda else "mps" if has_mps else "cpu"
+    assert manager.resolve_device("auto") == manager.resolve_device(None) == expected
+    for cuda, mps, picked in ((True, True, "cuda"), (True, False, "cuda"), (False, True, "mps"), (False, False, "cpu")):
+        _fake_accelerators(monkeypatch, cuda, mps)
+        assert manager.resolve_device("auto") == manager.resolve_device(" AUTO ") == picked, (cuda, mps)
+
+
+def test_resolve_device_explicit_choices(monkeypatch):
     assert manager.resolve_device("cpu") == "cpu"
-    assert manager.resolve_device("auto") in ("cuda", "mps", "cpu")
     with pytest.raises(InputError, match="Unknown device"):
         manager.resolve_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(InputError, match="no CUDA GPU"):
-            manager.resolve_device("cuda")
+    _fake_accelerators(monkeypatch, cuda=False, mps=False)
+    with pytest.raises(InputError, match="no CUDA GPU"):
+        manager.resolve_device("cuda")
+    with pytest.raises(InputError, match="MPS is not available"):
+        manager.resolve_device("mps")
+    _fake_accelerators(monkeypatch, cuda=True, mps=True)
+    assert manager.resolve_device("cuda") == "cuda" and manager.resolve_device("cuda:1") == "cuda:1"
+    assert manager.resolve_device("mps") == "mps"
 
 
 # ---- sam2 installation ----------------------------------------------------------------------------------------

@@ -396,6 +396,8 @@ class DiffusersBackend:
     """Repaints tiles with a loaded ``StableDiffusionInpaintPipeline`` (see :meth:`from_model`)."""
 
     name = "diffusers"
+    #: a model made for one resolution: the planner cuts the canvas into tiles of working_size
+    needs_tiles = True
 
     def __init__(self, pipeline, device: str = "cpu", model: str = "") -> None:
         self.pipeline = pipeline

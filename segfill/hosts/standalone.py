@@ -46,7 +46,7 @@ class StandaloneHost:
         from segfill.infotext import params_to_text
 
         info = {"host": self.name, "backend": getattr(self.backend, "name", "?"), "mode": kind,
-                "args": args.dict(), "plan": result.plan.to_dict()}
+                "args": args.dict(), "plan": result.plan.to_dict(), "warnings": list(getattr(result, "warnings", []))}
         params = {"SegFill": kind, "SegFill backend": info["backend"]}
         for key in ("prompt", "negative_prompt", "seed", "steps", "guidance", "strength"):
             params[f"SegFill {key.replace('_', ' ')}"] = info["args"][key]

@@ -26,6 +26,16 @@ PREFILL_CHOICES = get_args(PrefillMethod)
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".bin", ".pt", ".pth")
 
 
+#: what the OpenCV backend does not use (it fills each hole from its surroundings in one call over the canvas)
+OPENCV_IGNORES = ("--prompt", "--negative-prompt", "--seed", "--steps", "--guidance", "--tile-size", "--overlap",
+                  "--blend", "--tile-mode")
+
+
+def _default(model: type, field: str) -> Any:
+    """The default of ``field`` in the argument model (one source for the CLI's help and the engine)."""
+    return model.__fields__[field].default
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Register both ``outpaint`` and ``inpaint``."""
     out = subparsers.add_parser("outpaint", help="extend an image beyond its borders",
@@ -33,17 +43,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     out.add_argument("--image", required=True, help="input image")
     sides = out.add_argument_group("size (per-side padding, or --aspect/--width+--height with --anchor)")
     for side in ("left", "right", "top", "bottom"):
-        sides.add_argument(f"--{side}", type=int, default=0, metavar="PX", help=f"pixels to add on the {side}")
+        sides.add_argument(f"--{side}", type=int, default=0, metavar="PX", help=f"pixels to add on the {side} (default 0)")
     sides.add_argument("--aspect", default=None, metavar="W:H", help="target aspect ratio, e.g. 16:9, 4:3, 9:16")
     sides.add_argument("--width", type=int, default=None, metavar="PX", help="target width (with --height)")
     sides.add_argument("--height", type=int, default=None, metavar="PX", help="target height (with --width)")
-    sides.add_argument("--anchor", default="center", metavar="POS",
-                       help="where the original sits: center, top, bottom, left, right, top-left, ... or 'fx,fy'")
+    sides.add_argument("--anchor", default=_default(OutpaintArgs, "anchor"), metavar="POS",
+                       help="where the original sits: center, top, bottom, left, right, top-left, ... or 'fx,fy' "
+                       f"(default {_default(OutpaintArgs, 'anchor')})")
     out.add_argument("--band", type=int, default=None, metavar="PX",
-                     help="pixels of the original regenerated and blended at the seam (default 32)")
+                     help="pixels of the original regenerated and blended at the seam "
+                     f"(default {_default(OutpaintArgs, 'band')})")
     out.add_argument("--max-step", type=int, default=None, metavar="PX",
-                     help="most pixels added per side in one pass (default: tile size / 2)")
-    _add_common(out, default_prefill="blur_extend")
+                     help="most pixels added per side in one pass (default: tile size / 2; the opencv backend "
+                     "fills the whole canvas in one pass)")
+    _add_common(out, OutpaintArgs, opencv_ignores=("--max-step",))
     out.set_defaults(func=run_outpaint_command)
 
     inp = subparsers.add_parser("inpaint", help="repaint the masked part of an image (any size)",
@@ -51,45 +64,62 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inp.add_argument("--image", required=True, help="input image")
     inp.add_argument("--mask", required=True, help="mask image of the same size (white = repaint)")
     inp.add_argument("--band", type=int, default=None, metavar="PX",
-                     help="pixels beyond the mask regenerated and blended (default 8)")
+                     help=f"pixels beyond the mask regenerated and blended (default {_default(InpaintArgs, 'band')})")
     inp.add_argument("--context", type=int, default=None, metavar="PX",
-                     help="pixels of surroundings kept around each masked area (default 64)")
-    _add_common(inp, default_prefill="none")
+                     help="pixels of surroundings kept around each masked area "
+                     f"(default {_default(InpaintArgs, 'context')}; the opencv backend sees the whole image)")
+    _add_common(inp, InpaintArgs, opencv_ignores=("--context",))
     inp.set_defaults(func=run_inpaint_command)
 
 
-def _add_common(parser: argparse.ArgumentParser, default_prefill: str) -> None:
-    backend = parser.add_argument_group("backend")
+def _add_common(parser: argparse.ArgumentParser, model: type, opencv_ignores: tuple[str, ...]) -> None:
+    backend = parser.add_argument_group(
+        "backend", "opencv (the default) needs no model: it continues the colours around each hole, in one call "
+        "over the whole canvas, for previews and small repairs; it ignores "
+        + ", ".join(OPENCV_IGNORES + opencv_ignores) + " and the diffusers options. "
+        "diffusers runs a Stable Diffusion inpainting model (SD2-inpainting) tile by tile.")
     backend.add_argument("--backend", choices=("opencv", "diffusers"), default="opencv",
-                         help="opencv: no model, instant preview (default); diffusers: a Stable Diffusion inpainting model")
-    backend.add_argument("--model", default=None, metavar="PATH_OR_ID", help="diffusers model folder, file or hub id")
-    backend.add_argument("--device", default=None, help="diffusers device (cuda, cpu, mps; default: best available)")
-    backend.add_argument("--dtype", default=None, choices=("float16", "bfloat16", "float32"), help="diffusers dtype")
+                         help="opencv: no model, instant (default); diffusers: a Stable Diffusion inpainting model")
+    backend.add_argument("--model", default=None, metavar="PATH_OR_ID",
+                         help="diffusers: model folder, single .safetensors/.ckpt file or hub id (no default)")
+    backend.add_argument("--device", default=None,
+                         help="diffusers device: cuda, mps or cpu (default: the first available of these)")
+    backend.add_argument("--dtype", default=None, choices=("float16", "bfloat16", "float32"),
+                         help="diffusers dtype (default float16 on CUDA, float32 elsewhere)")
     backend.add_argument("--attention-slicing", action="store_true", help="diffusers: lower memory, slower")
-    backend.add_argument("--cpu-offload", action="store_true", help="diffusers: offload idle modules to the CPU")
+    backend.add_argument("--cpu-offload", action="store_true",
+                         help="diffusers: keep idle modules on the CPU (CUDA only)")
     backend.add_argument("--opencv-method", choices=("telea", "navier_stokes"), default="telea",
-                         help="opencv backend method")
-    backend.add_argument("--working-size", type=int, default=None, metavar="PX",
-                         help="opencv backend: working resolution (default 512)")
-    gen = parser.add_argument_group("generation")
-    gen.add_argument("--prompt", default="", help="what to paint")
-    gen.add_argument("--negative-prompt", default="", help="what to avoid")
-    gen.add_argument("--seed", type=int, default=0, help="one seed for the whole job (tile seeds derive from it)")
-    gen.add_argument("--steps", type=int, default=None, help="sampling steps (default 20)")
-    gen.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default 7.5)")
-    gen.add_argument("--strength", type=float, default=None, help="denoising strength 0..1 (default 1)")
+                         help="opencv backend method (default telea)")
+    gen = parser.add_argument_group("generation (diffusers only, except --strength)")
+    gen.add_argument("--prompt", default="", help="what to paint (default: empty)")
+    gen.add_argument("--negative-prompt", default="", help="what to avoid (default: empty)")
+    gen.add_argument("--seed", type=int, default=0, help="one seed for the whole job; tile seeds derive from it (default 0)")
+    gen.add_argument("--steps", type=int, default=None, help=f"sampling steps (default {_default(model, 'steps')})")
+    gen.add_argument("--guidance", type=float, default=None,
+                     help=f"classifier-free guidance scale (default {_default(model, 'guidance')})")
+    gen.add_argument("--strength", type=float, default=None,
+                     help=f"denoising strength 0..1; opencv: how much of the fill is laid over the original "
+                     f"(default {_default(model, 'strength'):g})")
     tiles = parser.add_argument_group("tiles and seams")
+    default_prefill = _default(model, "prefill")
     tiles.add_argument("--prefill", choices=PREFILL_CHOICES, default=default_prefill,
                        help=f"what the new area starts from (default {default_prefill})")
-    tiles.add_argument("--tile-size", type=int, default=None, metavar="PX", help="tile side (default: the model's)")
-    tiles.add_argument("--overlap", type=int, default=None, metavar="PX", help="overlap between tiles (default 64)")
-    tiles.add_argument("--feather", type=int, default=None, metavar="PX", help="soft edge of the masks")
-    tiles.add_argument("--blend", choices=("cosine", "gaussian"), default=None, help="tile blending window")
+    tiles.add_argument("--tile-size", type=int, default=None, metavar="PX",
+                       help="tile side (default: the model's resolution, 512 for SD2-inpainting)")
+    tiles.add_argument("--overlap", type=int, default=None, metavar="PX",
+                       help=f"overlap between tiles (default {_default(model, 'overlap')})")
+    tiles.add_argument("--feather", type=int, default=None, metavar="PX",
+                       help=f"soft edge of the masks, at most --band (default {_default(model, 'feather')})")
+    tiles.add_argument("--blend", choices=("cosine", "gaussian"), default=None,
+                       help=f"window that cross-fades overlapping tiles (default {_default(model, 'blend')})")
     tiles.add_argument("--tile-mode", choices=("continue", "independent"), default=None,
-                       help="continue (default): tiles continue their neighbours' results (diffusion models); "
-                       "independent: tiles repaint from the known content and are averaged (smoother OpenCV previews)")
-    tiles.add_argument("--seam-fix", action="store_true", help="re-denoise the seams at low strength")
-    tiles.add_argument("--color-match", action="store_true", help="match the new content's colours to the original")
+                       help="continue (default): each tile continues its neighbours' results; independent: tiles "
+                       "repaint from the known content only and are averaged")
+    tiles.add_argument("--seam-fix", action="store_true",
+                       help="re-denoise the seams at low strength afterwards")
+    tiles.add_argument("--color-match", action="store_true",
+                       help="match the new content's colours to the original")
     parser.add_argument("--output", required=True, help="output image (PNG recommended)")
     parser.add_argument("--plan-json", default=None, metavar="PATH", help="also write the executed plan as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -158,17 +188,15 @@ def create_cli_backend(ns: argparse.Namespace):
     from segfill.backends import create_backend
 
     if ns.backend == "opencv":
-        options: dict[str, Any] = {"method": ns.opencv_method}
-        if ns.working_size:
-            options["working_size"] = ns.working_size
-        return create_backend("opencv", **options)
+        return create_backend("opencv", method=ns.opencv_method)
     # the loader expands ~ and tells files, folders and hub ids apart itself
     return create_backend("diffusers", model=ns.model, device=ns.device, dtype=ns.dtype,
                           attention_slicing=ns.attention_slicing, cpu_offload=ns.cpu_offload)
 
 
 class _ProgressBar:
-    """tqdm bar driven by the engine's ``progress(done, total, message)``."""
+    """tqdm bar driven by the engine's ``progress(done, total, message)``: the bar moves within a tile, the
+    count shows whole tiles ("2/6 tiles")."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -180,8 +208,15 @@ class _ProgressBar:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="tile", file=sys.stderr, dynamic_ncols=True,
-                            bar_format="{l_bar}{bar}| {n:.1f}/{total} tiles [{elapsed}<{remaining}]")
+            class TileBar(tqdm):
+                @property
+                def format_dict(self):  # noqa: ANN202 - tqdm's own
+                    values = super().format_dict
+                    values["tiles_done"] = int(values["n"])
+                    return values
+
+            self.bar = TileBar(total=total, unit="tile", file=sys.stderr, dynamic_ncols=True,
+                               bar_format="{l_bar}{bar}| {tiles_done}/{total} tiles [{elapsed}<{remaining}]")
         self.bar.n = done
         self.bar.set_description(message, refresh=False)
         self.bar.refresh()
@@ -213,8 +248,19 @@ def _execute(ns: argparse.Namespace, run) -> int:
         result = run(bar)
     finally:
         bar.close()
+    for warning in getattr(result, "warnings", ()):
+        print(f"segfill {ns.command}: warning: {warning}", file=sys.stderr)
     _save(result.image, result.plan, ns, _check_output(ns.output))
     return 0
+
+
+def _planned_tiling(ns: argparse.Namespace) -> tuple[int, bool]:
+    """(working_size, needs_tiles) the backend will have, known before a diffusion model is loaded."""
+    if ns.backend == "opencv":
+        from segfill.backends.base import backend_tiling
+
+        return backend_tiling(create_cli_backend(ns))
+    return 512, True
 
 
 def run_outpaint_command(ns: argparse.Namespace) -> int:
@@ -222,7 +268,7 @@ def run_outpaint_command(ns: argparse.Namespace) -> int:
 
     image = load_image(ns.image)
     args = outpaint_args_from(ns)
-    plan_outpaint(image.size, args, working_size=ns.working_size or 512)  # geometry errors before any loading
+    plan_outpaint(image.size, args, *_planned_tiling(ns))  # geometry errors before any loading
     _check_output(ns.output)
     check_model_argument(ns)
     backend = create_cli_backend(ns)
@@ -235,7 +281,7 @@ def run_inpaint_command(ns: argparse.Namespace) -> int:
     image = load_image(ns.image)
     mask = mask_to_array(load_image(ns.mask, "mask"), image.size)
     args = inpaint_args_from(ns)
-    plan_inpaint(image.size, mask, args, working_size=ns.working_size or 512)
+    plan_inpaint(image.size, mask, args, *_planned_tiling(ns))
     _check_output(ns.output)
     check_model_argument(ns)
     backend = create_cli_backend(ns)

@@ -156,6 +156,19 @@ def _mix(base: np.ndarray, generated: np.ndarray, alpha: np.ndarray, covered: np
     return cv2.blendLinear(base, generated, 1.0 - a, a)
 
 
+def _margin(plan: Plan, bounds) -> np.ndarray | None:
+    """Pixels of ``bounds`` outside the output (the work canvas rounds the output up to a multiple of 8), or
+    None when there are none. Tiles repaint them instead of showing them as context: they are cropped off at
+    the end, and as context they would be a second border to continue from (OpenCV fills from it too)."""
+    bx0, by0, bx1, by1 = bounds
+    ox0, oy0, ox1, oy1 = plan.work.output_rect
+    if bx0 >= ox0 and by0 >= oy0 and bx1 <= ox1 and by1 <= oy1:
+        return None
+    inside = np.zeros((by1 - by0, bx1 - bx0), dtype=bool)
+    inside[max(oy0 - by0, 0):max(oy1 - by0, 0), max(ox0 - bx0, 0):max(ox1 - bx0, 0)] = True
+    return ~inside
+
+
 def _run_pass(job: _Job, p: PassPlan, pass_count: int) -> None:
     args = job.plan.args
     canvas_size = job.plan.work.size
@@ -169,6 +182,8 @@ def _run_pass(job: _Job, p: PassPlan, pass_count: int) -> None:
     composite = p.masks.composite
     denoise_u8 = _mask_u8(p.masks.denoise)
     region = denoise_u8 > 0
+    margin = _margin(job.plan, p.bounds)
+    request_u8 = denoise_u8 if margin is None else np.where(margin, np.uint8(255), denoise_u8)
     generated = np.zeros(region.shape, dtype=bool)  # region pixels some tile of this pass has produced
     layer = np.zeros(view.shape, dtype=np.uint8)  # what the tiles produced, before the composite with `base`
     blend_width = args.overlap // 2  # the other half of the overlap stays unmasked context
@@ -179,7 +194,7 @@ def _run_pass(job: _Job, p: PassPlan, pass_count: int) -> None:
         sl = _local(tile, p.origin)
         message = f"pass {p.index + 1}/{pass_count}, tile {i + 1}/{len(p.tiles)}"
         if independent is not None:  # whole share repainted, overlaps averaged with smooth windows
-            result = job.repaint(tile, view[sl], denoise_u8[sl], args.strength, message)
+            result = job.repaint(tile, view[sl], request_u8[sl], args.strength, message)
             weight = blend_window(tile.rect, canvas_size, args.overlap, args.blend) * region[sl]
             independent.add(sl, result, weight)
             layer[sl] = independent.image[sl]
@@ -188,6 +203,8 @@ def _run_pass(job: _Job, p: PassPlan, pass_count: int) -> None:
             weight = fresh_blend_weights(region[sl], generated[sl], blend_width, args.blend)
             repaint = weight > 0
             mask_u8 = np.where(repaint, denoise_u8[sl], 0).astype(np.uint8)
+            if margin is not None:
+                mask_u8[margin[sl]] = 255
             result = job.repaint(tile, view[sl], mask_u8, args.strength, message)
             layer[sl] = cv2.blendLinear(layer[sl], result, 1.0 - weight, weight)
             generated[sl] |= repaint

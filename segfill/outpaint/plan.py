@@ -154,10 +154,13 @@ class InpaintPlan(Plan):
         return out
 
 
-def resolve_tile_size(tile_size: int | None, working_size: int) -> int:
-    size = round_down(tile_size or working_size or DEFAULT_WORKING_SIZE, ALIGN)
+def resolve_tile_size(tile_size: int | None, working_size: int, tiled: bool = True) -> int:
+    """The tile side: the job's ``tile_size``, else the backend's ``working_size``. A backend that needs no
+    tiles (``tiled=False``) ignores the job's tile size: its ``working_size`` is the largest side of one call."""
+    asked = tile_size if tiled else None
+    size = round_down(asked or working_size or DEFAULT_WORKING_SIZE, ALIGN)
     if size < 64:
-        raise InputError(f"The tile size must be at least 64 px (got {tile_size or working_size}).")
+        raise InputError(f"The tile size must be at least 64 px (got {asked or working_size}).")
     return size
 
 
@@ -241,18 +244,26 @@ def outpaint_padding(image_size: tuple[int, int], args: OutpaintArgs) -> Padding
 
 
 def plan_outpaint(image_size: tuple[int, int], args: OutpaintArgs,
-                  working_size: int = DEFAULT_WORKING_SIZE) -> OutpaintPlan:
+                  working_size: int = DEFAULT_WORKING_SIZE, tiled: bool = True) -> OutpaintPlan:
     """Plan an outpaint of an image of ``image_size`` (w, h): canvas, passes, masks and tiles with seeds.
 
-    ``working_size`` is the backend's native resolution, used when ``args.tile_size`` is not set. Raises
-    :class:`InputError` for zero padding, padding beyond the limits, or a band as wide as a pass step.
+    ``working_size`` is the backend's native resolution, used when ``args.tile_size`` is not set. With
+    ``tiled=False`` (a backend that takes any size, :func:`segfill.backends.base.backend_tiling`) the whole
+    canvas is one tile in one pass as long as its sides are at most ``working_size``; ``tile_size`` and
+    ``max_step`` are then ignored. Raises :class:`InputError` for zero padding, padding beyond the limits, or a
+    band as wide as a pass step.
     """
     padding = outpaint_padding(image_size, args)
     work = work_canvas_for(padding.canvas_size(image_size), padding)
     image_rect = offset_rect(padding.original_rect(image_size), *work.offset)
-    tile = resolve_tile_size(args.tile_size, working_size)
+    tile = resolve_tile_size(args.tile_size, working_size, tiled)
     tile_wh = (min(tile, work.size[0]), min(tile, work.size[1]))
-    max_step = args.max_step or max(tile // 2, args.band + ALIGN)
+    if tiled:
+        max_step = args.max_step or max(tile // 2, args.band + ALIGN)
+    elif max(work.size) <= tile:  # the whole canvas in one call: one pass
+        max_step = max(work.size + (args.band + ALIGN,))
+    else:  # beyond one call's memory bound: passes as for tiles of that side
+        max_step = max(tile // 2, args.band + ALIGN)
     if args.band >= max_step:
         raise InputError(f"The band ({args.band} px) must be narrower than the step per pass ({max_step} px).")
 
@@ -287,11 +298,13 @@ def _context_boxes(region: np.ndarray, context: int, size: tuple[int, int]) -> l
 
 
 def plan_inpaint(image_size: tuple[int, int], mask: np.ndarray, args: InpaintArgs,
-                 working_size: int = DEFAULT_WORKING_SIZE) -> InpaintPlan:
+                 working_size: int = DEFAULT_WORKING_SIZE, tiled: bool = True) -> InpaintPlan:
     """Plan a (large-image) inpaint: crops around the masked areas with ``args.context`` px of surroundings,
     tiles over the masked pixels only (one tile per crop when it fits, a grid when it is larger).
 
-    ``mask`` is bool or float (>= 0.5 = repaint), shape ``(h, w)`` of the image.
+    ``mask`` is bool or float (>= 0.5 = repaint), shape ``(h, w)`` of the image. With ``tiled=False`` the
+    whole image is one tile (up to ``working_size`` per side) and ``tile_size`` is ignored. A tile lying
+    entirely inside the mask is repainted like any other (it has no unmasked context of its own).
     """
     w, h = image_size
     mask = np.asarray(mask)
@@ -301,7 +314,7 @@ def plan_inpaint(image_size: tuple[int, int], mask: np.ndarray, args: InpaintArg
     if not selected.any():
         raise InputError("The mask is empty: nothing to inpaint.")
     work = WorkCanvas(size=(round_up(w), round_up(h)), output_rect=(0, 0, w, h))
-    tile = resolve_tile_size(args.tile_size, working_size)
+    tile = resolve_tile_size(args.tile_size, working_size, tiled)
     tile_wh = (min(tile, work.size[0]), min(tile, work.size[1]))
     new_area = np.zeros((work.size[1], work.size[0]), dtype=bool)
     new_area[:h, :w] = selected

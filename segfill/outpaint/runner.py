@@ -1,7 +1,8 @@
 """Public entry points: plan, then execute with a backend.
 
 ```
-plan = plan_outpaint(image.size, args, working_size=backend.working_size)   # plain data, plan.to_dict()
+size, tiled = backend_tiling(backend)                                       # (working_size, needs_tiles)
+plan = plan_outpaint(image.size, args, working_size=size, tiled=tiled)      # plain data, plan.to_dict()
 result = run_outpaint(image, args, backend, progress, should_stop)          # OutpaintResult(image, plan)
 result = run_inpaint(image, mask, args, backend, progress, should_stop)     # InpaintResult(image, plan)
 image = execute_plan(plan, image, repaint_tile, progress, should_stop)      # any repaint_tile callable
@@ -10,13 +11,13 @@ image = execute_plan(plan, image, repaint_tile, progress, should_stop)      # an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
 
 from segfill.args import InpaintArgs, OutpaintArgs
-from segfill.backends.base import InpaintBackend
+from segfill.backends.base import InpaintBackend, backend_tiling
 from segfill.masks import mask_from_image
 from segfill.outpaint.executor import (
     Interrupted,
@@ -32,7 +33,7 @@ from segfill.outpaint.plan import InpaintPlan, OutpaintPlan, Plan, plan_inpaint,
 __all__ = [
     "InpaintResult", "Interrupted", "OutpaintResult", "Plan", "OutpaintPlan", "InpaintPlan", "RepaintTile",
     "backend_repaint", "execute_plan", "plan_inpaint", "plan_outpaint", "run_inpaint", "run_outpaint",
-    "mask_to_array",
+    "mask_to_array", "backend_tiling",
 ]
 
 
@@ -46,13 +47,23 @@ class OutpaintResult:
 class InpaintResult:
     image: Image.Image
     plan: InpaintPlan
+    #: sentences for the user when the backend could not do all that was asked (the image is still complete)
+    warnings: list[str] = field(default_factory=list)
+
+
+#: what the runner says when a backend that continues the surroundings of a mask (OpenCV) gets none
+NO_SURROUNDINGS_WARNING = (
+    "The mask covers the whole image, so the {name} backend has no surroundings to fill it from and returns a "
+    "blurred copy; a diffusion model repaints a whole picture."
+)
 
 
 def run_outpaint(image: Image.Image, args: OutpaintArgs, backend: InpaintBackend,
                  progress: JobProgress | None = None, should_stop: ShouldStop | None = None) -> OutpaintResult:
     """Outpaint ``image`` as ``args`` asks, repainting every planned tile with ``backend``."""
     rgb = to_rgb_array(image)
-    plan = plan_outpaint((rgb.shape[1], rgb.shape[0]), args, working_size=backend.working_size)
+    size, tiled = backend_tiling(backend)
+    plan = plan_outpaint((rgb.shape[1], rgb.shape[0]), args, working_size=size, tiled=tiled)
     out = execute_plan(plan, rgb, backend_repaint(backend), progress, should_stop)
     return OutpaintResult(out, plan)
 
@@ -68,6 +79,11 @@ def run_inpaint(image: Image.Image, mask, args: InpaintArgs, backend: InpaintBac
     """Inpaint the masked part of ``image`` (mask: PIL, white = repaint, or bool/float array of the image size)."""
     rgb = to_rgb_array(image)
     size = (rgb.shape[1], rgb.shape[0])
-    plan = plan_inpaint(size, mask_to_array(mask, size), args, working_size=backend.working_size)
+    selected = mask_to_array(mask, size)
+    working_size, tiled = backend_tiling(backend)
+    plan = plan_inpaint(size, selected, args, working_size=working_size, tiled=tiled)
+    warnings = []
+    if getattr(backend, "needs_surroundings", False) and selected.all():
+        warnings.append(NO_SURROUNDINGS_WARNING.format(name=getattr(backend, "name", "inpainting")))
     out = execute_plan(plan, rgb, backend_repaint(backend), progress, should_stop)
-    return InpaintResult(out, plan)
+    return InpaintResult(out, plan, warnings)

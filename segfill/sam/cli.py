@@ -25,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("--image", required=True, help="input image")
     parser.add_argument("--sam-checkpoint", required=True, help="SAM model file (.pth / .safetensors)")
-    parser.add_argument("--model-type", default=None, help="architecture (vit_b, vit_l, vit_h, ...); read from the file when left out")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, mps")
+    parser.add_argument("--model-type", default=None, help="architecture (vit_b, vit_l, vit_h, ...; default: read from the file)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default auto: CUDA, else MPS, else the CPU)")
     parser.add_argument(
         "--point",
         action="append",
@@ -41,11 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="best|0|1|2",
         help="which of SAM's candidate masks to keep: the best-scored one (default) or a fixed index",
     )
-    parser.add_argument("--grow", type=int, default=0, metavar="PX", help="grow the mask by PX pixels")
-    parser.add_argument("--shrink", type=int, default=0, metavar="PX", help="shrink the mask by PX pixels")
+    parser.add_argument("--grow", type=int, default=0, metavar="PX", help="grow the mask by PX pixels (default 0)")
+    parser.add_argument("--shrink", type=int, default=0, metavar="PX", help="shrink the mask by PX pixels (default 0)")
     parser.add_argument("--fill-holes", action="store_true", help="fill holes inside the selection")
-    parser.add_argument("--remove-specks", type=int, default=0, metavar="AREA", help="drop islands and holes smaller than AREA px²")
-    parser.add_argument("--feather", type=float, default=0.0, metavar="PX", help="soften the edge over PX pixels")
+    parser.add_argument("--remove-specks", type=int, default=0, metavar="AREA", help="drop islands and holes smaller than AREA px² (default 0: keep all)")
+    parser.add_argument("--feather", type=float, default=0.0, metavar="PX", help="soften the edge outward over PX pixels (default 0: a hard edge)")
     parser.add_argument("--invert", action="store_true", help="select everything except the object")
     parser.add_argument("--output", required=True, help="output PNG (mode L)")
     parser.set_defaults(func=run_mask)

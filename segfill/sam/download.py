@@ -228,9 +228,17 @@ def tqdm_progress(description: str = "download") -> TqdmProgress:
     return TqdmProgress(description)
 
 
+def _default_download_folder() -> Path:
+    from segfill.sam.folders import default_model_folders, download_folder
+
+    return download_folder(default_model_folders())
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", help="a known model name (see --list) or an http(s) URL")
-    parser.add_argument("--to", type=Path, default=None, help="target folder (default: the first model folder)")
+    parser.add_argument("--to", type=Path, default=None,
+                        help=f"target folder (default: {_default_download_folder()}, the first existing one of "
+                        "$SEGFILL_MODELS, the WebUI's models/sam and SegFill's models/sam)")
     parser.add_argument("--sha256", default=None, help="expected SHA-256 for a URL")
     parser.add_argument("--list", action="store_true", help="list the known models and exit")
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +24,22 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=7870, help="port (default 7870)")
     parser.add_argument("--sam-checkpoint", type=Path, default=None,
-                        help="a SAM checkpoint file; becomes the default model")
+                        help="a SAM checkpoint file; becomes the default model (default: none, pick or download one in the tab)")
     parser.add_argument("--models-dir", type=Path, action="append", default=[],
-                        help=f"folder with SAM checkpoints (repeatable; also ${MODELS_ENV}, '{os.pathsep}'-separated)")
+                        help=f"folder with SAM checkpoints (repeatable; also ${MODELS_ENV}, '{os.pathsep}'-separated); "
+                        f"searched before the default folders: {_default_folders_text()}")
     parser.add_argument("--backend", choices=("opencv", "diffusers"), default="opencv",
                         help="inpainting backend (default opencv: no model, no prompts)")
     parser.add_argument("--model", default=None,
-                        help="diffusers backend: an SD2-inpainting checkpoint file or model folder / id")
-    parser.add_argument("--device", default="auto", help="device for SAM (auto, cpu, cuda, mps)")
+                        help="diffusers backend: an SD2-inpainting checkpoint file, diffusers folder or hub id (no default)")
+    parser.add_argument("--device", default="auto", help="device for SAM: auto, cpu, cuda, mps (default auto: CUDA, else MPS, else the CPU)")
     parser.set_defaults(func=run)
+
+
+def _default_folders_text() -> str:
+    from segfill.sam.folders import default_model_folders
+
+    return ", ".join(str(folder) for folder in default_model_folders())
 
 
 def model_folders(args: argparse.Namespace) -> list[Path]:
@@ -78,8 +87,37 @@ def default_model_name(manager: Any, checkpoint: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from segfill.app import serve
+    # the port first: a busy one is one line before gradio, SAM and the backend load
+    sock = bind_socket(args.host, args.port)
+    try:
+        host = build_host(args)
+        from segfill.app import serve
 
-    host = build_host(args)
-    serve(host, server_name=args.host, port=args.port)
+        serve(host, server_name=args.host, port=args.port, sock=sock)
+    finally:
+        sock.close()
     return 0
+
+
+def bind_socket(server_name: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``server_name:port`` (port 0: any free port); a port in use or an address
+    this machine does not have is an :class:`~segfill.errors.InputError` of one sentence."""
+    from segfill.errors import InputError
+
+    try:
+        infos = socket.getaddrinfo(server_name, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise InputError(f"Cannot listen on {server_name!r}: {getattr(exc, 'strerror', None) or exc}.") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait for TIME_WAIT
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise InputError(f"Port {port} on {server_name} is already in use; stop the program using it or "
+                             "choose another with --port.") from None
+        raise InputError(f"Cannot listen on {server_name}:{port}: {exc.strerror or exc}.") from None
+    return sock
