@@ -42,15 +42,9 @@ class StandaloneHost:
         return None
 
     def _infotext(self, kind: str, args: Any, result: Any) -> tuple[str, dict]:
-        """WebUI-style infotext (same quoting as the WebUI, readable by ``infotext.parse_infotext``)."""
-        from segfill.infotext import params_to_text
-
         info = {"host": self.name, "backend": getattr(self.backend, "name", "?"), "mode": kind,
                 "args": args.dict(), "plan": result.plan.to_dict()}
-        params = {"SegFill": kind, "SegFill backend": info["backend"]}
-        for key in ("prompt", "negative_prompt", "seed", "steps", "guidance", "strength"):
-            params[f"SegFill {key.replace('_', ' ')}"] = info["args"][key]
-        return params_to_text(params), info
+        return make_infotext(kind, info["args"], info["backend"]), info
 
     def inpaint(self, image: Image.Image, mask: Image.Image, args: Any,
                 progress: HostProgress | None = None) -> GenerationResult:
@@ -67,3 +61,15 @@ class StandaloneHost:
         result = run_outpaint(image, args, self.backend, progress=progress)
         infotext, info = self._infotext("outpaint", args, result)
         return GenerationResult(images=[result.image], infotext=infotext, info=info)
+
+
+def make_infotext(kind: str, args: dict[str, Any], backend: str, extra: dict[str, Any] | None = None) -> str:
+    """WebUI-style infotext (same quoting as the WebUI, readable by ``infotext.parse_infotext``) of a job run by
+    SegFill's own runner: the standalone host, the CLI and the batch."""
+    from segfill.infotext import params_to_text
+
+    params: dict[str, Any] = {"SegFill": kind, "SegFill backend": backend}
+    for key in ("prompt", "negative_prompt", "seed", "steps", "guidance", "strength"):
+        params[f"SegFill {key.replace('_', ' ')}"] = args[key]
+    params.update(extra or {})
+    return params_to_text(params)
