@@ -194,3 +194,83 @@ def test_a_folder_with_only_pickled_weights_is_refused(folders, tmp_path):
     (copy / "model.safetensors").rename(copy / "pytorch_model.bin")
     with pytest.raises(ModelError, match="no .safetensors weights"):
         load_detector(copy)
+
+
+def _hub_listing(folder):
+    from segfill.detect.download import HubFile
+    from segfill.provenance import file_sha256
+
+    return [HubFile(p.name, p.stat().st_size, file_sha256(p) if p.suffix == ".safetensors" else None)
+            for p in sorted(folder.iterdir())] + [HubFile("pytorch_model.bin", 5), HubFile("sub/extra.json", 2)]
+
+
+def test_a_hub_id_is_downloaded_verified_into_a_plain_folder_once(folders, tmp_path):
+    from segfill.detect.download import download_detector
+    from segfill.detect.loading import load_detector, resolve_folder
+
+    name = next(iter(folders))
+    source = folders[name]
+    seen = []
+    urls = []
+
+    def url_for(repo_id, filename):
+        urls.append(filename)
+        return (source / filename).as_uri()
+
+    def download(repo_id, into):
+        return download_detector(repo_id, into, progress=lambda d, t: seen.append((d, t)),
+                                 lister=lambda _id: _hub_listing(source), url_for=url_for)
+
+    target_root = tmp_path / "detectors"
+    folder, canonical = resolve_folder("someone/tiny-detector", [target_root], download=download)
+    assert folder == (target_root / "someone--tiny-detector").resolve() and canonical == "someone/tiny-detector"
+    assert "pytorch_model.bin" not in urls and "sub/extra.json" not in urls, "no pickles, no sub-folders"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in source.iterdir())
+    total = sum(p.stat().st_size for p in source.iterdir())
+    assert seen[-1] == (total, total), "one bar over every file kept"
+    assert not (target_root / "someone--tiny-detector.part").exists()
+    assert load_detector(folder, source=canonical).family.name == name
+
+    def never(repo_id, into):
+        raise AssertionError("a downloaded detector must load offline")
+
+    assert resolve_folder("someone/tiny-detector", [target_root], download=never)[0] == folder
+
+
+def test_a_damaged_download_leaves_no_folder_that_looks_valid(folders, tmp_path):
+    from segfill.detect.download import HubFile, download_detector
+    from segfill.errors import DownloadError
+
+    source = folders[next(iter(folders))]
+    listing = [HubFile(f.name, f.size, "0" * 64 if f.name.endswith(".safetensors") else f.sha256)
+               for f in _hub_listing(source)]
+    with pytest.raises(DownloadError, match="damaged"):
+        download_detector("a/b", tmp_path, lister=lambda _id: listing, url_for=lambda r, n: (source / n).as_uri())
+    assert not (tmp_path / "a--b").exists()
+    with pytest.raises(DownloadError, match="no .safetensors weights"):
+        download_detector("a/c", tmp_path, lister=lambda _id: [HubFile("config.json", 2), HubFile("pytorch_model.bin", 9)])
+
+
+def test_detector_manager_follows_sams_policy(folders, tmp_path):
+    from segfill.detect.manager import DetectorManager, UnknownDetectorError
+
+    name = next(iter(folders))
+    clock = [100.0]
+    manager = DetectorManager([folders[name].parent], device="cpu", idle_unload_s=30, clock=lambda: clock[0])
+    assert [e.name for e in manager.list_installed()] == sorted(p.name for p in folders.values())
+    first = manager.get(str(folders[name]))
+    assert manager.get(str(folders[name])) is first and manager.load_count == 1
+    assert manager.is_current(first)
+    assert manager.offload_to_cpu() and not manager.is_current(first)
+    assert manager.get(str(folders[name])) is first and manager.is_current(first) and manager.load_count == 1
+    clock[0] += 10
+    assert not manager.unload_if_idle()
+    clock[0] += 31
+    assert manager.unload_if_idle() and manager.loaded is None
+    assert manager.resolve_name(folders[name].name) == str(folders[name])
+    assert manager.resolve_name("owlvit") == "owlvit"
+    for bad in ("../x", "/etc", "someone/unknown-model"):
+        with pytest.raises(UnknownDetectorError):
+            manager.resolve_name(bad)
+    assert manager.choose(None) == str(manager.list_installed()[0].path), "an installed folder beats a download"
+    manager.unload()

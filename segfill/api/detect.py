@@ -25,23 +25,8 @@ def host_detectors(host: Any) -> Any:
 
 
 def resolve_detector(host: Any, requested: str | None) -> str:
-    """The source to load for a request's ``detector`` (None: the best available family's default)."""
-    from segfill.detect.loading import DetectorUnavailableError
-    from segfill.detect.registry import availability_message, default_detector
-
-    detectors = host_detectors(host)
-    if requested:
-        return detectors.resolve_name(requested)
-    installed = detectors.list_installed()
-    from segfill.detect.registry import family_status
-
-    for entry in installed:  # an installed folder of an available family beats a download
-        if entry.family and family_status(entry.family).available:
-            return str(entry.path)
-    source = default_detector()
-    if source is None:
-        raise DetectorUnavailableError(availability_message())
-    return source
+    """The source to load for a request's ``detector`` (see ``DetectorManager.choose``)."""
+    return host_detectors(host).choose(requested)
 
 
 def run_detection(host: Any, rgb: Any, text: str, detector: str | None, box_threshold: float | None,

@@ -36,7 +36,8 @@ class InstalledDetector:
 
 class DetectorManager:
     def __init__(self, folders: Sequence[str | Path] | None = None, device: str = "auto",
-                 idle_unload_s: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 idle_unload_s: float | None = None, clock: Callable[[], float] = time.monotonic,
+                 downloader: Callable[..., Path] = download_detector) -> None:
         self.folders = [Path(f) for f in (folders if folders is not None else default_detector_folders())]
         self.device_setting = device
         self.idle_unload_s = idle_unload_s if idle_unload_s and idle_unload_s > 0 else None
@@ -48,6 +49,7 @@ class DetectorManager:
         self._last_used = 0.0
         self._timer: threading.Timer | None = None
         self.load_count = 0
+        self._downloader = downloader  # downloader(repo_id, into_folder, progress=...) -> folder (tests inject one)
 
     @property
     def device(self) -> str:
@@ -79,6 +81,22 @@ class DetectorManager:
         raise UnknownDetectorError(f"Unknown detector {text!r}; use a family ({', '.join(FAMILIES)}), a known "
                                    f"hub id or an installed folder (installed: {installed}).")
 
+    def choose(self, requested: str | None) -> str:
+        """The source to load for a request (API, tab): :meth:`resolve_name` of a name; without one, the first
+        installed folder of a family this transformers runs, else the best available family's default hub id."""
+        from segfill.detect.loading import DetectorUnavailableError
+        from segfill.detect.registry import availability_message, default_detector, family_status
+
+        if requested:
+            return self.resolve_name(requested)
+        for entry in self.list_installed():  # an installed folder beats a download
+            if entry.family and family_status(entry.family).available:
+                return str(entry.path)
+        source = default_detector()
+        if source is None:
+            raise DetectorUnavailableError(availability_message())
+        return source
+
     # ---- loading
 
     @property
@@ -92,7 +110,7 @@ class DetectorManager:
         """The loaded detector for ``source`` (folder, family name or hub id), downloading a hub id once with
         ``progress(done_bytes, total_bytes)``, loading or moving it back onto the device as needed."""
         def download(repo_id: str, into: Path) -> Path:
-            return download_detector(repo_id, into, progress=progress)
+            return self._downloader(repo_id, into, progress=progress)
 
         with self._lock:
             folder, canonical = resolve_folder(source, self.folders, download=download)
