@@ -161,7 +161,8 @@ def test_availability_is_read_from_the_installed_transformers_without_importing_
     assert registry.family_status("owlvit").available
     sam3 = registry.family_status("sam3")
     if not sam3.available:
-        assert sam3.message == f"SAM 3 needs transformers >= 5.0; this installation has {transformers.__version__}."
+        assert sam3.message == (f"SAM 3 needs transformers >= 5.0 (with torch >= 2.6); this installation has "
+                                f"{transformers.__version__}.")
 
 
 def test_a_family_the_installed_transformers_lacks_says_which_version_it_needs(tmp_path, monkeypatch):
@@ -173,7 +174,8 @@ def test_a_family_the_installed_transformers_lacks_says_which_version_it_needs(t
     (folder / "config.json").write_text('{"model_type": "sam3"}')
     monkeypatch.setattr(registry, "_transformers_folder", lambda: tmp_path / "no-such-transformers")
     monkeypatch.setattr(registry, "transformers_version", lambda: "4.30.2")
-    with pytest.raises(DetectorUnavailableError, match=r"SAM 3 needs transformers >= 5.0; this installation has 4.30.2"):
+    with pytest.raises(DetectorUnavailableError, match=r"SAM 3 needs transformers >= 5.0 \(with torch >= 2.6\); "
+                                                       r"this installation has 4.30.2"):
         load_detector(folder)
     other = tmp_path / "some-model"
     other.mkdir()
@@ -181,6 +183,19 @@ def test_a_family_the_installed_transformers_lacks_says_which_version_it_needs(t
     folder = other
     with pytest.raises(ModelError, match="not a detector SegFill knows"):
         load_detector(folder)
+
+
+def test_transformers_5_on_an_old_torch_says_its_models_are_switched_off(tmp_path, monkeypatch):
+    (tmp_path / "models" / "sam3").mkdir(parents=True)
+    (tmp_path / "__init__.py").write_text('__version__ = "5.20.2"\n')
+    monkeypatch.setattr(registry, "_transformers_folder", lambda: tmp_path)
+    monkeypatch.setattr(registry, "torch_version", lambda: "2.1.2")
+    status = registry.family_status("sam3")
+    assert not status.available
+    assert status.message == ("SAM 3 needs transformers >= 5.0 (with torch >= 2.6); transformers 5.20.2 is installed "
+                              "but disables its models on torch 2.1.2.")
+    monkeypatch.setattr(registry, "torch_version", lambda: "2.7.0")
+    assert registry.family_status("sam3").available
 
 
 def test_a_folder_with_only_pickled_weights_is_refused(folders, tmp_path):

@@ -143,7 +143,7 @@ def load_detector(folder: Path, source: str | None = None, device: str = "cpu") 
     try:
         processor = processor_class.from_pretrained(str(folder), local_files_only=True)
         model = model_class.from_pretrained(str(folder), local_files_only=True, use_safetensors=True)
-    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError, ImportError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"Cannot load the {family.title} detector from {folder}: {first[:300]}") from None
     model.eval()

@@ -8,6 +8,7 @@ the tab never pays for it and a missing or old transformers never hides anything
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import re
@@ -114,17 +115,34 @@ class FamilyStatus:
         return self.family.name
 
 
+#: transformers 5 switches its models off below this torch (they import as placeholders)
+TORCH_FOR_TRANSFORMERS_5 = "2.6"
+
+
+def torch_version() -> str | None:
+    try:
+        return importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def family_status(name: str) -> FamilyStatus:
     family = FAMILIES[name]
     folder = _transformers_folder()
     if folder is None:
         return FamilyStatus(family, False, f"{family.title} needs the package 'transformers' "
                                            f"(pip install 'transformers>={family.min_transformers}').")
-    if (folder / "models" / family.package_folder).is_dir():
-        return FamilyStatus(family, True, family.title)
     installed = transformers_version() or "unknown"
-    return FamilyStatus(family, False, f"{family.title} needs transformers >= {family.min_transformers}; "
-                                       f"this installation has {installed}.")
+    needs = f"{family.title} needs transformers >= {family.min_transformers}"
+    if version_tuple(family.min_transformers) >= (5,):
+        needs += f" (with torch >= {TORCH_FOR_TRANSFORMERS_5})"
+    if not (folder / "models" / family.package_folder).is_dir():
+        return FamilyStatus(family, False, f"{needs}; this installation has {installed}.")
+    torch = torch_version()
+    if version_tuple(installed) >= (5,) and torch and version_tuple(torch) < version_tuple(TORCH_FOR_TRANSFORMERS_5):
+        return FamilyStatus(family, False, f"{needs}; transformers {installed} is installed but disables its models "
+                                           f"on torch {torch}.")
+    return FamilyStatus(family, True, family.title)
 
 
 def detector_status() -> list[FamilyStatus]:
