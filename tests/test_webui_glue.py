@@ -217,6 +217,29 @@ def test_webui_results_get_a_manifest_line_beside_the_file_save_image_wrote(tmp_
     assert "made by the WebUI with sd2-inpainting.safetensors [abc]" in capsys.readouterr().err
 
 
+def test_the_final_save_honours_the_batch_tabs_per_input_name_settings():
+    """img2img's Batch tab names each output after its input through p.override_settings, which process_images
+    applies only while it runs; the script saves its finished outpaint after the tiles, so save_result applies
+    the saving settings itself and restores them."""
+    from segfill.hosts.webui.host import save_result
+
+    seen = []
+    opts = FakeOpts(samples_filename_pattern="[seed]", save_to_dirs=True)
+
+    def save_image(image, path, basename, **kw):
+        seen.append((opts.samples_filename_pattern, opts.save_to_dirs))
+        return None, None
+
+    bindings = WebUIBindings(process_images=None, img2img_class=FakeImg2Img, state=FakeState(), opts=opts,
+                             get_sd_model=lambda: None, queue_lock=None, list_checkpoints=list, save_image=save_image)
+    p = types.SimpleNamespace(override_settings={"samples_filename_pattern": "photo7", "save_to_dirs": False,
+                                                 "sd_model_checkpoint": "other.safetensors"})
+    assert save_result(bindings, _picture(8, 8), "out", "", 1, "", p) is None
+    assert seen == [("photo7", False)]
+    assert (opts.samples_filename_pattern, opts.save_to_dirs) == ("[seed]", True)
+    assert not hasattr(opts, "sd_model_checkpoint"), "only saving settings are applied"
+
+
 def test_tab_inpaint_with_a_plain_checkpoint_runs_but_says_so():
     host = _host(fake_ldm_model(4, title="plain.safetensors"), checkpoints=["plain.safetensors", "x-inpainting.ckpt"])
     image = _picture(32, 32)

@@ -3,12 +3,13 @@ and the one instance per WebUI process shared by the tab, the REST API and the i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from PIL import Image
@@ -296,10 +297,38 @@ def save_result(bindings: WebUIBindings, image: Image.Image, folder: str, infote
     path the WebUI wrote (its ``save_image`` returns ``(path, txt_path)``), or None when nothing was saved."""
     if bindings.save_image is None or not getattr(bindings.opts, "samples_save", True):
         return None
-    saved = bindings.save_image(image, folder, "", seed=seed, prompt=prompt,
-                                extension=getattr(bindings.opts, "samples_format", "png") or "png", info=infotext, p=p)
+    with saving_overrides(bindings.opts, getattr(p, "override_settings", None)):
+        saved = bindings.save_image(image, folder, "", seed=seed, prompt=prompt,
+                                    extension=getattr(bindings.opts, "samples_format", "png") or "png", info=infotext,
+                                    p=p)
     path = saved[0] if isinstance(saved, (tuple, list)) and saved else saved
     return str(path) if isinstance(path, (str, os.PathLike)) and os.path.isfile(path) else None
+
+
+#: the settings img2img's Batch tab overrides per input (``p.override_settings``) that decide where and under
+#: which name an image is saved; process_images applies them only while it runs, but SegFill saves the finished
+#: outpaint after its tiles' process_images calls
+SAVING_SETTINGS = ("samples_filename_pattern", "save_to_dirs", "save_images_replace_action", "samples_format")
+
+
+@contextlib.contextmanager
+def saving_overrides(opts: Any, overrides: dict[str, Any] | None) -> Iterator[None]:
+    """Apply ``overrides``' saving settings to ``opts`` for the duration (restored after, as process_images does),
+    so the Batch tab's "one output named after each input" holds for the script's own save."""
+    changed: dict[str, Any] = {}
+    try:
+        for key in SAVING_SETTINGS:
+            if overrides and key in overrides and hasattr(opts, key):
+                previous = getattr(opts, key)
+                try:
+                    setattr(opts, key, overrides[key])
+                except Exception:  # frozen or restricted settings: save as the WebUI is configured
+                    continue
+                changed[key] = previous
+        yield
+    finally:
+        for key, value in changed.items():
+            setattr(opts, key, value)
 
 
 def settings_from_opts(opts: Any) -> dict[str, Any]:
