@@ -140,6 +140,8 @@ def run_batch(ns: argparse.Namespace) -> int:
 
     inputs = list_inputs(Path(ns.input))
     out_dir = Path(ns.output)
+    if out_dir.resolve() == Path(ns.input).resolve():
+        raise InputError("Write the outputs to another folder than the inputs (they would be read as inputs next time).")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -169,3 +169,19 @@ def test_api_results_are_saved_with_a_manifest_line_that_replays_bit_for_bit(set
     for index in (0, 1):
         assert main(["replay", str(index), "--manifest", str(root / "outputs"), "--check"]) == 0
         assert "identical to the recorded output" in capsys.readouterr().out
+
+
+def test_a_result_that_cannot_be_saved_is_still_returned_with_the_reason(tmp_path, image):
+    from segfill.args import InpaintArgs
+    from segfill.backends import create_backend
+    from segfill.hosts.standalone import StandaloneHost
+    from segfill.sam.manager import SamManager
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the output folder should be")
+    host = StandaloneHost(SamManager([tmp_path], device="cpu"), create_backend("opencv"), output_dir=blocker)
+    mask = Image.new("L", (WIDTH, HEIGHT), 0)
+    mask.paste(255, (10, 10, 40, 40))
+    result = host.inpaint(Image.fromarray(image), mask, InpaintArgs())
+    assert result.images[0].size == (WIDTH, HEIGHT)
+    assert "path" not in result.info and result.info["save_error"]

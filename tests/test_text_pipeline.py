@@ -202,6 +202,8 @@ def test_batch_arguments_are_checked_before_anything_runs(photos, tmp_path, caps
     assert "exactly one way to make masks" in capsys.readouterr().err
     assert main(["batch", "inpaint", "--input", str(tmp_path / "nothing"), "--output", str(out), "--text", "x"]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert main(["batch", "outpaint", "--input", str(photos), "--output", str(photos), "--left", "8"]) == 2
+    assert "another folder than the inputs" in capsys.readouterr().err
     assert main(["replay", "3", "--manifest", str(tmp_path)]) == 2
     assert "no manifest" in capsys.readouterr().err
     assert not os.path.exists(out / "segfill-manifest.jsonl")

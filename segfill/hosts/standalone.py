@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,12 +91,18 @@ class StandaloneHost:
         """Save the result, its input and mask into ``output_dir`` with a manifest line (see the class doc)."""
         if self.output_dir is None:
             return
+        from segfill.errors import SegFillError
         from segfill.hosts.records import record_result, save_output
 
         provenance = provenance or {}
-        path = save_output(self.output_dir, mode, out, infotext)
-        record_result(path, mode, provenance.get("source", "api"), image, mask, args, self.backend_spec,
-                      time.perf_counter() - started, infotext, provenance.get("selection"))
+        try:
+            path = save_output(self.output_dir, mode, out, infotext)
+            record_result(path, mode, provenance.get("source", "api"), image, mask, args, self.backend_spec,
+                          time.perf_counter() - started, infotext, provenance.get("selection"))
+        except (SegFillError, OSError) as exc:  # the result is still shown and returned; say why it is not saved
+            logging.getLogger("segfill").warning("SegFill could not save into %s: %s", self.output_dir, exc)
+            info["save_error"] = str(exc)
+            return
         info["path"] = str(path)
 
 
