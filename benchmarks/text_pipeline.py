@@ -66,7 +66,7 @@ def main() -> int:
     panels = []
     boxes = photo.copy()
     draw = ImageDraw.Draw(boxes)
-    for detection in detections[:8]:
+    for detection in detections:
         x0, y0, x1, y1 = detection["box"]
         draw.rectangle((x0, y0, x1, y1), outline=(255, 220, 0), width=2)
         draw.text((x0 + 3, y0 + 2), f"{detection['label']} {detection['score']:.2f}", fill=(255, 220, 0))

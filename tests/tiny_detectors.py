@@ -85,7 +85,8 @@ def save_tiny_grounding_dino(folder: str | Path, seed: int = 0, num_queries: int
     _seeded(seed)
     model = GroundingDinoForObjectDetection(config)
     tokenizer = BertTokenizerFast(vocab_file=str(_bert_vocab(folder)), model_max_length=64)
-    image_processor = GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
+    # large enough that the smallest feature map (the extra level) keeps more than one pixel on square images
+    image_processor = GroundingDinoImageProcessor(size={"shortest_edge": 96, "longest_edge": 128})
     return _finish(folder, model, GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer))
 
 
