@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     ("segfill.outpaint.cli", "outpaint"),
     ("segfill.outpaint.cli", "inpaint"),
     ("segfill.ui.cli", "serve"),
+    ("segfill.batch", "batch"),
+    ("segfill.batch", "replay"),
 )
 
 

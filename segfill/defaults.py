@@ -23,3 +23,13 @@ TILE_OVERLAP = 64
 SEGMENT_MAP_POINTS_PER_SIDE = 16
 #: the segment map is computed at this working resolution at most (long side, px)
 SEGMENT_MAP_MAX_SIDE = 1024
+
+#: text -> boxes: the score a detection needs, per detector family (their scores live on different scales:
+#: GroundingDINO's 0.35 and OWL's ~0.1 are what their authors' demos use), and GroundingDINO's per-token
+#: threshold for the label text
+DETECT_BOX_THRESHOLD = {"grounding_dino": 0.35, "owlv2": 0.2, "owlvit": 0.1, "sam3": 0.5}
+DETECT_TEXT_THRESHOLD = 0.25
+#: at most this many boxes per text (SAM decodes one mask per kept box)
+DETECT_MAX_BOXES = 20
+#: the manifest written beside every output (one JSON line per output)
+MANIFEST_NAME = "segfill-manifest.jsonl"

@@ -173,7 +173,8 @@ def test_api_fields_mirror_the_engine_models_and_their_defaults():
     from segfill.args import InpaintArgs, MaskRefinement, OutpaintArgs
 
     for api_model, engine_model, extra in (
-        (api_models.MaskRequest, MaskRefinement, {"image", "model", "points", "box", "multimask", "candidate"}),
+        (api_models.MaskRequest, MaskRefinement, {"image", "model", "points", "box", "multimask", "candidate",
+                                                    "text", "detector", "box_threshold", "text_threshold"}),
         (api_models.InpaintRequest, InpaintArgs, {"image", "mask"}),
         (api_models.OutpaintRequest, OutpaintArgs, {"image"}),
     ):

@@ -103,7 +103,7 @@ def test_box_prompt(files, tmp_path):
         (["--point", "12,40,7"], "must be 1 (add) or 0 (subtract)"),
         (["--box", "1,2,3"], "Cannot read --box '1,2,3'"),
         (["--point", "10,10", "--candidate", "5"], "--candidate must be best, 0, 1 or 2"),
-        ([], "Give at least one --point or a --box."),
+        ([], "Give --text, or at least one --point or a --box."),
         (["--point", "10,10", "--grow", "-3"], "grow"),
     ],
 )

@@ -90,7 +90,7 @@ def test_serve_command_options(tmp_path, monkeypatch):
     checkpoint = save_tiny_sam(tmp_path / "ckpt" / "mine.pth")
     monkeypatch.setenv("SEGFILL_MODELS", str(tmp_path / "env_models"))
     args = build_parser().parse_args(["serve", "--sam-checkpoint", str(checkpoint), "--port", "9999",
-                                      "--models-dir", str(tmp_path / "extra")])
+                                      "--models-dir", str(tmp_path / "extra"), "--output-dir", str(tmp_path / "out")])
     assert args.port == 9999 and args.host == "127.0.0.1" and args.backend == "opencv"
     folders = [p.resolve() for p in model_folders(args)]
     assert folders[0] == checkpoint.parent.resolve()
@@ -98,6 +98,8 @@ def test_serve_command_options(tmp_path, monkeypatch):
     built = build_host(args)
     assert built.defaults().sam_model == "mine.pth"
     assert built.backend.name == "opencv"
+    assert built.output_dir == tmp_path / "out" and built.output_dir.is_dir()
+    assert build_parser().parse_args(["serve"]).output_dir.name == "outputs"
     missing = build_parser().parse_args(["serve", "--sam-checkpoint", str(tmp_path / "nope.pth")])
     with pytest.raises(InputError):
         model_folders(missing)

@@ -178,6 +178,68 @@ def test_tab_inpaint_builds_masked_img2img_under_the_queue_lock_and_saves(tmp_pa
     assert not raw.locked()
 
 
+def test_webui_results_get_a_manifest_line_beside_the_file_save_image_wrote(tmp_path, capsys):
+    """The WebUI saves the result (its folder, name and format); SegFill keeps the input and mask beside that file
+    and appends the manifest line there, naming the WebUI checkpoint as the backend; the detector follows SAM's
+    offload policy."""
+    from segfill.cli import main
+
+    written = []
+
+    def save_image(image, path, basename, seed=None, prompt=None, extension="png", info=None, p=None, **kw):
+        target = Path(path) / f"{len(written):05d}-{seed}.{extension}"
+        image.save(target)
+        written.append(target)
+        return str(target), None
+
+    host = _host(fake_ldm_model(9, "hybrid", title="sd2-inpainting.safetensors [abc]"), saved=save_image,
+                 opts=FakeOpts(segfill_sam_unload_policy="before_generation", segfill_outdir=str(tmp_path)))
+    offloaded = []
+    host._sam = types.SimpleNamespace(offload_to_cpu=lambda: offloaded.append("sam"))
+    host._detectors = types.SimpleNamespace(offload_to_cpu=lambda: offloaded.append("detector"))
+    image = _picture(64, 48)
+    mask = Image.new("L", image.size, 0)
+    mask.paste(255, (16, 8, 40, 32))
+    selection = {"text": "a red ball", "detections": [{"box": [16, 8, 40, 32], "score": 0.9, "label": "a red ball"}]}
+    result = host.inpaint(image, mask, InpaintArgs(seed=5, steps=1),
+                          provenance={"source": "tab", "selection": selection})
+    assert offloaded == ["sam", "detector"]
+    [saved] = written
+    assert result.info["path"] == str(saved)
+    entry = json.loads((tmp_path / "segfill-manifest.jsonl").read_text())
+    assert entry["source"] == "tab" and entry["selection"] == selection and entry["seed"] == 5
+    assert entry["backend"] == {"name": "webui", "host": "webui", "checkpoint": "sd2-inpainting.safetensors [abc]"}
+    assert entry["output"]["path"] == str(saved.resolve())
+    assert Path(entry["mask_file"]).name == saved.stem + ".mask.png"
+    assert np.array_equal(np.asarray(Image.open(entry["mask_file"])), np.asarray(mask))
+    assert entry["infotext"] == result.infotext
+    assert main(["replay", "0", "--manifest", str(tmp_path)]) == 2
+    assert "made by the WebUI with sd2-inpainting.safetensors [abc]" in capsys.readouterr().err
+
+
+def test_the_final_save_honours_the_batch_tabs_per_input_name_settings():
+    """img2img's Batch tab names each output after its input through p.override_settings, which process_images
+    applies only while it runs; the script saves its finished outpaint after the tiles, so save_result applies
+    the saving settings itself and restores them."""
+    from segfill.hosts.webui.host import save_result
+
+    seen = []
+    opts = FakeOpts(samples_filename_pattern="[seed]", save_to_dirs=True)
+
+    def save_image(image, path, basename, **kw):
+        seen.append((opts.samples_filename_pattern, opts.save_to_dirs))
+        return None, None
+
+    bindings = WebUIBindings(process_images=None, img2img_class=FakeImg2Img, state=FakeState(), opts=opts,
+                             get_sd_model=lambda: None, queue_lock=None, list_checkpoints=list, save_image=save_image)
+    p = types.SimpleNamespace(override_settings={"samples_filename_pattern": "photo7", "save_to_dirs": False,
+                                                 "sd_model_checkpoint": "other.safetensors"})
+    assert save_result(bindings, _picture(8, 8), "out", "", 1, "", p) is None
+    assert seen == [("photo7", False)]
+    assert (opts.samples_filename_pattern, opts.save_to_dirs) == ("[seed]", True)
+    assert not hasattr(opts, "sd_model_checkpoint"), "only saving settings are applied"
+
+
 def test_tab_inpaint_with_a_plain_checkpoint_runs_but_says_so():
     host = _host(fake_ldm_model(4, title="plain.safetensors"), checkpoints=["plain.safetensors", "x-inpainting.ckpt"])
     image = _picture(32, 32)

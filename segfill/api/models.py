@@ -147,6 +147,23 @@ class HealthResponse(ResponseModel):
 
 # -- POST /mask ------------------------------------------------------------------------------------------
 
+class DetectionModel(ResponseModel):
+    box: list[float] = Field(..., description="[x0, y0, x1, y1] in image pixels, clipped to the image")
+    score: float = Field(..., description="the detector's score")
+    label: str = Field(..., description="the phrase of the text this box answers")
+
+
+#: the text fields of /mask (optional) and /detect (``text`` required there)
+TEXT_FIELDS = {
+    "text": (Optional[str], Field(None, description="select by text instead of points/box: SAM answers every box the "
+                                                    "detector finds, and the masks are united")),
+    "detector": (Optional[str], Field(None, description="with `text`: a detector family (grounding_dino, owlvit, owlv2, "
+                                                        "sam3), a known hub id or an installed folder name (GET "
+                                                        "/segfill/v1/detectors); default: the best one installed")),
+    "box_threshold": (Optional[float], Field(None, description="with `text`: score a box needs (0-1)")),
+    "text_threshold": (Optional[float], Field(None, description="with `text`: GroundingDINO's word threshold (0-1)")),
+}
+
 
 _MaskBase = _generated(
     "_MaskBase",
@@ -159,8 +176,10 @@ _MaskBase = _generated(
         "multimask": (bool, Field(True, description="ask SAM for 3 candidates instead of 1")),
         "candidate": (
             Union[Literal["best"], int],
-            Field("best", description='which candidate to refine and return as `mask`: "best" (highest score) or its index'),
+            Field("best", description='which candidate to refine and return as `mask`: "best" (highest score) or its '
+                                      'index (with `text`: per detected box)'),
         ),
+        **TEXT_FIELDS,
     },
 )
 
@@ -172,9 +191,12 @@ class MaskRequest(_MaskBase):  # type: ignore[valid-type,misc]
 
 
 class MaskResponse(ResponseModel):
-    masks: list[str] = Field(..., description="every candidate as a base64 PNG (mode L, 255 = selected)")
-    scores: list[float] = Field(..., description="SAM's quality estimate per candidate")
-    chosen: int = Field(..., description="index of the candidate that `mask` was made from")
+    masks: list[str] = Field(..., description="every candidate as a base64 PNG (mode L, 255 = selected); with `text`: "
+                                              "the chosen candidate of each detected box")
+    scores: list[float] = Field(..., description="SAM's quality estimate per candidate (with `text`: per box)")
+    chosen: int = Field(..., description="index of the candidate that `mask` was made from; -1 with `text` "
+                                         "(`mask` is the union of `masks`)")
+    detections: list[DetectionModel] = Field(default_factory=list, description="with `text`: the detected boxes")
     mask: str = Field(..., description="the chosen candidate after refinement, base64 PNG (mode L)")
     width: int
     height: int
@@ -271,3 +293,44 @@ class GenerationResponse(ResponseModel):
     height: int
     plan: dict[str, Any] = Field(default_factory=dict, description="the plan the engine executed (canvas, tiles, seeds)")
     info: dict[str, Any] = Field(default_factory=dict, description="other details from the host")
+
+
+# -- POST /detect, GET /detectors, and /mask's text fields ------------------------------------------------
+
+_DetectBase = pydantic.create_model(
+    "_DetectBase", __base__=ApiModel, __module__=__name__,
+    image=IMAGE_FIELD,
+    max_boxes=(int, Field(defaults.DETECT_MAX_BOXES, description=f"most boxes returned (1-{defaults.DETECT_MAX_BOXES * 5})")),
+    **{**TEXT_FIELDS, "text": (str, Field(..., description="what to select, e.g. \"a red ball\" (several: \"a dog. a ball\")"))},
+)
+
+
+class DetectRequest(_DetectBase):  # type: ignore[valid-type,misc]
+    """Open-vocabulary detection: boxes (image pixels), labels and scores for a text."""
+
+
+class DetectResponse(ResponseModel):
+    boxes: list[list[float]]
+    labels: list[str]
+    scores: list[float]
+    detections: list[DetectionModel]
+    detector: str
+    family: str
+    box_threshold: float
+    text_threshold: Optional[float] = None
+    width: int
+    height: int
+
+
+class DetectorFamilyInfo(ResponseModel):
+    family: str
+    title: str
+    available: bool
+    message: str = Field(..., description="the family's title, or what to install to get it")
+    default_model: str
+
+
+class DetectorsResponse(ResponseModel):
+    families: list[DetectorFamilyInfo]
+    installed: list[str] = Field(default_factory=list, description="detector folders installed on the server")
+    default: Optional[str] = Field(None, description="the detector used when a request names none")

@@ -68,10 +68,15 @@ class ImageDecodeError(InputError):
 
 def status_for(error: SegFillError) -> int:
     """HTTP status for a SegFill error raised while serving a request."""
+    from segfill.detect.loading import DetectorUnavailableError
+    from segfill.detect.manager import UnknownDetectorError
+
     if isinstance(error, ImageTooLargeError):
         return 413
-    if isinstance(error, UnknownModelError):
+    if isinstance(error, (UnknownModelError, UnknownDetectorError)):
         return 404
+    if isinstance(error, DetectorUnavailableError):
+        return 503
     if isinstance(error, ImageDecodeError):
         return 400
     if isinstance(error, MissingDependencyError):
@@ -279,7 +284,8 @@ def register_routes(
         """Click-to-mask with Segment Anything.
 
         Send the image, clicks (`points`, image pixels, label 1 = include / 0 = exclude) and/or a `box`
-        `[x0, y0, x1, y1]`. Returns every candidate mask with SAM's score, the index `chosen` (`candidate`:
+        `[x0, y0, x1, y1]`, or a `text` (with `detector` and thresholds): then SAM answers every box the detector
+        finds, `masks` holds each box's chosen candidate, `detections` the boxes, and `mask` their union refined. Returns every candidate mask with SAM's score, the index `chosen` (`candidate`:
         "best" or an index) and `mask`: the chosen candidate after grow / shrink / fill holes / remove specks /
         invert / feather. Repeating a request on the same image reuses the cached image embedding.
         """
@@ -288,8 +294,13 @@ def register_routes(
 
         with _http_errors():
             refinement = _refinement_args(body)
+            if body.text is not None:
+                from segfill.api.detect import text_mask_reply
+
+                rgb = image_to_rgb(decode(body.image, "image"))
+                return text_mask_reply(host, body, rgb, gpu, refinement, _mask_png, _resolve_model(host, body.model))
             if not body.points and body.box is None:
-                raise InputError("Give at least one point or a box to select something.")
+                raise InputError("Give at least one point or a box (or a text) to select something.")
             if isinstance(body.candidate, int) and not body.multimask and body.candidate != 0:
                 raise InputError(f"Candidate {body.candidate} does not exist: with multimask false there is only candidate 0.")
             rgb = image_to_rgb(decode(body.image, "image"))
@@ -391,7 +402,7 @@ def register_routes(
             if not (soft_mask >= 0.5).any():
                 raise InputError("The mask is empty; paint (white) the area to repaint.")
             with gpu():
-                result = host.inpaint(Image.fromarray(rgb), mask_to_image(soft_mask), args)
+                result = host.inpaint(Image.fromarray(rgb), mask_to_image(soft_mask), args, provenance={"source": "api"})
             return _generation_reply(result)
 
     @router.post("/outpaint", response_model=m.GenerationResponse)
@@ -410,9 +421,12 @@ def register_routes(
                     f"({max_image_pixels} pixels); use less padding."
                 )
             with gpu():
-                result = host.outpaint(image, args)
+                result = host.outpaint(image, args, provenance={"source": "api"})
             return _generation_reply(result)
 
+    from segfill.api.detect import register_detect_routes
+
+    register_detect_routes(router, host, gpu, decode, _http_errors)
     app.include_router(router)
     app.openapi_schema = None  # the app may have served /openapi.json already; let /docs show the new routes
     return router

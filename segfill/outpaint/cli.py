@@ -31,6 +31,11 @@ OPENCV_IGNORES = ("--prompt", "--negative-prompt", "--seed", "--steps", "--guida
                   "--blend", "--tile-mode")
 
 
+#: options only the named command has, which the opencv backend ignores too
+OUTPAINT_OPENCV_IGNORES = ("--max-step",)
+INPAINT_OPENCV_IGNORES = ("--context",)
+
+
 def _default(model: type, field: str) -> Any:
     """The default of ``field`` in the argument model (one source for the CLI's help and the engine)."""
     return model.__fields__[field].default
@@ -41,6 +46,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     out = subparsers.add_parser("outpaint", help="extend an image beyond its borders",
                                 description="Extend an image: exact size, coherent tiles, invisible seams.")
     out.add_argument("--image", required=True, help="input image")
+    add_outpaint_arguments(out)
+    _add_common(out, OutpaintArgs, opencv_ignores=OUTPAINT_OPENCV_IGNORES)
+    out.set_defaults(func=run_outpaint_command)
+
+    inp = subparsers.add_parser("inpaint", help="repaint the masked part of an image (any size)",
+                                description="Inpaint a mask on an image of any size: crops around the mask, tiled.")
+    inp.add_argument("--image", required=True, help="input image")
+    inp.add_argument("--mask", required=True, help="mask image of the same size (white = repaint)")
+    add_inpaint_arguments(inp)
+    _add_common(inp, InpaintArgs, opencv_ignores=INPAINT_OPENCV_IGNORES)
+    inp.set_defaults(func=run_inpaint_command)
+
+
+def add_outpaint_arguments(out: argparse.ArgumentParser) -> None:
+    """The outpaint size and seam options (``outpaint`` and ``batch outpaint``)."""
     sides = out.add_argument_group("size (per-side padding, or --aspect/--width+--height with --anchor)")
     for side in ("left", "right", "top", "bottom"):
         sides.add_argument(f"--{side}", type=int, default=0, metavar="PX", help=f"pixels to add on the {side} (default 0)")
@@ -56,23 +76,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     out.add_argument("--max-step", type=int, default=None, metavar="PX",
                      help="most pixels added per side in one pass (default: tile size / 2; the opencv backend "
                      "fills the whole canvas in one pass)")
-    _add_common(out, OutpaintArgs, opencv_ignores=("--max-step",))
-    out.set_defaults(func=run_outpaint_command)
 
-    inp = subparsers.add_parser("inpaint", help="repaint the masked part of an image (any size)",
-                                description="Inpaint a mask on an image of any size: crops around the mask, tiled.")
-    inp.add_argument("--image", required=True, help="input image")
-    inp.add_argument("--mask", required=True, help="mask image of the same size (white = repaint)")
+
+def add_inpaint_arguments(inp: argparse.ArgumentParser) -> None:
+    """The inpaint band and context options (``inpaint`` and ``batch inpaint``)."""
     inp.add_argument("--band", type=int, default=None, metavar="PX",
                      help=f"pixels beyond the mask regenerated and blended (default {_default(InpaintArgs, 'band')})")
     inp.add_argument("--context", type=int, default=None, metavar="PX",
                      help="pixels of surroundings kept around each masked area "
                      f"(default {_default(InpaintArgs, 'context')}; the opencv backend sees the whole image)")
-    _add_common(inp, InpaintArgs, opencv_ignores=("--context",))
-    inp.set_defaults(func=run_inpaint_command)
 
 
-def _add_common(parser: argparse.ArgumentParser, model: type, opencv_ignores: tuple[str, ...]) -> None:
+def _add_common(parser: argparse.ArgumentParser, model: type, opencv_ignores: tuple[str, ...],
+                single: bool = True) -> None:
     backend = parser.add_argument_group(
         "backend", "opencv (the default) needs no model: it continues the colours around each hole, in one call "
         "over the whole canvas, for previews and small repairs; it ignores "
@@ -120,8 +136,9 @@ def _add_common(parser: argparse.ArgumentParser, model: type, opencv_ignores: tu
                        help="re-denoise the seams at low strength afterwards")
     tiles.add_argument("--color-match", action="store_true",
                        help="match the new content's colours to the original")
-    parser.add_argument("--output", required=True, help="output image (PNG recommended)")
-    parser.add_argument("--plan-json", default=None, metavar="PATH", help="also write the executed plan as JSON")
+    if single:
+        parser.add_argument("--output", required=True, help="output image (PNG recommended)")
+        parser.add_argument("--plan-json", default=None, metavar="PATH", help="also write the executed plan as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -184,14 +201,24 @@ def check_model_argument(ns: argparse.Namespace) -> None:
         raise ModelError(f"The model {ns.model} does not exist.")
 
 
+def backend_spec(ns: argparse.Namespace) -> dict[str, Any]:
+    """The backend part of a job recipe (what the manifest records and ``replay`` rebuilds)."""
+    if ns.backend == "opencv":
+        return {"name": "opencv", "options": {"method": ns.opencv_method}}
+    model = ns.model
+    if model and _looks_like_path(model):
+        model = str(Path(model).expanduser().resolve())
+    return {"name": "diffusers", "options": {"model": model, "device": ns.device, "dtype": ns.dtype,
+                                             "attention_slicing": bool(ns.attention_slicing),
+                                             "cpu_offload": bool(ns.cpu_offload)}}
+
+
 def create_cli_backend(ns: argparse.Namespace):
     from segfill.backends import create_backend
 
-    if ns.backend == "opencv":
-        return create_backend("opencv", method=ns.opencv_method)
+    spec = backend_spec(ns)
     # the loader expands ~ and tells files, folders and hub ids apart itself
-    return create_backend("diffusers", model=ns.model, device=ns.device, dtype=ns.dtype,
-                          attention_slicing=ns.attention_slicing, cpu_offload=ns.cpu_offload)
+    return create_backend(spec["name"], **{k: v for k, v in spec["options"].items() if v is not None})
 
 
 class _ProgressBar:
@@ -235,48 +262,50 @@ def _check_output(path: str) -> Path:
     return out
 
 
-def _save(image: Image.Image, plan, ns: argparse.Namespace, out: Path) -> None:
-    image.save(out)
+def _report(result: Any, ns: argparse.Namespace) -> None:
+    from segfill.fileio import atomic_write_text
+
     if ns.plan_json:
-        Path(ns.plan_json).write_text(json.dumps(plan.to_dict(), indent=1))
-    print(f"wrote {out} ({image.size[0]}x{image.size[1]}, {plan.total_tiles} tiles in {len(plan.passes)} pass(es))")
+        atomic_write_text(ns.plan_json, json.dumps(result.plan.to_dict(), indent=1))
+    width, height = result.image.size
+    print(f"wrote {ns.output} ({width}x{height}, {result.plan.total_tiles} tiles in {len(result.plan.passes)} pass(es))")
 
 
-def _execute(ns: argparse.Namespace, run) -> int:
+def _run_job(ns: argparse.Namespace, job: dict[str, Any]) -> int:
+    from segfill.jobs import JobModels, run_job
+
     bar = _ProgressBar(enabled=not ns.quiet)
     try:
-        result = run(bar)
+        result = run_job(job, JobModels(), source="cli", progress=bar)
     finally:
         bar.close()
     for warning in getattr(result, "warnings", ()):
         print(f"segfill {ns.command}: warning: {warning}", file=sys.stderr)
-    _save(result.image, result.plan, ns, _check_output(ns.output))
+    _report(result, ns)
     return 0
 
 
 def _planned_tiling(ns: argparse.Namespace) -> tuple[int, bool]:
     """(working_size, needs_tiles) the backend will have, known before a diffusion model is loaded."""
-    if ns.backend == "opencv":
-        from segfill.backends.base import backend_tiling
+    from segfill.jobs import planned_tiling
 
-        return backend_tiling(create_cli_backend(ns))
-    return 512, True
+    return planned_tiling(backend_spec(ns))
 
 
 def run_outpaint_command(ns: argparse.Namespace) -> int:
-    from segfill.outpaint.runner import plan_outpaint, run_outpaint
+    from segfill.outpaint.runner import plan_outpaint
 
     image = load_image(ns.image)
     args = outpaint_args_from(ns)
     plan_outpaint(image.size, args, *_planned_tiling(ns))  # geometry errors before any loading
     _check_output(ns.output)
     check_model_argument(ns)
-    backend = create_cli_backend(ns)
-    return _execute(ns, lambda bar: run_outpaint(image, args, backend, progress=bar))
+    return _run_job(ns, {"mode": "outpaint", "image": str(Path(ns.image).resolve()),
+                         "output": str(Path(ns.output).resolve()), "args": args.dict(), "backend": backend_spec(ns)})
 
 
 def run_inpaint_command(ns: argparse.Namespace) -> int:
-    from segfill.outpaint.runner import mask_to_array, plan_inpaint, run_inpaint
+    from segfill.outpaint.runner import mask_to_array, plan_inpaint
 
     image = load_image(ns.image)
     mask = mask_to_array(load_image(ns.mask, "mask"), image.size)
@@ -284,8 +313,10 @@ def run_inpaint_command(ns: argparse.Namespace) -> int:
     plan_inpaint(image.size, mask, args, *_planned_tiling(ns))
     _check_output(ns.output)
     check_model_argument(ns)
-    backend = create_cli_backend(ns)
-    return _execute(ns, lambda bar: run_inpaint(image, mask, args, backend, progress=bar))
+    return _run_job(ns, {"mode": "inpaint", "image": str(Path(ns.image).resolve()),
+                         "output": str(Path(ns.output).resolve()),
+                         "mask": {"file": str(Path(ns.mask).resolve())}, "args": args.dict(),
+                         "backend": backend_spec(ns)})
 
 
 def main(argv: list | None = None) -> int:  # pragma: no cover - convenience for `python -m segfill.outpaint.cli`

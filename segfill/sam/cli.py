@@ -1,9 +1,12 @@
-"""``python -m segfill mask``: click-to-mask from the command line.
+"""``python -m segfill mask``: click-to-mask (or select by text) from the command line.
 
     python -m segfill mask --image photo.jpg --sam-checkpoint sam_vit_b_01ec64.pth \\
         --point 420,310 --point 600,200,0 --grow 8 --feather 4 --output mask.png
+    python -m segfill mask --image photo.jpg --sam-checkpoint sam_vit_b_01ec64.pth \\
+        --text "a red ball" --detector IDEA-Research/grounding-dino-tiny --boxes-json boxes.json --output mask.png
 
-Writes an 8-bit grey (mode L) PNG of the input's size, white = selected.
+Writes an 8-bit grey (mode L) PNG of the input's size, white = selected, and a line in the output folder's
+``segfill-manifest.jsonl``. With ``--text`` the detector's boxes (each answered by SAM) are united.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="a click in image pixels; LABEL 1 (default) includes, 0 excludes; repeat for more points",
     )
     parser.add_argument("--box", default=None, metavar="X0,Y0,X1,Y1", help="a box around the object, in image pixels")
+    add_text_arguments(parser)
     parser.add_argument(
         "--candidate",
         default="best",
@@ -48,8 +52,49 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--feather", type=float, default=0.0, metavar="PX", help="soften the edge outward over PX pixels (default 0: a hard edge)")
     parser.add_argument("--invert", action="store_true", help="select everything except the object")
     parser.add_argument("--output", required=True, help="output PNG (mode L)")
+    parser.add_argument("--boxes-json", default=None, metavar="OUT.json",
+                        help="with --text: also write the detected boxes, labels and scores as JSON (default: not written)")
     parser.set_defaults(func=run_mask)
     return parser
+
+
+def add_text_arguments(parser: argparse.ArgumentParser) -> None:
+    """--text / --detector / --box-threshold / --text-threshold (mask and batch commands)."""
+    from segfill import defaults
+
+    group = parser.add_argument_group("select by text")
+    group.add_argument("--text", default=None, help="what to select, e.g. 'a red ball' (several: 'a dog. a ball'); default: none, select "
+                            "with --point/--box instead")
+    group.add_argument("--detector", default=None, metavar="ID_OR_FOLDER",
+                       help="GroundingDINO / OWL-ViT / OWLv2 / SAM 3: a hub id (downloaded once), a local folder or "
+                            "a family name (grounding_dino, owlvit, owlv2, sam3); default: the best one installed")
+    group.add_argument("--box-threshold", type=float, default=None, metavar="F",
+                       help="score a box needs, 0..1 (default per detector: "
+                            + ", ".join(f"{k} {v}" for k, v in defaults.DETECT_BOX_THRESHOLD.items()) + ")")
+    group.add_argument("--text-threshold", type=float, default=None, metavar="F",
+                       help=f"GroundingDINO: score a word needs to label a box (default {defaults.DETECT_TEXT_THRESHOLD})")
+
+
+def text_spec(args: argparse.Namespace) -> dict:
+    """The text part of a job's mask recipe, checked (thresholds in 0..1, a non-empty text)."""
+    from segfill.detect.detector import check_threshold, split_phrases
+
+    if args.text is None:
+        if args.detector is not None:
+            raise InputError("--detector needs --text (what to select).")
+        return {}
+    split_phrases(args.text)
+    return {"text": args.text, "detector": args.detector,
+            "box_threshold": check_threshold(args.box_threshold, "box threshold"),
+            "text_threshold": check_threshold(args.text_threshold, "text threshold")}
+
+
+def refinement_from(args: argparse.Namespace):
+    from segfill.args import MaskRefinement, parse_args_model
+
+    return parse_args_model(MaskRefinement, {
+        "grow": args.grow, "shrink": args.shrink, "fill_holes": args.fill_holes,
+        "remove_specks": args.remove_specks, "invert": args.invert, "feather": args.feather})
 
 
 def parse_numbers(text: str, what: str, counts: Sequence[int]) -> list[float]:
@@ -90,26 +135,17 @@ def parse_candidate(text: str) -> int | None:
 
 
 def run_mask(args: argparse.Namespace) -> int:
-    from segfill.args import MaskRefinement, parse_args_model
-    from segfill.sam.session import SamSession, validate_box, validate_points
+    from segfill.jobs import JobModels, run_job
+    from segfill.sam.session import validate_box, validate_points
 
-    # Everything the user typed is checked before the model is loaded (loading a vit_h takes a while).
+    # Everything the user typed is checked before a model is loaded (loading a vit_h takes a while).
     points = [parse_point(text) for text in args.point]
     box = parse_numbers(args.box, "--box", (4,)) if args.box is not None else None
-    if not points and box is None:
-        raise InputError("Give at least one --point or a --box.")
+    text = text_spec(args)
+    if not points and box is None and not text:
+        raise InputError("Give --text, or at least one --point or a --box.")
     candidate = parse_candidate(args.candidate)
-    refinement = parse_args_model(
-        MaskRefinement,
-        {
-            "grow": args.grow,
-            "shrink": args.shrink,
-            "fill_holes": args.fill_holes,
-            "remove_specks": args.remove_specks,
-            "invert": args.invert,
-            "feather": args.feather,
-        },
-    )
+    refinement = refinement_from(args)
     output = Path(args.output)
     if output.suffix.lower() != ".png":
         raise InputError(f"The output must be a .png file, not {output.name!r}.")
@@ -122,19 +158,34 @@ def run_mask(args: argparse.Namespace) -> int:
     checkpoint = Path(args.sam_checkpoint)
     if not checkpoint.is_file():
         raise ModelError(f"SAM checkpoint {str(checkpoint)!r} not found.")
-
-    from segfill.masks import mask_to_image, refine
-    from segfill.sam.loading import load_sam
     from segfill.sam.manager import resolve_device
 
-    loaded = load_sam(checkpoint, model_type=args.model_type, device=resolve_device(args.device))
-    session = SamSession(loaded)
-    session.set_image(image)
-    # A fixed candidate index needs SAM's three candidates; "best" lets the session decide.
-    prediction = session.predict(points=points, box=box, multimask=True if candidate is not None else None)
-    mask = prediction.best_mask if candidate is None else session.choose(candidate)
-    mask_to_image(refine(mask, refinement)).save(output, format="PNG")
+    models = JobModels(device=resolve_device(args.device), detector_progress=_download_bar)
+    job = {"mode": "mask", "image": str(Path(args.image).resolve()), "output": str(output.resolve()),
+           "mask": {**text, "points": [list(p) for p in points], "box": box,
+                    "sam_checkpoint": str(checkpoint.resolve()), "model_type": args.model_type,
+                    "candidate": candidate, "refinement": refinement.dict()}}
+    entry = run_job(job, models, source="cli").entry
+    if args.boxes_json:
+        write_boxes_json(args.boxes_json, entry.get("selection") or {})
     return 0
+
+
+def _download_bar(description: str):
+    from segfill.sam.download import tqdm_progress
+
+    return tqdm_progress(description)
+
+
+def write_boxes_json(path: str, selection: dict) -> None:
+    """The detected boxes as JSON: text, detector, thresholds, and per box its label, score and SAM's score."""
+    import json
+
+    from segfill.fileio import atomic_write_text
+
+    keys = ("text", "detector", "detector_family", "box_threshold", "text_threshold", "detections", "sam_scores",
+            "chosen")
+    atomic_write_text(path, json.dumps({k: selection.get(k) for k in keys}, indent=1) + "\n")
 
 
 def read_rgb(path: Path):

@@ -37,11 +37,11 @@ def _filename_from_url(url: str) -> str:
     return name
 
 
-def _check_filename(name: str) -> str:
+def _check_filename(name: str, suffixes: tuple[str, ...] = MODEL_FILE_SUFFIXES) -> str:
     if (not name or name != os.path.basename(name) or "\\" in name or name.startswith(".")
-            or Path(name).suffix.lower() not in MODEL_FILE_SUFFIXES):
-        raise DownloadError(f"'{name}' is not an acceptable model file name (expected a plain .pth, .pt or "
-                            ".safetensors name).")
+            or Path(name).suffix.lower() not in suffixes):
+        raise DownloadError(f"'{name}' is not an acceptable model file name (expected a plain "
+                            f"{', '.join(suffixes)} name).")
     return name
 
 
@@ -83,6 +83,7 @@ def download_model(
     md5: str | None = None,
     chunk_size: int = 1 << 20,
     timeout: float = 60.0,
+    suffixes: tuple[str, ...] = MODEL_FILE_SUFFIXES,
 ) -> Path:
     """Download ``source`` (a ModelSpec, a registry name or a URL) into ``folder`` and return the final path.
 
@@ -90,7 +91,8 @@ def download_model(
     is returned when it matches them, and refused otherwise (SegFill never overwrites a user's file).
     ``opener(url, timeout)`` must return a file-like response with ``read(n)`` and ``headers``.
     Raises :class:`DownloadError` with one sentence; the ``.part`` file is removed on every failure,
-    including KeyboardInterrupt.
+    including KeyboardInterrupt. ``suffixes``: the file name endings accepted (a detector folder's
+    ``config.json`` and vocabulary files come through here too).
     """
     if isinstance(source, str) and source in KNOWN_MODELS:
         source = KNOWN_MODELS[source]
@@ -106,7 +108,7 @@ def download_model(
     scheme = urllib.parse.urlparse(url).scheme.lower()
     if scheme not in ("http", "https", "file"):
         raise DownloadError(f"Cannot download from '{url}': only http, https and file URLs are supported.")
-    filename = _check_filename(filename)
+    filename = _check_filename(filename, suffixes)
     sha256 = sha256.lower() if sha256 else None
     md5 = md5.lower() if md5 else None
 

@@ -41,7 +41,8 @@ def on_inpaint(state: st.UserState | None, prompt: str, negative: str, seed: Any
         if not (mask > 0).any():
             raise InputError("The mask is empty: select something to inpaint first.")
         args = parse_args_model(InpaintArgs, _common(prompt, negative, seed, steps, cfg, strength))
-        generated = host.inpaint(Image.fromarray(image, "RGB"), mask_to_image(mask), args, progress=progress)
+        generated = host.inpaint(Image.fromarray(image, "RGB"), mask_to_image(mask), args, progress=progress,
+                                 provenance={"source": "tab", "selection": st.selection_provenance(s)})
         result["image"], result["info"] = generated.images[0], generated.infotext
         s.message = "Inpainting done; 'Continue with the result' edits it further."
 
@@ -65,7 +66,8 @@ def on_outpaint(state: st.UserState | None, prompt: str, negative: str, seed: An
         args = parse_args_model(OutpaintArgs, {**_common(prompt, negative, seed, steps, cfg, strength), **padding,
                                                "tile_size": defaults.tile_size, "overlap": defaults.overlap,
                                                "feather": defaults.feather})
-        generated = host.outpaint(Image.fromarray(image, "RGB"), args, progress=progress)
+        generated = host.outpaint(Image.fromarray(image, "RGB"), args, progress=progress,
+                                  provenance={"source": "tab"})
         result["image"], result["info"] = generated.images[0], generated.infotext
         s.message = "Outpainting done; 'Continue with the result' edits it further."
 

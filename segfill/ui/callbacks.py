@@ -66,14 +66,15 @@ def control_updates(before: dict[str, Any], after: dict[str, Any]) -> list[Any]:
     return [after[name] if before.get(name) != after[name] else NO_CHANGE for name in ("op",) + REFINEMENT_FIELDS]
 
 
-def on_events(state: st.UserState | None, events: Any, host: Host) -> tuple[Any, ...]:
-    """Canvas events (JSON list) -> (state, payload, op, *refinement controls)."""
+def on_events(state: st.UserState | None, events: Any, host: Host, progress: Any = None) -> tuple[Any, ...]:
+    """Canvas events (JSON list) -> (state, payload, op, *refinement controls). ``progress``: a ``gr.Progress``
+    (shows a text detector's first-use download)."""
     started = time.perf_counter()
     state = state or st.UserState()
     state.timings = {}
     before = control_values(state)
     try:
-        state, error = st.handle_events(state, events, host)
+        state, error = st.handle_events(state, events, host, progress)
     except Exception as exc:  # a bug must not lose the user's work
         error = _bug_message(exc)
     try:

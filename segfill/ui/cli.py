@@ -12,6 +12,8 @@ from typing import Any
 from segfill.errors import InputError, ModelError
 
 MODELS_ENV = "SEGFILL_MODELS"
+#: inside the checkout, ignored by git (.gitignore: /outputs/)
+DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parents[2] / "outputs"
 
 
 def register(subparsers: Any) -> None:
@@ -32,7 +34,11 @@ def register(subparsers: Any) -> None:
                         help="inpainting backend (default opencv: no model, no prompts)")
     parser.add_argument("--model", default=None,
                         help="diffusers backend: an SD2-inpainting checkpoint file, diffusers folder or hub id (no default)")
-    parser.add_argument("--device", default="auto", help="device for SAM: auto, cpu, cuda, mps (default auto: CUDA, else MPS, else the CPU)")
+    parser.add_argument("--device", default="auto", help="device for SAM and the text detector: auto, cpu, cuda, mps "
+                                                         "(default auto: CUDA, else MPS, else the CPU)")
+    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
+                        help="where results of the tab and the API are saved, with their input, mask and a line in "
+                             f"segfill-manifest.jsonl (default {DEFAULT_OUTPUT_DIR})")
     parser.set_defaults(func=run)
 
 
@@ -69,7 +75,15 @@ def build_host(args: argparse.Namespace) -> Any:
         defaults.sam_model = default_model_name(manager, args.sam_checkpoint)
     backend_options = {"model": args.model} if (args.backend == "diffusers" and args.model) else {}
     backend = create_backend(args.backend, **backend_options)
-    return StandaloneHost(manager, backend, defaults=defaults)
+    output_dir = getattr(args, "output_dir", None)
+    if output_dir is not None:
+        from segfill.fileio import OutputError
+
+        try:
+            Path(output_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"Cannot create the output folder {output_dir}: {exc.strerror or exc}.") from None
+    return StandaloneHost(manager, backend, defaults=defaults, output_dir=output_dir)
 
 
 def default_model_name(manager: Any, checkpoint: Path) -> str:

@@ -7,6 +7,7 @@ composite. The image itself is sent only when it changed; candidate thumbnails o
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import cv2
@@ -75,6 +76,34 @@ def candidate_thumbnails(state: UserState) -> list[dict[str, Any]]:
     return thumbs
 
 
+def text_boxes_payload(edit: Any) -> list[dict[str, Any]]:
+    """The detected boxes to draw (image pixels), each with its label, the detector's score, whether it is kept,
+    and SAM's candidates for it (chosen index and scores)."""
+    return [{"index": index, "box": [round(float(v), 2) for v in box.box], "label": box.label,
+             "score": round(float(box.score), 3), "kept": box.kept, "candidate": box.candidate_index,
+             "sam_scores": [round(float(s), 3) for s in box.prediction.scores]}
+            for index, box in enumerate(edit.text_boxes)]
+
+
+def text_query_payload(edit: Any) -> dict[str, Any] | None:
+    query = edit.text
+    if query is None:
+        return None
+    return {"text": query.text, "detector": query.detector, "family": query.family,
+            "box_threshold": query.box_threshold, "text_threshold": query.text_threshold}
+
+
+@functools.lru_cache(maxsize=1)
+def detector_help() -> dict[str, Any]:
+    """For the "Select by text" box: whether a detector can run here, and a line saying what works and what to
+    install (computed once: the installed transformers does not change while the process runs)."""
+    from segfill.detect.registry import availability_message, detector_status
+
+    statuses = detector_status()
+    return {"available": any(s.available for s in statuses), "message": availability_message(),
+            "families": [s.name for s in statuses if s.available]}
+
+
 def build_payload(state: UserState, error: str | None = None, force_image: bool = False) -> dict[str, Any]:
     """Everything the canvas needs to redraw after an event."""
     edit = state.edit
@@ -88,9 +117,11 @@ def build_payload(state: UserState, error: str | None = None, force_image: bool 
         "can_redo": state.can_redo,
         "model": state.model_name or "",
         "timings": {key: round(value, 2) for key, value in state.timings.items()},
+        "detectors": detector_help(),
     }
     if state.image is None:
-        payload.update(width=0, height=0, image=None, mask=None, points=[], box=None, candidates=[])
+        payload.update(width=0, height=0, image=None, mask=None, points=[], box=None, candidates=[], text_boxes=[],
+                       text=None)
         state.sent_image_revision = state.image_revision
         return payload
     height, width = state.image.shape[:2]
@@ -117,6 +148,8 @@ def build_payload(state: UserState, error: str | None = None, force_image: bool 
     state.sent_thumbs_of = shown
     payload["candidate"] = edit.candidate_index
     payload["segments"] = len(edit.segment_ids)
+    payload["text_boxes"] = text_boxes_payload(edit)
+    payload["text"] = text_query_payload(edit)
     if state.segment_map is not None and state.sent_segment_revision != state.segment_map_revision:
         payload["segment_map"] = png_data_url(Image.fromarray(state.segment_map.color_map(), "RGB"))
         state.sent_segment_revision = state.segment_map_revision

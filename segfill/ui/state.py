@@ -72,6 +72,38 @@ class PackedMask:
 
 
 @dataclass(frozen=True)
+class TextQuery:
+    """What "Select by text" asked for (shown with its boxes, recorded in the manifest)."""
+
+    text: str
+    detector: str  # the name shown: an installed folder's name or a hub id
+    family: str
+    detector_key: str
+    box_threshold: float
+    text_threshold: float | None
+
+
+@dataclass(frozen=True)
+class TextBox:
+    """One detected box: the detector's box, label and score, SAM's candidates for it (bit-packed), whether the
+    user keeps it, and the candidate chosen (None = SAM's best)."""
+
+    box: Box
+    score: float
+    label: str
+    prediction: Any = field(compare=False, repr=False)  # CompactPrediction
+    kept: bool = True
+    candidate: int | None = None
+
+    @property
+    def candidate_index(self) -> int:
+        return self.prediction.best_index if self.candidate is None else self.candidate
+
+    def mask(self) -> np.ndarray:
+        return self.prediction.mask(self.candidate_index)
+
+
+@dataclass(frozen=True)
 class Edit:
     """Everything undoable, as of one step. Immutable: a change makes a new Edit with ``dataclasses.replace``."""
 
@@ -85,6 +117,8 @@ class Edit:
     base: PackedMask | None = None  # the working mask committed from earlier selections
     op: str = "add"
     refinement: MaskRefinement = field(default_factory=MaskRefinement)
+    text: TextQuery | None = None  # the last "Select by text" query of this selection
+    text_boxes: tuple[TextBox, ...] = ()  # its boxes (kept or dropped), each with SAM's candidates
 
     def same_as(self, other: Edit) -> bool:
         return self == other and self.prediction is other.prediction
@@ -108,6 +142,9 @@ class CompactPrediction:
     @property
     def masks(self) -> np.ndarray:
         return np.stack([packed.unpack() for packed in self.packed])
+
+    def mask(self, index: int) -> np.ndarray:
+        return self.packed[index].unpack()
 
     def __len__(self) -> int:
         return len(self.packed)
@@ -229,6 +266,10 @@ class UserState:
         if edit.segment_ids and self.segment_map is not None:
             segments = self.segment_map.mask_of(edit.segment_ids)
             selection = segments if selection is None else (selection | segments)
+        for text_box in edit.text_boxes:  # "Select by text": every kept box's chosen candidate
+            if text_box.kept:
+                mask = text_box.mask()
+                selection = mask.copy() if selection is None else (selection | mask)
         return selection
 
     def raw_mask(self, edit: Edit | None = None) -> np.ndarray:
@@ -357,7 +398,8 @@ def change_model(state: UserState, host: Host, model_name: str) -> None:
     ensure_session(state, host, model_name)
     state.segment_map = None
     state.segment_map_revision += 1
-    state.push(replace(state.edit, points=(), box=None, prediction=None, candidate=None, segment_ids=frozenset()))
+    state.push(replace(state.edit, points=(), box=None, prediction=None, candidate=None, segment_ids=frozenset(),
+                       text=None, text_boxes=()))
 
 
 def _numbers(event: dict[str, Any], keys: Sequence[str], what: str) -> list[float]:
@@ -388,8 +430,9 @@ def _predict(state: UserState, host: Host, points: tuple[Point, ...], box: Box |
     return prediction
 
 
-def apply_event(state: UserState, event: dict[str, Any], host: Host) -> None:
-    """Apply one browser event (a dict decoded from the canvas' JSON) to ``state``."""
+def apply_event(state: UserState, event: dict[str, Any], host: Host, progress: Any = None) -> None:
+    """Apply one browser event (a dict decoded from the canvas' JSON) to ``state``. ``progress`` (a
+    ``gr.Progress``-like ``progress(fraction, desc=...)``) shows a detector's first-use download."""
     kind = event.get("type")
     edit = state.edit
     if kind == "undo":
@@ -397,7 +440,8 @@ def apply_event(state: UserState, event: dict[str, Any], host: Host) -> None:
     elif kind == "redo":
         state.redo()
     elif kind in ("clear", "escape"):  # Esc: drop the current selection, keep the working mask and strokes
-        state.push(replace(edit, points=(), box=None, prediction=None, candidate=None, segment_ids=frozenset()))
+        state.push(replace(edit, points=(), box=None, prediction=None, candidate=None, segment_ids=frozenset(),
+                           text=None, text_boxes=()))
     elif kind == "reset":  # everything, but keep the controls
         state.push(Edit(op=edit.op, refinement=edit.refinement))
     elif kind == "point":
@@ -450,6 +494,19 @@ def apply_event(state: UserState, event: dict[str, Any], host: Host) -> None:
     elif kind == "commit":  # bake the shown selection into the working mask and start a new one
         raw = state.raw_mask(edit)
         state.push(Edit(base=PackedMask.pack(raw), op=edit.op, refinement=edit.refinement))
+    elif kind == "detect":
+        detect_text(state, host, event, progress)
+    elif kind in ("keep", "drop"):
+        index = _text_box_index(edit, event)
+        boxes = tuple(replace(b, kept=(kind == "keep")) if i == index else b for i, b in enumerate(edit.text_boxes))
+        state.push(replace(edit, text_boxes=boxes))
+    elif kind == "text_candidate":
+        index = _text_box_index(edit, event)
+        chosen = int(_number(event, "candidate", -1, "Choosing a box's candidate"))
+        if not 0 <= chosen < len(edit.text_boxes[index].prediction):
+            raise InputError(f"Box {index + 1} has no candidate {chosen + 1}.")
+        boxes = tuple(replace(b, candidate=chosen) if i == index else b for i, b in enumerate(edit.text_boxes))
+        state.push(replace(edit, text_boxes=boxes))
     elif kind == "download":
         state.pending_download = make_download(state, str(event.get("what", "mask")))
     elif kind == "noop":
@@ -458,6 +515,89 @@ def apply_event(state: UserState, event: dict[str, Any], host: Host) -> None:
             state.sent_thumbs_of = None
     else:
         raise InputError(f"Unknown canvas event {kind!r}.")
+
+
+def _text_box_index(edit: Edit, event: dict[str, Any]) -> int:
+    if not edit.text_boxes:
+        raise InputError("There are no detected boxes; use 'Select by text' first.")
+    index = int(_number(event, "index", -1, "Keeping or dropping a box"))
+    if not 0 <= index < len(edit.text_boxes):
+        raise InputError(f"Box {index + 1} does not exist; there are {len(edit.text_boxes)}.")
+    return index
+
+
+def _optional_number(event: dict[str, Any], key: str, what: str) -> float | None:
+    value = event.get(key)
+    if value is None or value == "":
+        return None
+    return _number(event, key, 0.0, what)
+
+
+def detect_text(state: UserState, host: Host, event: dict[str, Any], progress: Any = None) -> None:
+    """"Select by text": the detector's boxes for ``event["text"]``, SAM's candidates for each, all kept."""
+    from pathlib import Path
+
+    from segfill.detect.detector import check_threshold, detect, split_phrases
+    from segfill.detect.pipeline import predict_boxes, require_detections
+    from segfill.detect.registry import FAMILIES, availability_message
+
+    image = state.require_image()
+    text = str(event.get("text") or "")
+    split_phrases(text)
+    box_threshold = check_threshold(_optional_number(event, "box_threshold", "The box threshold"), "box threshold")
+    text_threshold = check_threshold(_optional_number(event, "text_threshold", "The text threshold"), "text threshold")
+    detectors = getattr(host, "detectors", None)
+    if detectors is None:
+        raise SegFillError("Select by text is not available here. " + availability_message())
+    source = detectors.choose(str(event.get("detector") or "") or None)
+    started = time.perf_counter()
+    loaded = detectors.get(source, progress=download_progress(progress, source))
+    result = detect(loaded, image, text, box_threshold, text_threshold)
+    state.timings["detect_ms"] = (time.perf_counter() - started) * 1000
+    require_detections(result)
+    session = ensure_session(state, host)
+    started = time.perf_counter()
+    predictions = predict_boxes(session, result.detections, multimask=True)
+    state.timings["sam_ms"] = state.timings.get("sam_ms", 0.0) + (time.perf_counter() - started) * 1000
+    boxes = tuple(TextBox(d.box, d.score, d.label, CompactPrediction(p))
+                  for d, p in zip(result.detections, predictions, strict=True))
+    shown = Path(source).name if Path(source).is_dir() else source
+    query = TextQuery(text, shown, result.family, result.model_key, result.box_threshold, result.text_threshold)
+    state.push(replace(state.edit, text=query, text_boxes=boxes))
+    count = f"{len(boxes)} box" + ("es" if len(boxes) != 1 else "")
+    state.message = (f"{FAMILIES[result.family].title} found {count} for '{text}'; drop the ones you do not want, "
+                     "or add points and boxes.")
+
+
+def download_progress(progress: Any, source: str) -> Any:
+    """A detector download's ``(done_bytes, total_bytes)`` as ``progress(fraction, desc=...)`` for the tab."""
+    if progress is None:
+        return None
+
+    def report(done: int, total: int | None) -> None:
+        megabytes = f"{done / 1e6:.0f} of {total / 1e6:.0f} MB" if total else f"{done / 1e6:.0f} MB"
+        progress(done / total if total else None, desc=f"Downloading {source}: {megabytes}")
+
+    return report
+
+
+def selection_provenance(state: UserState) -> dict[str, Any]:
+    """How the shown mask was made, for the manifest line of a generation started from the tab."""
+    edit = state.edit
+    record: dict[str, Any] = {
+        "source": "tab", "points": [list(p) for p in edit.points], "box": list(edit.box) if edit.box else None,
+        "candidate": "best" if edit.candidate is None else edit.candidate, "chosen": edit.candidate_index,
+        "sam_model": state.model_name, "sam_key": state.session.model.model_key if state.session else None,
+        "segments": sorted(int(i) for i in edit.segment_ids), "strokes": len(edit.strokes),
+        "working_mask": edit.base is not None, "op": edit.op, "refinement": edit.refinement.dict(),
+    }
+    if edit.text is not None:
+        record.update(text=edit.text.text, detector=edit.text.detector, detector_family=edit.text.family,
+                      detector_key=edit.text.detector_key, box_threshold=edit.text.box_threshold,
+                      text_threshold=edit.text.text_threshold,
+                      detections=[{"box": list(b.box), "score": b.score, "label": b.label, "kept": b.kept,
+                                   "candidate": b.candidate_index} for b in edit.text_boxes])
+    return record
 
 
 def compute_segments(state: UserState, host: Host) -> None:
@@ -511,7 +651,8 @@ def make_download(state: UserState, what: str) -> Download:
     raise InputError(f"Unknown download {what!r}; choose 'mask' or 'cutout'.")
 
 
-def handle_events(state: UserState | None, events: Any, host: Host) -> tuple[UserState, str | None]:
+def handle_events(state: UserState | None, events: Any, host: Host,
+                  progress: Any = None) -> tuple[UserState, str | None]:
     """Apply a batch of browser events (a JSON list, a dict, or a JSON string). Stops at the first error and
     returns it as a message; the state keeps everything that was applied before it."""
     import json
@@ -531,7 +672,7 @@ def handle_events(state: UserState | None, events: Any, host: Host) -> tuple[Use
             if not isinstance(event, dict):
                 continue
             try:
-                apply_event(state, event, host)
+                apply_event(state, event, host, progress)
             except SegFillError as exc:
                 error = str(exc)
                 break

@@ -3,10 +3,13 @@ and the one instance per WebUI process shared by the tab, the REST API and the i
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import random
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from PIL import Image
@@ -49,6 +52,7 @@ class WebUIHost:
         self._sam = sam
         self._embeddings = embeddings
         self._sam_lock = threading.Lock()
+        self._detectors: Any = None
         #: img2img's Inpaint upload (image, mask) components when the glue captured them; the tab's
         #: "Send to img2img inpaint" fills them directly
         self.inpaint_upload_components: list | None = None
@@ -77,6 +81,22 @@ class WebUIHost:
                 mib = int(self._settings().get("segfill_embedding_cache_mib", EMBEDDING_CACHE_BYTES >> 20))
                 self._embeddings = EmbeddingCache(mib * 1024 * 1024)
             return self._embeddings
+
+    @property
+    def detectors(self) -> Any:
+        """The shared DetectorManager: ``<models>/detectors`` first, the SAM device and unload policy."""
+        with self._sam_lock:
+            if self._detectors is None:
+                from segfill.detect.loading import default_detector_folders
+                from segfill.detect.manager import DetectorManager
+
+                values = self._settings()
+                folders = [os.path.join(self.bindings.models_path, "detectors"), *default_detector_folders()]
+                self._detectors = DetectorManager(folders, device=values.get("segfill_sam_device", "auto"),
+                                                  idle_unload_s=(float(values.get("segfill_sam_idle_unload_s", 300))
+                                                                 if values.get("segfill_sam_unload_policy") == "idle"
+                                                                 else None))
+            return self._detectors
 
     def sam_folders(self, values: dict[str, Any] | None = None) -> list[str]:
         from segfill.settings import split_folders
@@ -121,10 +141,11 @@ class WebUIHost:
 
     def release_sam_before_generation(self) -> None:
         """Move SAM off the GPU when the unload policy says so (only if it was ever loaded)."""
-        if self._sam is None:
+        if self._settings().get("segfill_sam_unload_policy") != "before_generation":
             return
-        if self._settings().get("segfill_sam_unload_policy") == "before_generation":
-            self._sam.offload_to_cpu()
+        for manager in (self._sam, self._detectors):  # the text detector follows SAM's policy
+            if manager is not None:
+                manager.offload_to_cpu()
 
     def _new_processing(self, image: Image.Image, mask: Image.Image | None, args: Any) -> Any:
         """A StableDiffusionProcessingImg2Img for the tab/API: with a mask it is an "only masked" inpaint
@@ -168,8 +189,25 @@ class WebUIHost:
         return str(getattr(self.bindings.opts, "outdir_img2img_samples", "") or
                    getattr(self.bindings.opts, "outdir_samples", "") or "outputs/img2img-images")
 
-    def _save(self, image: Image.Image, infotext: str, seed: int, prompt: str, p: Any) -> None:
-        save_result(self.bindings, image, self.outdir(), infotext, seed, prompt, p)
+    def _save(self, image: Image.Image, infotext: str, seed: int, prompt: str, p: Any) -> str | None:
+        return save_result(self.bindings, image, self.outdir(), infotext, seed, prompt, p)
+
+    def _record(self, saved: str | None, mode: str, image: Image.Image, mask: Image.Image | None, args: Any,
+                infotext: str, started: float, provenance: dict[str, Any] | None, info: dict) -> None:
+        """The manifest line beside what the WebUI's save_image wrote (nothing when it saved nothing)."""
+        if not saved:
+            return
+        from segfill.hosts.records import record_result
+
+        provenance = provenance or {}
+        backend = {"name": "webui", "host": self.name, "checkpoint": checkpoint_title(self.bindings.get_sd_model())}
+        try:
+            record_result(saved, mode, provenance.get("source", "api"), image, mask, args, backend,
+                          time.perf_counter() - started, infotext, provenance.get("selection"))
+            info["path"] = str(saved)
+        except (SegFillError, OSError) as exc:  # the image is saved; a manifest problem must not lose it
+            logging.getLogger("segfill").warning("SegFill could not write its manifest beside %s: %s", saved, exc)
+            info["manifest_error"] = str(exc)
 
     def _begin(self, job: str) -> None:
         begin = getattr(self.bindings.state, "begin", None)
@@ -182,9 +220,10 @@ class WebUIHost:
             end()
 
     def inpaint(self, image: Image.Image, mask: Image.Image, args: Any,
-                progress: HostProgress | None = None) -> GenerationResult:
+                progress: HostProgress | None = None, provenance: dict[str, Any] | None = None) -> GenerationResult:
         from segfill.infotext import segfill_params
 
+        started = time.perf_counter()
         if mask.size != image.size:
             raise InputError(f"The mask is {mask.size[0]}x{mask.size[1]} but the image is "
                              f"{image.size[0]}x{image.size[1]}.")
@@ -208,20 +247,22 @@ class WebUIHost:
                     out = out.resize(image.size, Image.LANCZOS)
                 infotexts = list(getattr(processed, "infotexts", None) or [])
                 infotext = infotexts[0] if infotexts else str(getattr(processed, "info", "") or "")
-                self._save(out, infotext, p.seed, p.prompt, p)
+                saved = self._save(out, infotext, p.seed, p.prompt, p)
                 if progress is not None:
                     progress(1, 1, "done")
-                return GenerationResult(images=[out], infotext=infotext,
-                                        info={"host": self.name, "mode": "inpaint", "seed": p.seed,
-                                              "inpaint_model": is_inpainting_model(self.bindings.get_sd_model()),
-                                              "warning": self.model_warning()})
+                info = {"host": self.name, "mode": "inpaint", "seed": p.seed,
+                        "inpaint_model": is_inpainting_model(self.bindings.get_sd_model()),
+                        "warning": self.model_warning()}
+                self._record(saved, "inpaint", image, mask, args, infotext, started, provenance, info)
+                return GenerationResult(images=[out], infotext=infotext, info=info)
             finally:
                 self._end()
 
     def outpaint(self, image: Image.Image, args: Any,
-                 progress: HostProgress | None = None) -> GenerationResult:
+                 progress: HostProgress | None = None, provenance: dict[str, Any] | None = None) -> GenerationResult:
         from segfill.infotext import segfill_params
 
+        started = time.perf_counter()
         with self.lock:
             self.release_sam_before_generation()
             self._begin("segfill-outpaint")
@@ -239,23 +280,55 @@ class WebUIHost:
 
                 infotext = patch_infotext(last, seed=seed, size=out.size, params=params)
                 out.info["parameters"] = infotext
-                self._save(out, infotext, seed, template.prompt, template)
-                return GenerationResult(images=[out], infotext=infotext,
-                                        info={"host": self.name, "mode": "outpaint", "seed": seed,
-                                              "tiles": len(backend.runs), "plan": result.plan.to_dict(),
-                                              "inpaint_model": is_inpainting_model(self.bindings.get_sd_model()),
-                                              "warning": self.model_warning()})
+                saved = self._save(out, infotext, seed, template.prompt, template)
+                info = {"host": self.name, "mode": "outpaint", "seed": seed, "tiles": len(backend.runs),
+                        "plan": result.plan.to_dict(),
+                        "inpaint_model": is_inpainting_model(self.bindings.get_sd_model()),
+                        "warning": self.model_warning()}
+                self._record(saved, "outpaint", image, None, args, infotext, started, provenance, info)
+                return GenerationResult(images=[out], infotext=infotext, info=info)
             finally:
                 self._end()
 
 
 def save_result(bindings: WebUIBindings, image: Image.Image, folder: str, infotext: str, seed: int, prompt: str,
-                p: Any) -> None:
-    """Save like the WebUI does (its format, its "save images" switch), with the infotext embedded."""
+                p: Any) -> str | None:
+    """Save like the WebUI does (its format, its "save images" switch), with the infotext embedded; returns the
+    path the WebUI wrote (its ``save_image`` returns ``(path, txt_path)``), or None when nothing was saved."""
     if bindings.save_image is None or not getattr(bindings.opts, "samples_save", True):
-        return
-    bindings.save_image(image, folder, "", seed=seed, prompt=prompt,
-                        extension=getattr(bindings.opts, "samples_format", "png") or "png", info=infotext, p=p)
+        return None
+    with saving_overrides(bindings.opts, getattr(p, "override_settings", None)):
+        saved = bindings.save_image(image, folder, "", seed=seed, prompt=prompt,
+                                    extension=getattr(bindings.opts, "samples_format", "png") or "png", info=infotext,
+                                    p=p)
+    path = saved[0] if isinstance(saved, (tuple, list)) and saved else saved
+    return str(path) if isinstance(path, (str, os.PathLike)) and os.path.isfile(path) else None
+
+
+#: the settings img2img's Batch tab overrides per input (``p.override_settings``) that decide where and under
+#: which name an image is saved; process_images applies them only while it runs, but SegFill saves the finished
+#: outpaint after its tiles' process_images calls
+SAVING_SETTINGS = ("samples_filename_pattern", "save_to_dirs", "save_images_replace_action", "samples_format")
+
+
+@contextlib.contextmanager
+def saving_overrides(opts: Any, overrides: dict[str, Any] | None) -> Iterator[None]:
+    """Apply ``overrides``' saving settings to ``opts`` for the duration (restored after, as process_images does),
+    so the Batch tab's "one output named after each input" holds for the script's own save."""
+    changed: dict[str, Any] = {}
+    try:
+        for key in SAVING_SETTINGS:
+            if overrides and key in overrides and hasattr(opts, key):
+                previous = getattr(opts, key)
+                try:
+                    setattr(opts, key, overrides[key])
+                except Exception:  # frozen or restricted settings: save as the WebUI is configured
+                    continue
+                changed[key] = previous
+        yield
+    finally:
+        for key, value in changed.items():
+            setattr(opts, key, value)
 
 
 def settings_from_opts(opts: Any) -> dict[str, Any]:
