@@ -183,8 +183,12 @@ def _resolve_model(host: Any, requested: str | None) -> str:
     installed = ", ".join(names) if names else "none"
     resolve_name = getattr(host.sam, "resolve_name", None)
     if resolve_name is not None:  # registry names such as "sam_vit_b" map to an installed file
+        from segfill.sam.registry import NotSamCheckpoint, UnsafeCheckpoint
+
         try:
             return str(resolve_name(requested).name)
+        except (UnsafeCheckpoint, NotSamCheckpoint):
+            raise  # a file of that name is there but SegFill will not load it: its sentence, as a 422
         except SegFillError as error:
             if "not installed" in str(error):
                 raise UnknownModelError(f"{str(error).rstrip('.')}; installed: {installed}.") from None

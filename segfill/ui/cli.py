@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from segfill import defaults
 from segfill.errors import InputError, ModelError
 
 MODELS_ENV = "SEGFILL_MODELS"
@@ -30,6 +31,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--model", default=None,
                         help="diffusers backend: an SD2-inpainting checkpoint file or model folder / id")
     parser.add_argument("--device", default="auto", help="device for SAM (auto, cpu, cuda, mps)")
+    parser.add_argument("--embedding-cache-mib", type=int, default=defaults.EMBEDDING_CACHE_BYTES >> 20,
+                        metavar="MIB", help="memory for cached SAM image embeddings, shared by all users "
+                        f"(default {defaults.EMBEDDING_CACHE_BYTES >> 20})")
     parser.set_defaults(func=run)
 
 
@@ -53,18 +57,28 @@ def build_host(args: argparse.Namespace) -> Any:
     from segfill.hosts.base import HostDefaults
     from segfill.hosts.standalone import StandaloneHost
     from segfill.sam.manager import SamManager
+    from segfill.sam.session import EmbeddingCache
 
+    cache_mib = getattr(args, "embedding_cache_mib", defaults.EMBEDDING_CACHE_BYTES >> 20)
+    if cache_mib < 0:
+        raise InputError(f"--embedding-cache-mib must be 0 or more, not {cache_mib}.")
     manager = SamManager(model_folders(args), device=args.device)
-    defaults = HostDefaults()
+    host_defaults = HostDefaults()
     if args.sam_checkpoint is not None:
-        defaults.sam_model = default_model_name(manager, args.sam_checkpoint)
+        host_defaults.sam_model = default_model_name(manager, args.sam_checkpoint)
     backend_options = {"model": args.model} if (args.backend == "diffusers" and args.model) else {}
     backend = create_backend(args.backend, **backend_options)
-    return StandaloneHost(manager, backend, defaults=defaults)
+    return StandaloneHost(manager, backend, embeddings=EmbeddingCache(cache_mib << 20), defaults=host_defaults)
 
 
 def default_model_name(manager: Any, checkpoint: Path) -> str:
-    """The name ``manager.list_models()`` uses for ``checkpoint`` (so the model picker shows it selected)."""
+    """The name ``manager.list_models()`` uses for ``checkpoint`` (so the model picker shows it selected).
+
+    The file is loaded here, at start, through the same loader every click uses: whatever the loader would
+    refuse (a TorchScript archive, pickled objects, a truncated file, a bad safetensors header, tensors of
+    the wrong shapes) stops ``serve`` with the loader's one sentence instead of failing at the first click;
+    the model stays loaded for that click."""
+    manager.get_path(checkpoint)
     resolved = checkpoint.resolve()
     for entry in manager.list_models():
         path = getattr(entry, "path", None)
@@ -72,8 +86,6 @@ def default_model_name(manager: Any, checkpoint: Path) -> str:
             return getattr(entry, "name", str(entry))
         if isinstance(entry, str) and entry in (checkpoint.name, checkpoint.stem, str(checkpoint)):
             return entry
-    # listings hide files that are not SAM checkpoints; loading it names the exact problem
-    manager.get_path(checkpoint)
     raise ModelError(f"{checkpoint} loads but is not listed as a SAM model in {checkpoint.parent}.")
 
 
