@@ -265,7 +265,7 @@ def planned_canvas_size(image_size: tuple[int, int], args: Any) -> tuple[int, in
 
 
 class GenerationResponse(ResponseModel):
-    image: str = Field(..., description="the result, base64 PNG (RGB), exactly the requested size")
+    image: str = Field(..., description="the result, base64 PNG (RGB, or RGBA when the input had alpha), exactly the requested size")
     infotext: str = Field("", description="generation parameters in the WebUI's 'key: value, ...' format")
     width: int
     height: int

@@ -385,51 +385,75 @@ def register_routes(
 
         Runs on the host's inpainting model (the WebUI's checkpoint, or the standalone backend).
         """
-        from segfill.masks import image_to_rgb, mask_from_image, mask_to_image
+        from segfill.masks import mask_from_image, mask_to_image
 
         with _http_errors():
             args = m.to_inpaint_args(body)
-            rgb = image_to_rgb(decode(body.image, "image"))
-            height, width = rgb.shape[:2]
+            source = _Source(decode(body.image, "image"))
+            height, width = source.rgb.shape[:2]
             soft_mask = mask_from_image(decode(body.mask, "mask"), size=(width, height), soft=True)
             if not (soft_mask >= 0.5).any():
                 raise InputError("The mask is empty; paint (white) the area to repaint.")
             with gpu():
-                result = host.inpaint(Image.fromarray(rgb), mask_to_image(soft_mask), args)
-            return _generation_reply(result)
+                result = host.inpaint(source.image, mask_to_image(soft_mask), args)
+            return _generation_reply(result, source, (0, 0))
 
     @router.post("/outpaint", response_model=m.GenerationResponse)
     def outpaint(body: m.OutpaintRequest) -> dict[str, Any]:
         """Extend the image: `padding` per side, or an `aspect` ratio with an `anchor`; the original pixels
         are kept bit-exact and the new area is generated in overlapping tiles."""
-        from segfill.masks import image_to_rgb
+        from segfill.outpaint.plan import outpaint_padding
 
         with _http_errors():
             args = m.to_outpaint_args(body)
-            image = Image.fromarray(image_to_rgb(decode(body.image, "image")))
-            canvas = m.planned_canvas_size(image.size, args)
+            source = _Source(decode(body.image, "image"))
+            size = source.image.size
+            padding = outpaint_padding(size, args)
+            canvas = padding.canvas_size(size)
             if canvas[0] * canvas[1] > max_image_pixels:
                 raise InputError(
                     f"The result would be {canvas[0]}x{canvas[1]} pixels, more than this server produces "
                     f"({max_image_pixels} pixels); use less padding."
                 )
             with gpu():
-                result = host.outpaint(image, args)
-            return _generation_reply(result)
+                result = host.outpaint(source.image, args)
+            return _generation_reply(result, source, tuple(padding.original_rect(size)[:2]))
 
     app.include_router(router)
     app.openapi_schema = None  # the app may have served /openapi.json already; let /docs show the new routes
     return router
 
 
-def _generation_reply(result: Any) -> dict[str, Any]:
+class _Source:
+    """A decoded input image: its RGB pixels, its alpha (or None), and the image handed to the host (RGBA when
+    there is alpha: SegFill's runner keeps it exactly; hosts that work in RGB get it back from
+    :func:`_generation_reply`)."""
+
+    def __init__(self, decoded: Image.Image) -> None:
+        from segfill.masks import image_to_rgb
+        from segfill.outpaint.alpha import alpha_of, is_high_bit_depth, rgba_image
+
+        self.rgb = image_to_rgb(decoded)
+        self.alpha = alpha_of(decoded)
+        self.high_bit_depth = is_high_bit_depth(decoded)
+        self.image = Image.fromarray(self.rgb) if self.alpha is None else rgba_image(self.rgb, self.alpha)
+
+
+def _generation_reply(result: Any, source: _Source | None = None, placed_at: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    from segfill.outpaint.alpha import HIGH_BIT_DEPTH_NOTE, alpha_from_pixels
+
     if not result.images:
         raise SegFillError("The generation produced no image (was it interrupted?).")
     image = result.images[0]
-    if image.mode != "RGB":
+    if source is not None and source.alpha is not None:
+        if image.mode != "RGBA":  # a host that repainted in RGB: pixels it left alone keep their alpha
+            image = alpha_from_pixels(image, source.rgb, source.alpha, placed_at)
+    elif image.mode != "RGB":
         image = image.convert("RGB")
     info = _jsonable(dict(result.info or {}))
     plan = info.pop("plan", {}) if isinstance(info.get("plan"), dict) else {}
+    if source is not None and source.high_bit_depth:
+        info["notes"] = [*info.get("notes", []), HIGH_BIT_DEPTH_NOTE]
     return {
         "image": encode_png(image),
         "infotext": result.infotext or "",

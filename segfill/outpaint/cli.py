@@ -21,6 +21,8 @@ from PIL import Image
 
 from segfill.args import InpaintArgs, OutpaintArgs, PrefillMethod, parse_args_model
 from segfill.errors import InputError, ModelError
+from segfill.fileio import atomic_write_text, check_output_path, save_image
+from segfill.outpaint.alpha import HIGH_BIT_DEPTH_NOTE, is_high_bit_depth
 
 PREFILL_CHOICES = get_args(PrefillMethod)
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".bin", ".pt", ".pth")
@@ -125,15 +127,21 @@ def inpaint_args_from(ns: argparse.Namespace) -> InpaintArgs:
 
 
 def load_image(path: str, what: str = "image") -> Image.Image:
+    """The image at ``path`` as stored (mode kept, alpha included); ``info["segfill_high_bit_depth"]`` is set
+    for 16-bit files (Pillow opens 16-bit RGB PNGs as 8-bit RGB, so it is only visible before loading)."""
     file = Path(path)
     if not file.is_file():
         raise InputError(f"The {what} file {path} does not exist.")
     try:
         with Image.open(file) as image:
+            high = is_high_bit_depth(image)
             image.load()
-            return image.copy()
+            loaded = image.copy()
     except (OSError, ValueError) as exc:
         raise InputError(f"Cannot read the {what} {path}: {str(exc).splitlines()[0] if str(exc) else 'unknown format'}.") from None
+    if high:
+        loaded.info["segfill_high_bit_depth"] = True
+    return loaded
 
 
 def _looks_like_path(model: str) -> bool:
@@ -192,28 +200,48 @@ class _ProgressBar:
 
 
 def _check_output(path: str) -> Path:
-    out = Path(path)
-    if not out.parent.exists():
-        raise InputError(f"The output folder {out.parent} does not exist.")
+    """The output path, checked before any work: a folder, a missing or read-only place, an unknown format."""
+    out = check_output_path(path)
     if out.suffix.lower() not in Image.registered_extensions():
         raise InputError(f"Cannot tell the image format of {path}; use .png (or .jpg, .webp).")
     return out
 
 
-def _save(image: Image.Image, plan, ns: argparse.Namespace, out: Path) -> None:
-    image.save(out)
+def _notes(ns: argparse.Namespace, source: Image.Image, result: Image.Image, out: Path) -> Image.Image:
+    """Say in one line what the output cannot keep; returns the image to save."""
+    if is_high_bit_depth(source):
+        print(f"segfill {ns.command}: note: {HIGH_BIT_DEPTH_NOTE}", file=sys.stderr)
+    fmt = Image.registered_extensions().get(out.suffix.lower())
+    if result.mode == "RGBA" and fmt in ("JPEG", "BMP"):
+        print(f"segfill {ns.command}: note: {fmt} has no transparency; the result's alpha is dropped (use .png "
+              "to keep it).", file=sys.stderr)
+        return result.convert("RGB")
+    return result
+
+
+def _save(image: Image.Image, plan, ns: argparse.Namespace, out: Path, source: Image.Image) -> None:
+    image = _notes(ns, source, image, out)
+    save_image(image, out)  # temporary file in the target folder, then one rename
     if ns.plan_json:
-        Path(ns.plan_json).write_text(json.dumps(plan.to_dict(), indent=1))
+        atomic_write_text(ns.plan_json, json.dumps(plan.to_dict(), indent=1))
     print(f"wrote {out} ({image.size[0]}x{image.size[1]}, {plan.total_tiles} tiles in {len(plan.passes)} pass(es))")
 
 
-def _execute(ns: argparse.Namespace, run) -> int:
+def _check_outputs(ns: argparse.Namespace) -> Path:
+    out = _check_output(ns.output)
+    if ns.plan_json:
+        check_output_path(ns.plan_json)
+    return out
+
+
+def _execute(ns: argparse.Namespace, source: Image.Image, run) -> int:
+    out = _check_outputs(ns)
     bar = _ProgressBar(enabled=not ns.quiet)
     try:
         result = run(bar)
     finally:
         bar.close()
-    _save(result.image, result.plan, ns, _check_output(ns.output))
+    _save(result.image, result.plan, ns, out, source)
     return 0
 
 
@@ -223,10 +251,10 @@ def run_outpaint_command(ns: argparse.Namespace) -> int:
     image = load_image(ns.image)
     args = outpaint_args_from(ns)
     plan_outpaint(image.size, args, working_size=ns.working_size or 512)  # geometry errors before any loading
-    _check_output(ns.output)
+    _check_outputs(ns)  # before any model is loaded
     check_model_argument(ns)
     backend = create_cli_backend(ns)
-    return _execute(ns, lambda bar: run_outpaint(image, args, backend, progress=bar))
+    return _execute(ns, image, lambda bar: run_outpaint(image, args, backend, progress=bar))
 
 
 def run_inpaint_command(ns: argparse.Namespace) -> int:
@@ -236,10 +264,10 @@ def run_inpaint_command(ns: argparse.Namespace) -> int:
     mask = mask_to_array(load_image(ns.mask, "mask"), image.size)
     args = inpaint_args_from(ns)
     plan_inpaint(image.size, mask, args, working_size=ns.working_size or 512)
-    _check_output(ns.output)
+    _check_outputs(ns)  # before any model is loaded
     check_model_argument(ns)
     backend = create_cli_backend(ns)
-    return _execute(ns, lambda bar: run_inpaint(image, mask, args, backend, progress=bar))
+    return _execute(ns, image, lambda bar: run_inpaint(image, mask, args, backend, progress=bar))
 
 
 def main(argv: list | None = None) -> int:  # pragma: no cover - convenience for `python -m segfill.outpaint.cli`

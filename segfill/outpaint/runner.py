@@ -18,6 +18,7 @@ from PIL import Image
 from segfill.args import InpaintArgs, OutpaintArgs
 from segfill.backends.base import InpaintBackend
 from segfill.masks import mask_from_image
+from segfill.outpaint.alpha import alpha_from_plan, alpha_of
 from segfill.outpaint.executor import (
     Interrupted,
     JobProgress,
@@ -50,10 +51,16 @@ class InpaintResult:
 
 def run_outpaint(image: Image.Image, args: OutpaintArgs, backend: InpaintBackend,
                  progress: JobProgress | None = None, should_stop: ShouldStop | None = None) -> OutpaintResult:
-    """Outpaint ``image`` as ``args`` asks, repainting every planned tile with ``backend``."""
+    """Outpaint ``image`` as ``args`` asks, repainting every planned tile with ``backend``.
+
+    An input with alpha gives an RGBA result: the original keeps its alpha outside the seam band, the new
+    area and the regenerated band are opaque (:mod:`segfill.outpaint.alpha`)."""
+    alpha = alpha_of(image)
     rgb = to_rgb_array(image)
     plan = plan_outpaint((rgb.shape[1], rgb.shape[0]), args, working_size=backend.working_size)
     out = execute_plan(plan, rgb, backend_repaint(backend), progress, should_stop)
+    if alpha is not None:
+        out = alpha_from_plan(out, alpha, plan)
     return OutpaintResult(out, plan)
 
 
@@ -65,9 +72,15 @@ def mask_to_array(mask, size) -> np.ndarray:
 
 def run_inpaint(image: Image.Image, mask, args: InpaintArgs, backend: InpaintBackend,
                 progress: JobProgress | None = None, should_stop: ShouldStop | None = None) -> InpaintResult:
-    """Inpaint the masked part of ``image`` (mask: PIL, white = repaint, or bool/float array of the image size)."""
+    """Inpaint the masked part of ``image`` (mask: PIL, white = repaint, or bool/float array of the image size).
+
+    An input with alpha gives an RGBA result: unmasked pixels keep their alpha, repainted ones (the mask and
+    its blend band) become opaque."""
+    alpha = alpha_of(image)
     rgb = to_rgb_array(image)
     size = (rgb.shape[1], rgb.shape[0])
     plan = plan_inpaint(size, mask_to_array(mask, size), args, working_size=backend.working_size)
     out = execute_plan(plan, rgb, backend_repaint(backend), progress, should_stop)
+    if alpha is not None:
+        out = alpha_from_plan(out, alpha, plan)
     return InpaintResult(out, plan)

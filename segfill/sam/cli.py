@@ -91,6 +91,7 @@ def parse_candidate(text: str) -> int | None:
 
 def run_mask(args: argparse.Namespace) -> int:
     from segfill.args import MaskRefinement, parse_args_model
+    from segfill.fileio import check_output_path, save_image
     from segfill.sam.session import SamSession, validate_box, validate_points
 
     # Everything the user typed is checked before the model is loaded (loading a vit_h takes a while).
@@ -110,11 +111,9 @@ def run_mask(args: argparse.Namespace) -> int:
             "feather": args.feather,
         },
     )
-    output = Path(args.output)
+    output = check_output_path(args.output)  # a folder, a missing or read-only place: one line, before any work
     if output.suffix.lower() != ".png":
         raise InputError(f"The output must be a .png file, not {output.name!r}.")
-    if output.parent and not output.parent.is_dir():
-        raise InputError(f"The output folder {str(output.parent)!r} does not exist.")
     image = read_rgb(Path(args.image))
     image_size = (image.shape[1], image.shape[0])
     validate_points(points, image_size)
@@ -133,7 +132,7 @@ def run_mask(args: argparse.Namespace) -> int:
     # A fixed candidate index needs SAM's three candidates; "best" lets the session decide.
     prediction = session.predict(points=points, box=box, multimask=True if candidate is not None else None)
     mask = prediction.best_mask if candidate is None else session.choose(candidate)
-    mask_to_image(refine(mask, refinement)).save(output, format="PNG")
+    save_image(mask_to_image(refine(mask, refinement)), output, format="PNG")  # temporary file, then rename
     return 0
 
 
