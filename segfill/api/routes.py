@@ -21,6 +21,7 @@ Rules every route follows:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
@@ -35,8 +36,10 @@ from fastapi.routing import APIRoute
 from PIL import Image
 
 import segfill
+from segfill import defaults
 from segfill.api import models as m
 from segfill.api.codec import ImageTooLargeError, decode_image, encode_png
+from segfill.api.timeouts import body_timeout_message
 from segfill.errors import InputError, MissingDependencyError, ModelError, SegFillError
 
 API_PREFIX = "/segfill/v1"
@@ -102,8 +105,9 @@ def _decode(text: str, field: str, max_pixels: int) -> Image.Image:
 # -- request size ----------------------------------------------------------------------------------------
 
 
-def _limited_route_class(max_request_bytes: int) -> type:
-    """An APIRoute that refuses bodies over ``max_request_bytes`` before reading them into memory.
+def _limited_route_class(max_request_bytes: int, body_timeout_s: float) -> type:
+    """An APIRoute that refuses bodies over ``max_request_bytes`` before reading them into memory, and answers
+    408 when the body stops arriving for ``body_timeout_s`` (a body shorter than its Content-Length).
 
     Done per route rather than as middleware because the WebUI's app has already started when extensions
     add their routes, and Starlette refuses new middleware then.
@@ -127,7 +131,15 @@ def _limited_route_class(max_request_bytes: int) -> type:
                         except ValueError:
                             return JSONResponse(status_code=400, content={"detail": "Invalid Content-Length header."})
                     body = bytearray()
-                    async for chunk in request.stream():
+                    chunks = request.stream().__aiter__()
+                    while True:
+                        try:
+                            chunk = await asyncio.wait_for(chunks.__anext__(), body_timeout_s)
+                        except StopAsyncIteration:
+                            break
+                        except asyncio.TimeoutError:
+                            return JSONResponse(status_code=408, headers={"Connection": "close"},
+                                                content={"detail": body_timeout_message(body_timeout_s)})
                         body += chunk
                         if len(body) > max_request_bytes:
                             return too_large
@@ -238,17 +250,19 @@ def register_routes(
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     prefix: str = API_PREFIX,
+    body_timeout_s: float = defaults.REQUEST_BODY_TIMEOUT_S,
 ) -> APIRouter:
     """Add SegFill's routes under ``prefix`` to ``app`` and return the router.
 
     ``host`` implements :class:`segfill.hosts.base.Host`. ``queue_lock`` (a ``threading.Lock``-like object; the
     WebUI's ``modules.call_queue.queue_lock``) is held around every model job; without one, a private lock
-    serializes them. ``max_image_pixels`` bounds each decoded image, ``max_request_bytes`` each request body.
+    serializes them. ``max_image_pixels`` bounds each decoded image, ``max_request_bytes`` each request body;
+    a body that stops arriving for ``body_timeout_s`` seconds is answered 408.
     """
-    if max_image_pixels < 1 or max_request_bytes < 1:
-        raise ValueError("max_image_pixels and max_request_bytes must be positive")
+    if max_image_pixels < 1 or max_request_bytes < 1 or body_timeout_s <= 0:
+        raise ValueError("max_image_pixels, max_request_bytes and body_timeout_s must be positive")
     gpu = _lock_context(queue_lock)
-    router = APIRouter(prefix=prefix, tags=["SegFill"], route_class=_limited_route_class(max_request_bytes))
+    router = APIRouter(prefix=prefix, tags=["SegFill"], route_class=_limited_route_class(max_request_bytes, body_timeout_s))
 
     def decode(text: str, field: str) -> Image.Image:
         return _decode(text, field, max_image_pixels)
@@ -263,6 +277,7 @@ def register_routes(
             "api": "v1",
             "max_image_pixels": max_image_pixels,
             "max_request_bytes": max_request_bytes,
+            "max_points": m.MAX_POINTS,
         }
 
     @router.get("/models", response_model=m.ModelsResponse)
