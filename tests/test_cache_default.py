@@ -45,7 +45,7 @@ def test_every_host_and_entry_point_uses_the_one_default(tmp_path, monkeypatch):
 def test_no_other_module_defines_a_cache_size():
     definitions = []
     for path in sorted((REPO / "segfill").rglob("*.py")):
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for line in path.read_text(encoding="utf-8").splitlines():
             if re.match(r"\s*[A-Z_]*CACHE_BYTES\s*(:[^=]+)?=", line):
                 definitions.append((path.relative_to(REPO).as_posix(), line.strip()))
     assert definitions == [

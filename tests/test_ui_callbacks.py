@@ -324,13 +324,13 @@ def test_model_download_reports_progress_and_checksum(tmp_path, monkeypatch):
 
 def test_download_of_a_sam2_model_installs_sam2_without_touching_torch(tmp_path, monkeypatch):
     """Picking a SAM 2.1 model is what installs ``sam2`` (through the torch-safe installer), never before."""
+    import torch
+
     from segfill.backends import create_backend
     from segfill.hosts.standalone import StandaloneHost
     from segfill.sam import registry, sam2_install
     from segfill.sam.manager import SamManager
     from segfill.ui import builder
-
-    import torch
 
     source = tmp_path / "sam2_like.pt"  # shaped like SAM 2.1 Hiera-T: downloads are checked to be SAM models
     trunk = {"image_encoder.trunk.patch_embed.proj.weight": torch.zeros(()).expand(96, 3, 7, 7)}
