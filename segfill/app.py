@@ -14,10 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from segfill import defaults
+from segfill.api.timeouts import BodyReadTimeout, limit_body_reads
 from segfill.ui.compat import GRADIO4, blocks_kwargs, queue_kwargs
 
 if TYPE_CHECKING:  # pragma: no cover
     from segfill.hosts.base import Host
+
+__all__ = ["BodyReadTimeout", "build_app", "create_server_app", "limit_body_reads", "serve"]
 
 EXTENSION_ROOT = Path(__file__).resolve().parent.parent
 JAVASCRIPT_DIR = EXTENSION_ROOT / "javascript"
@@ -76,14 +80,16 @@ def build_app(host: Host) -> gr.Blocks:
     return demo
 
 
-def create_server_app(host: Host) -> Any:
-    """FastAPI app holding the REST API (``/segfill/v1/...``) and, at ``/``, the gradio UI."""
+def create_server_app(host: Host, body_timeout_s: float = defaults.REQUEST_BODY_TIMEOUT_S) -> Any:
+    """FastAPI app holding the REST API (``/segfill/v1/...``) and, at ``/``, the gradio UI; every request body
+    is read with a timeout (:class:`BodyReadTimeout`)."""
     from fastapi import FastAPI
 
     from segfill.api.routes import register_routes
 
     app = FastAPI(title=TITLE)
-    register_routes(app, host)
+    app.add_middleware(BodyReadTimeout, timeout_s=body_timeout_s)
+    register_routes(app, host, body_timeout_s=body_timeout_s)
     demo = build_app(host)
     return gr.mount_gradio_app(app, demo, path="/")
 

@@ -7,6 +7,10 @@ gives the same result whichever way it is asked for. Cheap to import (no torch, 
 #: the shared SAM embedding cache (bytes); a vit_b/l/h embedding is 4 MiB at fp32, so this keeps 64 images
 EMBEDDING_CACHE_BYTES = 256 * 1024 * 1024
 
+#: a request body that stops arriving for this long (seconds between two reads) is answered 408 and dropped,
+#: so a client that declares more bytes than it sends cannot hold a connection and its worker forever
+REQUEST_BODY_TIMEOUT_S = 30.0
+
 #: outpaint seam: px of the original regenerated, and the soft edge of the masks (at most the band)
 OUTPAINT_BAND = 32
 OUTPAINT_FEATHER = 24

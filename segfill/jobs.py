@@ -186,6 +186,7 @@ class JobResult:
     plan: Any = None  # the executed outpaint/inpaint plan
     image: Any = None  # the output (PIL)
     warnings: list[str] = field(default_factory=list)  # what the user should know about the result
+    notes: list[str] = field(default_factory=list)  # what the output file cannot keep (bit depth, alpha)
 
 
 def run_job(job: dict[str, Any], models: JobModels, source: str = "cli", progress: Any = None,
@@ -212,7 +213,6 @@ def run_job(job: dict[str, Any], models: JobModels, source: str = "cli", progres
 
 
 def _execute(job: dict[str, Any], models: JobModels, outcome_holder: JobResult, progress: Any) -> None:  # noqa: C901
-    from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
     from segfill.args import InpaintArgs, OutpaintArgs, parse_args_model
@@ -226,7 +226,7 @@ def _execute(job: dict[str, Any], models: JobModels, outcome_holder: JobResult, 
     output = check_output_path(job["output"])
     rgb, digest = read_image(job["image"])
     entry["input"].update(sha256=digest, width=int(rgb.shape[1]), height=int(rgb.shape[0]))
-    image = Image.fromarray(rgb, "RGB")
+    image = _source_with_alpha(job["image"], rgb)
     outcome = make_mask(rgb, job.get("mask") or {}, models) if mode in ("inpaint", "mask") else None
     if outcome is not None:
         entry["selection"] = outcome.selection
@@ -253,23 +253,60 @@ def _execute(job: dict[str, Any], models: JobModels, outcome_holder: JobResult, 
     else:
         result = run_outpaint(image, args, backend, progress=progress)
     infotext = infotext_for(job, args, outcome.selection if outcome else None)
+    result_image, outcome_holder.notes = _what_the_file_keeps(image, result.image, output)
+    if outcome_holder.notes:
+        entry["notes"] = outcome_holder.notes
     if output.suffix.lower() == ".png":
         info = PngInfo()
         info.add_text("parameters", infotext)
-        save_image(result.image, output, pnginfo=info)
+        save_image(result_image, output, pnginfo=info)
     else:  # JPEG / WebP: the WebUI reads their EXIF comment; SegFill keeps the infotext in the manifest
-        save_image(result.image, output)
+        save_image(result_image, output)
     entry["infotext"] = infotext
     if outcome is not None:
         mask_file = save_image(mask_to_image(outcome.mask), mask_path_for(output), format="PNG")
         entry["mask_file"] = str(mask_file.resolve())
     entry.update(args=args.dict(), seed=args.seed, backend=backend_spec,
                  plan={"tiles": result.plan.total_tiles, "passes": len(result.plan.passes)})
-    entry["output"] = _image_info(output, result.image)
-    outcome_holder.plan, outcome_holder.image = result.plan, result.image
+    entry["output"] = _image_info(output, result_image)
+    outcome_holder.plan, outcome_holder.image = result.plan, result_image
     outcome_holder.warnings = list(getattr(result, "warnings", []))
     if outcome_holder.warnings:
         entry["warnings"] = outcome_holder.warnings
+
+
+def _source_with_alpha(path: str | Path, rgb: np.ndarray) -> Any:
+    """The job's input for the runner: RGB, or RGBA when the file has alpha (the runner keeps the alpha of
+    pixels it does not repaint, :mod:`segfill.outpaint.alpha`); ``info`` marks a 16-bit file."""
+    from PIL import Image
+
+    from segfill.outpaint.alpha import alpha_of
+    from segfill.outpaint.cli import load_image
+
+    stored = load_image(str(path))
+    alpha = alpha_of(stored)
+    image = Image.fromarray(rgb, "RGB")
+    if alpha is not None:
+        image.putalpha(Image.fromarray(alpha, "L"))
+    image.info.update({k: v for k, v in stored.info.items() if k == "segfill_high_bit_depth"})
+    return image
+
+
+def _what_the_file_keeps(source: Any, result: Any, output: Path) -> tuple[Any, list[str]]:
+    """(the image to save, one sentence per thing the output cannot keep: more than 8 bits, or alpha in a
+    format without transparency)."""
+    from PIL import Image
+
+    from segfill.outpaint.alpha import HIGH_BIT_DEPTH_NOTE
+
+    notes = []
+    if source.info.get("segfill_high_bit_depth"):
+        notes.append(HIGH_BIT_DEPTH_NOTE)
+    fmt = Image.registered_extensions().get(output.suffix.lower())
+    if result.mode == "RGBA" and fmt in ("JPEG", "BMP"):
+        notes.append(f"{fmt} has no transparency; the result's alpha is dropped (use .png to keep it).")
+        result = result.convert("RGB")
+    return result, notes
 
 
 def planned_tiling(backend_spec: dict[str, Any]) -> tuple[int, bool]:

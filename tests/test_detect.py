@@ -289,3 +289,25 @@ def test_detector_manager_follows_sams_policy(folders, tmp_path):
             manager.resolve_name(bad)
     assert manager.choose(None) == str(manager.list_installed()[0].path), "an installed folder beats a download"
     manager.unload()
+
+
+def test_a_detector_file_that_is_not_what_its_name_says_is_not_kept(folders, tmp_path):
+    """Without a published hash the structure is the check: a safetensors header and JSON must read."""
+    import shutil
+
+    from segfill.detect.download import HubFile, download_detector
+    from segfill.errors import DownloadError
+
+    source = folders[next(iter(folders))]
+    for broken, content in (("model.safetensors", b"<html>please sign in</html>"), ("config.json", b"{not json")):
+        served = tmp_path / f"served-{broken}"
+        shutil.copytree(source, served)
+        weights = next(served.glob("*.safetensors"))
+        (weights if broken.endswith(".safetensors") else served / "config.json").write_bytes(content)
+        listing = [HubFile(p.name, p.stat().st_size, None) for p in sorted(served.iterdir())
+                   if p.suffix in (".json", ".txt", ".safetensors")]
+        with pytest.raises(DownloadError, match="the download was not kept"):
+            download_detector("a/" + broken, tmp_path / "into", lister=lambda _id, ls=listing: ls,
+                              url_for=lambda r, n, root=served: (root / n).as_uri())
+        assert not any(p.name.startswith("a--") and not p.name.endswith(".part")
+                       for p in (tmp_path / "into").iterdir())

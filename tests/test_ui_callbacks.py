@@ -333,16 +333,21 @@ def test_model_download_reports_progress_and_checksum(tmp_path, monkeypatch):
 
 def test_download_of_a_sam2_model_installs_sam2_without_touching_torch(tmp_path, monkeypatch):
     """Picking a SAM 2.1 model is what installs ``sam2`` (through the torch-safe installer), never before."""
+    import torch
+
     from segfill.backends import create_backend
     from segfill.hosts.standalone import StandaloneHost
     from segfill.sam import registry, sam2_install
     from segfill.sam.manager import SamManager
     from segfill.ui import builder
 
-    source = tmp_path / "sam2_like.pt"
-    source.write_bytes(b"weights")
+    source = tmp_path / "sam2_like.pt"  # shaped like SAM 2.1 Hiera-T: downloads are checked to be SAM models
+    trunk = {"image_encoder.trunk.patch_embed.proj.weight": torch.zeros(()).expand(96, 3, 7, 7)}
+    trunk.update({f"image_encoder.trunk.blocks.{i}.norm1.weight": torch.zeros(96) for i in range(12)})
+    torch.save({"model": trunk}, source)
+    weights = source.read_bytes()
     spec = registry.ModelSpec(name="tiny_sam2", family="sam2", arch="hiera_t", filename="sam2_like.pt",
-                              url=source.as_uri(), size_bytes=7, sha256=hashlib.sha256(b"weights").hexdigest(),
+                              url=source.as_uri(), size_bytes=len(weights), sha256=hashlib.sha256(weights).hexdigest(),
                               package="sam2")
     monkeypatch.setitem(registry.KNOWN_MODELS, "tiny_sam2", spec)
     installs = []

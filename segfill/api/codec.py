@@ -65,12 +65,17 @@ def decode_image(text: str, max_pixels: int, field: str = "image") -> Image.Imag
         raise ImageTooLargeError(
             f"{field} is {width}x{height} = {width * height} pixels; this server accepts at most {max_pixels}."
         )
+    from segfill.outpaint.alpha import is_high_bit_depth
+
+    high_bit_depth = is_high_bit_depth(image)  # only visible before loading for 16-bit RGB(A) PNGs
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image.load()
     except Exception:
         raise InputError(f"{field} {INVALID_IMAGE_MESSAGE} (the file is truncated or corrupt).") from None
+    if high_bit_depth:
+        image.info["segfill_high_bit_depth"] = True
     return image
 
 

@@ -15,7 +15,9 @@ PNG/JPEG/WebP file content, never file names.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+import json
+import types
+from typing import Any, Literal, Optional, Union, get_args, get_origin
 
 import pydantic
 from pydantic import BaseModel, Field
@@ -28,20 +30,147 @@ PYDANTIC_V2 = int(pydantic.VERSION.split(".")[0]) >= 2
 
 IMAGE_DESCRIPTION = "base64 of a PNG, JPEG or WebP file (a data:image/...;base64, prefix is allowed); never a path"
 
+#: at most this many points per request (each point costs SAM's decoder; 10,000 took minutes on a CPU)
+MAX_POINTS = 100
+#: a box is exactly four numbers; one box per request
+BOX_LENGTH = 4
+
+
+def _describe_expected(annotation: Any) -> str | None:
+    """What JSON value ``annotation`` takes, for the error message (None: anything)."""
+    if annotation is bool:
+        return "true or false"
+    if isinstance(annotation, type):
+        if issubclass(annotation, bool):
+            return "true or false"
+        if issubclass(annotation, int):
+            return "an integer"
+        if issubclass(annotation, float):
+            return "a number"
+        if issubclass(annotation, str):
+            return "a string"
+        if issubclass(annotation, BaseModel):
+            return "an object"
+    return None
+
+
+def json_type_error(value: Any, annotation: Any) -> str | None:
+    """None when the JSON ``value`` fits ``annotation`` exactly as it is, else what was expected.
+
+    Strict like JSON itself: an integer field takes an integer (not 1.5, "3" or true), a number field an
+    integer or a decimal (not a string or a boolean), a boolean field true or false (not "yes" or 1), a string
+    field a string, a list a list. Literal values must match in type too (1 is not "1")."""
+    if value is None:
+        return None if annotation is Any or _allows_none(annotation) else "a value, not null"
+    origin = get_origin(annotation)
+    if annotation is Any or annotation is object:
+        return None
+    if origin in _UNIONS:
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        problems = [json_type_error(value, option) for option in options]
+        return None if any(p is None for p in problems) else " or ".join(dict.fromkeys(p for p in problems if p))
+    if origin is Literal:
+        allowed = get_args(annotation)
+        if any(type(value) is type(a) and value == a for a in allowed):
+            return None
+        return "one of " + ", ".join(json.dumps(a) for a in allowed)
+    if origin in (list, tuple, set, frozenset):
+        if not isinstance(value, (list, tuple)):
+            return "a list"
+        args = get_args(annotation)
+        item = args[0] if args else Any
+        for index, element in enumerate(value):
+            problem = json_type_error(element, item)
+            if problem:
+                return f"{problem} at item {index}"
+        return None
+    if origin is dict:
+        return None if isinstance(value, dict) else "an object"
+    if isinstance(annotation, type) and issubclass(annotation, list):  # pydantic 1's constrained lists
+        return json_type_error(value, list[getattr(annotation, "item_type", Any)])
+    if isinstance(annotation, type):
+        if issubclass(annotation, bool):
+            ok = isinstance(value, bool)
+        elif issubclass(annotation, int):
+            ok = type(value) is int
+        elif issubclass(annotation, float):
+            ok = type(value) in (int, float)
+        elif issubclass(annotation, str):
+            ok = isinstance(value, str)
+        elif issubclass(annotation, BaseModel):
+            ok = isinstance(value, (dict, annotation))
+        else:
+            return None
+        return None if ok else _describe_expected(annotation)
+    return None
+
+
+_UNIONS = (Union, types.UnionType)
+
+
+def _allows_none(annotation: Any) -> bool:
+    return get_origin(annotation) in _UNIONS and type(None) in get_args(annotation)
+
+
+def _field_annotations(model_class: type) -> dict[str, Any]:
+    if PYDANTIC_V2:
+        return {name: info.annotation for name, info in model_class.model_fields.items()}  # type: ignore[attr-defined]
+    return {name: field.annotation for name, field in model_class.__fields__.items()}
+
+
+def check_json_types(model_class: type, data: Any) -> Any:
+    """The strictness every request model shares: each field's raw JSON value must already have the field's
+    type (see :func:`json_type_error`); the first mismatch is a ValueError naming the field and the value."""
+    if not isinstance(data, dict):
+        return data
+    for name, annotation in _field_annotations(model_class).items():
+        if name in data:
+            problem = json_type_error(data[name], annotation)
+            if problem:
+                shown = json.dumps(data[name]) if isinstance(data[name], (str, int, float, bool)) else type(data[name]).__name__
+                raise ValueError(f"{name} must be {problem}, not {shown[:60]}")
+    return data
+
+
+def list_field(default_factory: Any = None, *, max_items: int, min_items: int = 0, description: str = "",
+               default: Any = ...) -> Any:
+    """A ``Field`` for a list with a bounded length, spelled for the installed pydantic."""
+    bounds = ({"max_length": max_items, "min_length": min_items} if PYDANTIC_V2
+              else {"max_items": max_items, "min_items": min_items})
+    if default_factory is not None:
+        return Field(default_factory=default_factory, description=description, **bounds)
+    return Field(default, description=description, **bounds)
+
+
 if PYDANTIC_V2:
 
     class ApiModel(BaseModel):
-        """Base of request bodies: unknown keys are rejected (a misspelt field is a 422, not silently ignored)."""
+        """Base of request bodies: unknown keys are rejected (a misspelt field is a 422, not silently ignored)
+        and every value must already have its field's JSON type (:func:`check_json_types`: 1.5 is no label,
+        "3" or true no grow, "yes" no multimask), so nothing is coerced. Models built on this base, by
+        subclassing or ``create_model(__base__=ApiModel)``, inherit both rules."""
 
         model_config = pydantic.ConfigDict(extra="forbid", protected_namespaces=())
+
+        @pydantic.model_validator(mode="before")
+        @classmethod
+        def _strict_json_types(cls, data: Any) -> Any:
+            return check_json_types(cls, data)
 
 else:
 
     class ApiModel(BaseModel):  # type: ignore[no-redef]
-        """Base of request bodies: unknown keys are rejected (a misspelt field is a 422, not silently ignored)."""
+        """Base of request bodies: unknown keys are rejected (a misspelt field is a 422, not silently ignored)
+        and every value must already have its field's JSON type (:func:`check_json_types`: 1.5 is no label,
+        "3" or true no grow, "yes" no multimask), so nothing is coerced. Models built on this base, by
+        subclassing or ``create_model(__base__=ApiModel)``, inherit both rules."""
 
         class Config:
             extra = "forbid"
+
+        @pydantic.root_validator(pre=True)
+        def _strict_json_types(cls, values: Any) -> Any:  # noqa: N805 - pydantic 1 validator
+            return check_json_types(cls, values)
 
 
 class ResponseModel(BaseModel):
@@ -143,6 +272,7 @@ class HealthResponse(ResponseModel):
     api: str = "v1"
     max_image_pixels: int
     max_request_bytes: int
+    max_points: int = MAX_POINTS
 
 
 # -- POST /mask ------------------------------------------------------------------------------------------
@@ -171,8 +301,12 @@ _MaskBase = _generated(
     {
         "image": IMAGE_FIELD,
         "model": (Optional[str], Field(None, description="installed SAM model name (GET /segfill/v1/models); default: the host's")),
-        "points": (list[PointModel], Field(default_factory=list, description="clicks; at least one point or a box")),
-        "box": (Optional[list[float]], Field(None, description="[x0, y0, x1, y1] in image pixels")),
+        "points": (list[PointModel], list_field(
+            list, max_items=MAX_POINTS, description=f"clicks; at least one point or a box; at most {MAX_POINTS}")),
+        "box": (Optional[list[float]], list_field(
+            default=None, max_items=BOX_LENGTH, min_items=BOX_LENGTH,
+            description="[x0, y0, x1, y1] in image pixels; every corner within the image (0 <= x <= width, "
+                        "0 <= y <= height), one box per request")),
         "multimask": (bool, Field(True, description="ask SAM for 3 candidates instead of 1")),
         "candidate": (
             Union[Literal["best"], int],
@@ -224,8 +358,9 @@ _SegmentMapBase = _generated(
     {
         "image": IMAGE_FIELD,
         "model": (Optional[str], Field(None, description="installed SAM model name; default: the host's")),
-        "points": (list[PointModel], Field(
-            default_factory=list, description="optional: also return the union of the segments these points touch")),
+        "points": (list[PointModel], list_field(
+            list, max_items=MAX_POINTS,
+            description=f"optional: also return the union of the segments these points touch; at most {MAX_POINTS}")),
     },
 )
 
@@ -287,7 +422,7 @@ def planned_canvas_size(image_size: tuple[int, int], args: Any) -> tuple[int, in
 
 
 class GenerationResponse(ResponseModel):
-    image: str = Field(..., description="the result, base64 PNG (RGB), exactly the requested size")
+    image: str = Field(..., description="the result, base64 PNG (RGB, or RGBA when the input had alpha), exactly the requested size")
     infotext: str = Field("", description="generation parameters in the WebUI's 'key: value, ...' format")
     width: int
     height: int

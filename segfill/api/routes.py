@@ -21,6 +21,7 @@ Rules every route follows:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
@@ -35,8 +36,10 @@ from fastapi.routing import APIRoute
 from PIL import Image
 
 import segfill
+from segfill import defaults
 from segfill.api import models as m
 from segfill.api.codec import ImageTooLargeError, decode_image, encode_png
+from segfill.api.timeouts import body_timeout_message
 from segfill.errors import InputError, MissingDependencyError, ModelError, SegFillError
 
 API_PREFIX = "/segfill/v1"
@@ -107,8 +110,9 @@ def _decode(text: str, field: str, max_pixels: int) -> Image.Image:
 # -- request size ----------------------------------------------------------------------------------------
 
 
-def _limited_route_class(max_request_bytes: int) -> type:
-    """An APIRoute that refuses bodies over ``max_request_bytes`` before reading them into memory.
+def _limited_route_class(max_request_bytes: int, body_timeout_s: float) -> type:
+    """An APIRoute that refuses bodies over ``max_request_bytes`` before reading them into memory, and answers
+    408 when the body stops arriving for ``body_timeout_s`` (a body shorter than its Content-Length).
 
     Done per route rather than as middleware because the WebUI's app has already started when extensions
     add their routes, and Starlette refuses new middleware then.
@@ -132,7 +136,15 @@ def _limited_route_class(max_request_bytes: int) -> type:
                         except ValueError:
                             return JSONResponse(status_code=400, content={"detail": "Invalid Content-Length header."})
                     body = bytearray()
-                    async for chunk in request.stream():
+                    chunks = request.stream().__aiter__()
+                    while True:
+                        try:
+                            chunk = await asyncio.wait_for(chunks.__anext__(), body_timeout_s)
+                        except StopAsyncIteration:
+                            break
+                        except asyncio.TimeoutError:
+                            return JSONResponse(status_code=408, headers={"Connection": "close"},
+                                                content={"detail": body_timeout_message(body_timeout_s)})
                         body += chunk
                         if len(body) > max_request_bytes:
                             return too_large
@@ -188,8 +200,12 @@ def _resolve_model(host: Any, requested: str | None) -> str:
     installed = ", ".join(names) if names else "none"
     resolve_name = getattr(host.sam, "resolve_name", None)
     if resolve_name is not None:  # registry names such as "sam_vit_b" map to an installed file
+        from segfill.sam.registry import NotSamCheckpoint, UnsafeCheckpoint
+
         try:
             return str(resolve_name(requested).name)
+        except (UnsafeCheckpoint, NotSamCheckpoint):
+            raise  # a file of that name is there but SegFill will not load it: its sentence, as a 422
         except SegFillError as error:
             if "not installed" in str(error):
                 raise UnknownModelError(f"{str(error).rstrip('.')}; installed: {installed}.") from None
@@ -239,17 +255,19 @@ def register_routes(
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     prefix: str = API_PREFIX,
+    body_timeout_s: float = defaults.REQUEST_BODY_TIMEOUT_S,
 ) -> APIRouter:
     """Add SegFill's routes under ``prefix`` to ``app`` and return the router.
 
     ``host`` implements :class:`segfill.hosts.base.Host`. ``queue_lock`` (a ``threading.Lock``-like object; the
     WebUI's ``modules.call_queue.queue_lock``) is held around every model job; without one, a private lock
-    serializes them. ``max_image_pixels`` bounds each decoded image, ``max_request_bytes`` each request body.
+    serializes them. ``max_image_pixels`` bounds each decoded image, ``max_request_bytes`` each request body;
+    a body that stops arriving for ``body_timeout_s`` seconds is answered 408.
     """
-    if max_image_pixels < 1 or max_request_bytes < 1:
-        raise ValueError("max_image_pixels and max_request_bytes must be positive")
+    if max_image_pixels < 1 or max_request_bytes < 1 or body_timeout_s <= 0:
+        raise ValueError("max_image_pixels, max_request_bytes and body_timeout_s must be positive")
     gpu = _lock_context(queue_lock)
-    router = APIRouter(prefix=prefix, tags=["SegFill"], route_class=_limited_route_class(max_request_bytes))
+    router = APIRouter(prefix=prefix, tags=["SegFill"], route_class=_limited_route_class(max_request_bytes, body_timeout_s))
 
     def decode(text: str, field: str) -> Image.Image:
         return _decode(text, field, max_image_pixels)
@@ -264,6 +282,7 @@ def register_routes(
             "api": "v1",
             "max_image_pixels": max_image_pixels,
             "max_request_bytes": max_request_bytes,
+            "max_points": m.MAX_POINTS,
         }
 
     @router.get("/models", response_model=m.ModelsResponse)
@@ -392,37 +411,39 @@ def register_routes(
 
         Runs on the host's inpainting model (the WebUI's checkpoint, or the standalone backend).
         """
-        from segfill.masks import image_to_rgb, mask_from_image, mask_to_image
+        from segfill.masks import mask_from_image, mask_to_image
 
         with _http_errors():
             args = m.to_inpaint_args(body)
-            rgb = image_to_rgb(decode(body.image, "image"))
-            height, width = rgb.shape[:2]
+            source = _Source(decode(body.image, "image"))
+            height, width = source.rgb.shape[:2]
             soft_mask = mask_from_image(decode(body.mask, "mask"), size=(width, height), soft=True)
             if not (soft_mask >= 0.5).any():
                 raise InputError("The mask is empty; paint (white) the area to repaint.")
             with gpu():
-                result = host.inpaint(Image.fromarray(rgb), mask_to_image(soft_mask), args, provenance={"source": "api"})
-            return _generation_reply(result)
+                result = host.inpaint(source.image, mask_to_image(soft_mask), args, provenance={"source": "api"})
+            return _generation_reply(result, source, (0, 0))
 
     @router.post("/outpaint", response_model=m.GenerationResponse)
     def outpaint(body: m.OutpaintRequest) -> dict[str, Any]:
         """Extend the image: `padding` per side, or an `aspect` ratio with an `anchor`; the original pixels
         are kept bit-exact and the new area is generated in overlapping tiles."""
-        from segfill.masks import image_to_rgb
+        from segfill.outpaint.plan import outpaint_padding
 
         with _http_errors():
             args = m.to_outpaint_args(body)
-            image = Image.fromarray(image_to_rgb(decode(body.image, "image")))
-            canvas = m.planned_canvas_size(image.size, args)
+            source = _Source(decode(body.image, "image"))
+            size = source.image.size
+            padding = outpaint_padding(size, args)
+            canvas = padding.canvas_size(size)
             if canvas[0] * canvas[1] > max_image_pixels:
                 raise InputError(
                     f"The result would be {canvas[0]}x{canvas[1]} pixels, more than this server produces "
                     f"({max_image_pixels} pixels); use less padding."
                 )
             with gpu():
-                result = host.outpaint(image, args, provenance={"source": "api"})
-            return _generation_reply(result)
+                result = host.outpaint(source.image, args, provenance={"source": "api"})
+            return _generation_reply(result, source, tuple(padding.original_rect(size)[:2]))
 
     from segfill.api.detect import register_detect_routes
 
@@ -432,14 +453,36 @@ def register_routes(
     return router
 
 
-def _generation_reply(result: Any) -> dict[str, Any]:
+class _Source:
+    """A decoded input image: its RGB pixels, its alpha (or None), and the image handed to the host (RGBA when
+    there is alpha: SegFill's runner keeps it exactly; hosts that work in RGB get it back from
+    :func:`_generation_reply`)."""
+
+    def __init__(self, decoded: Image.Image) -> None:
+        from segfill.masks import image_to_rgb
+        from segfill.outpaint.alpha import alpha_of, is_high_bit_depth, rgba_image
+
+        self.rgb = image_to_rgb(decoded)
+        self.alpha = alpha_of(decoded)
+        self.high_bit_depth = is_high_bit_depth(decoded)
+        self.image = Image.fromarray(self.rgb) if self.alpha is None else rgba_image(self.rgb, self.alpha)
+
+
+def _generation_reply(result: Any, source: _Source | None = None, placed_at: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    from segfill.outpaint.alpha import HIGH_BIT_DEPTH_NOTE, alpha_from_pixels
+
     if not result.images:
         raise SegFillError("The generation produced no image (was it interrupted?).")
     image = result.images[0]
-    if image.mode != "RGB":
+    if source is not None and source.alpha is not None:
+        if image.mode != "RGBA":  # a host that repainted in RGB: pixels it left alone keep their alpha
+            image = alpha_from_pixels(image, source.rgb, source.alpha, placed_at)
+    elif image.mode != "RGB":
         image = image.convert("RGB")
     info = _jsonable(dict(result.info or {}))
     plan = info.pop("plan", {}) if isinstance(info.get("plan"), dict) else {}
+    if source is not None and source.high_bit_depth:
+        info["notes"] = [*info.get("notes", []), HIGH_BIT_DEPTH_NOTE]
     return {
         "image": encode_png(image),
         "infotext": result.infotext or "",

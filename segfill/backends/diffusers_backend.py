@@ -140,36 +140,23 @@ def not_inpainting_message(model: str, in_channels: int) -> str:
 def read_checkpoint_shapes(path: Path, keys: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
     """Shapes of ``keys`` in a single-file checkpoint, without loading its weights (absent keys are left out).
 
-    ``.safetensors`` headers are read directly; ``.ckpt`` files are memory-mapped (zip format). Raises
-    :class:`ModelError` for a file that is not a readable checkpoint.
+    Read by SegFill's restricted reader (:mod:`segfill.sam.safe_load`: a ``.safetensors`` header, or a
+    ``.ckpt``'s archive entries and pickle structure), never by ``torch.load``, so a TorchScript archive or a
+    pickle with objects is refused before anything in it runs; ``from_single_file`` only ever sees files that
+    passed. Raises :class:`ModelError` for a file that is not a readable checkpoint.
     """
-    if path.suffix == ".safetensors":
-        try:
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as handle:
-                available = set(handle.keys())
-                return {key: tuple(handle.get_slice(key).get_shape()) for key in keys if key in available}
-        except ImportError as error:
-            raise MissingDependencyError("safetensors", "Reading .safetensors checkpoints") from error
-        except Exception as error:  # safetensors raises its own SafetensorError for a corrupt header
-            raise ModelError(f"{path} is not a readable .safetensors checkpoint ({error}).") from error
-    import torch
+    from segfill.sam.safe_load import UnsafeCheckpoint, read_shapes
 
     try:
-        try:
-            state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as error:
-            if "mmap" not in str(error):
-                raise
-            # pre-zip (legacy) torch.save format: cannot be memory-mapped, so it is read whole
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle, zip and unpickler errors all mean "not a checkpoint we can read"
-        raise ModelError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error}).") from error
-    while isinstance(state, dict) and "state_dict" in state:
+        state: Any = read_shapes(path, name=str(path))
+    except UnsafeCheckpoint:
+        raise
+    except ModelError as error:
+        detail = str(error)
+        detail = detail[len(str(path)):].strip() if detail.startswith(str(path)) else detail
+        raise ModelError(f"{path} is not a readable checkpoint (it {detail.rstrip('.')}).") from error
+    while isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ModelError(f"{path} is not a Stable Diffusion checkpoint: it holds no state dict.")
     return {key: tuple(state[key].shape) for key in keys if key in state and hasattr(state[key], "shape")}
 
 

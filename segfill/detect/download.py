@@ -102,6 +102,25 @@ def _hub_opener(url: str, timeout: float) -> Any:
     return opener.open(urllib.request.Request(url, headers=headers), timeout=timeout)
 
 
+def check_detector_file(part: Path, filename: str, spec: Any = None) -> None:
+    """The structural check of one downloaded detector file (``download_model``'s ``check``): a
+    ``.safetensors`` file must have a readable header (nothing else in it is read), a ``.json`` file must parse;
+    vocabulary files are text and checked by their hash only. Raises DownloadError with one sentence."""
+    import json
+
+    from segfill.errors import ModelError
+    from segfill.sam.safe_load import read_safetensors_header
+
+    try:
+        if filename.endswith(".safetensors"):
+            read_safetensors_header(part, filename)
+        elif filename.endswith(".json"):
+            json.loads(part.read_text(encoding="utf-8"))
+    except (ModelError, ValueError, UnicodeDecodeError) as exc:
+        reason = str(exc).rstrip(".") if isinstance(exc, ModelError) else f"{filename} is not valid JSON"
+        raise DownloadError(f"{reason}; the download was not kept.") from None
+
+
 def download_detector(repo_id: str, folder: str | os.PathLike, progress: ProgressCallback | None = None,
                       lister: Lister | None = None, opener: Callable[..., Any] | None = None,
                       url_for: Callable[[str, str], str] | None = None) -> Path:
@@ -132,7 +151,7 @@ def download_detector(repo_id: str, folder: str | os.PathLike, progress: Progres
 
         download_model((url_for or hub_file_url)(repo_id, file.name), part, progress=file_progress,
                        opener=opener or _hub_opener, filename=file.name, sha256=file.sha256,
-                       size_bytes=file.size, suffixes=WANTED_SUFFIXES)
+                       size_bytes=file.size, suffixes=WANTED_SUFFIXES, check=check_detector_file)
         done_before += size
     if target.exists():  # another process finished first
         shutil.rmtree(part, ignore_errors=True)

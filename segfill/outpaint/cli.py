@@ -21,6 +21,8 @@ from PIL import Image
 
 from segfill.args import InpaintArgs, OutpaintArgs, PrefillMethod, parse_args_model
 from segfill.errors import InputError, ModelError
+from segfill.fileio import check_output_path
+from segfill.outpaint.alpha import is_high_bit_depth
 
 PREFILL_CHOICES = get_args(PrefillMethod)
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".bin", ".pt", ".pth")
@@ -172,15 +174,21 @@ def inpaint_args_from(ns: argparse.Namespace) -> InpaintArgs:
 
 
 def load_image(path: str, what: str = "image") -> Image.Image:
+    """The image at ``path`` as stored (mode kept, alpha included); ``info["segfill_high_bit_depth"]`` is set
+    for 16-bit files (Pillow opens 16-bit RGB PNGs as 8-bit RGB, so it is only visible before loading)."""
     file = Path(path)
     if not file.is_file():
         raise InputError(f"The {what} file {path} does not exist.")
     try:
         with Image.open(file) as image:
+            high = is_high_bit_depth(image)
             image.load()
-            return image.copy()
+            loaded = image.copy()
     except (OSError, ValueError) as exc:
         raise InputError(f"Cannot read the {what} {path}: {str(exc).splitlines()[0] if str(exc) else 'unknown format'}.") from None
+    if high:
+        loaded.info["segfill_high_bit_depth"] = True
+    return loaded
 
 
 def _looks_like_path(model: str) -> bool:
@@ -254,9 +262,8 @@ class _ProgressBar:
 
 
 def _check_output(path: str) -> Path:
-    out = Path(path)
-    if not out.parent.exists():
-        raise InputError(f"The output folder {out.parent} does not exist.")
+    """The output path, checked before any work: a folder, a missing or read-only place, an unknown format."""
+    out = check_output_path(path)
     if out.suffix.lower() not in Image.registered_extensions():
         raise InputError(f"Cannot tell the image format of {path}; use .png (or .jpg, .webp).")
     return out
@@ -271,6 +278,13 @@ def _report(result: Any, ns: argparse.Namespace) -> None:
     print(f"wrote {ns.output} ({width}x{height}, {result.plan.total_tiles} tiles in {len(result.plan.passes)} pass(es))")
 
 
+def _check_outputs(ns: argparse.Namespace) -> Path:
+    out = _check_output(ns.output)
+    if ns.plan_json:
+        check_output_path(ns.plan_json)
+    return out
+
+
 def _run_job(ns: argparse.Namespace, job: dict[str, Any]) -> int:
     from segfill.jobs import JobModels, run_job
 
@@ -279,7 +293,9 @@ def _run_job(ns: argparse.Namespace, job: dict[str, Any]) -> int:
         result = run_job(job, JobModels(), source="cli", progress=bar)
     finally:
         bar.close()
-    for warning in getattr(result, "warnings", ()):
+    for note in result.notes:
+        print(f"segfill {ns.command}: note: {note}", file=sys.stderr)
+    for warning in result.warnings:
         print(f"segfill {ns.command}: warning: {warning}", file=sys.stderr)
     _report(result, ns)
     return 0
@@ -298,7 +314,7 @@ def run_outpaint_command(ns: argparse.Namespace) -> int:
     image = load_image(ns.image)
     args = outpaint_args_from(ns)
     plan_outpaint(image.size, args, *_planned_tiling(ns))  # geometry errors before any loading
-    _check_output(ns.output)
+    _check_outputs(ns)  # before any model is loaded
     check_model_argument(ns)
     return _run_job(ns, {"mode": "outpaint", "image": str(Path(ns.image).resolve()),
                          "output": str(Path(ns.output).resolve()), "args": args.dict(), "backend": backend_spec(ns)})
@@ -311,7 +327,7 @@ def run_inpaint_command(ns: argparse.Namespace) -> int:
     mask = mask_to_array(load_image(ns.mask, "mask"), image.size)
     args = inpaint_args_from(ns)
     plan_inpaint(image.size, mask, args, *_planned_tiling(ns))
-    _check_output(ns.output)
+    _check_outputs(ns)  # before any model is loaded
     check_model_argument(ns)
     return _run_job(ns, {"mode": "inpaint", "image": str(Path(ns.image).resolve()),
                          "output": str(Path(ns.output).resolve()),

@@ -19,6 +19,7 @@ from PIL import Image
 from segfill.args import InpaintArgs, OutpaintArgs
 from segfill.backends.base import InpaintBackend, backend_tiling
 from segfill.masks import mask_from_image
+from segfill.outpaint.alpha import alpha_from_plan, alpha_of
 from segfill.outpaint.executor import (
     Interrupted,
     JobProgress,
@@ -60,11 +61,17 @@ NO_SURROUNDINGS_WARNING = (
 
 def run_outpaint(image: Image.Image, args: OutpaintArgs, backend: InpaintBackend,
                  progress: JobProgress | None = None, should_stop: ShouldStop | None = None) -> OutpaintResult:
-    """Outpaint ``image`` as ``args`` asks, repainting every planned tile with ``backend``."""
+    """Outpaint ``image`` as ``args`` asks, repainting every planned tile with ``backend``.
+
+    An input with alpha gives an RGBA result: the original keeps its alpha outside the seam band, the new
+    area and the regenerated band are opaque (:mod:`segfill.outpaint.alpha`)."""
+    alpha = alpha_of(image)
     rgb = to_rgb_array(image)
     size, tiled = backend_tiling(backend)
     plan = plan_outpaint((rgb.shape[1], rgb.shape[0]), args, working_size=size, tiled=tiled)
     out = execute_plan(plan, rgb, backend_repaint(backend), progress, should_stop)
+    if alpha is not None:
+        out = alpha_from_plan(out, alpha, plan)
     return OutpaintResult(out, plan)
 
 
@@ -76,7 +83,11 @@ def mask_to_array(mask, size) -> np.ndarray:
 
 def run_inpaint(image: Image.Image, mask, args: InpaintArgs, backend: InpaintBackend,
                 progress: JobProgress | None = None, should_stop: ShouldStop | None = None) -> InpaintResult:
-    """Inpaint the masked part of ``image`` (mask: PIL, white = repaint, or bool/float array of the image size)."""
+    """Inpaint the masked part of ``image`` (mask: PIL, white = repaint, or bool/float array of the image size).
+
+    An input with alpha gives an RGBA result: unmasked pixels keep their alpha, repainted ones (the mask and
+    its blend band) become opaque."""
+    alpha = alpha_of(image)
     rgb = to_rgb_array(image)
     size = (rgb.shape[1], rgb.shape[0])
     selected = mask_to_array(mask, size)
@@ -86,4 +97,6 @@ def run_inpaint(image: Image.Image, mask, args: InpaintArgs, backend: InpaintBac
     if getattr(backend, "needs_surroundings", False) and selected.all():
         warnings.append(NO_SURROUNDINGS_WARNING.format(name=getattr(backend, "name", "inpainting")))
     out = execute_plan(plan, rgb, backend_repaint(backend), progress, should_stop)
+    if alpha is not None:
+        out = alpha_from_plan(out, alpha, plan)
     return InpaintResult(out, plan, warnings)

@@ -135,6 +135,7 @@ def parse_candidate(text: str) -> int | None:
 
 
 def run_mask(args: argparse.Namespace) -> int:
+    from segfill.fileio import check_output_path
     from segfill.jobs import JobModels, run_job
     from segfill.sam.session import validate_box, validate_points
 
@@ -146,11 +147,11 @@ def run_mask(args: argparse.Namespace) -> int:
         raise InputError("Give --text, or at least one --point or a --box.")
     candidate = parse_candidate(args.candidate)
     refinement = refinement_from(args)
-    output = Path(args.output)
+    output = check_output_path(args.output)  # a folder, a missing or read-only place: one line, before any work
+    if args.boxes_json:
+        check_output_path(args.boxes_json)
     if output.suffix.lower() != ".png":
         raise InputError(f"The output must be a .png file, not {output.name!r}.")
-    if output.parent and not output.parent.is_dir():
-        raise InputError(f"The output folder {str(output.parent)!r} does not exist.")
     image = read_rgb(Path(args.image))
     image_size = (image.shape[1], image.shape[0])
     validate_points(points, image_size)

@@ -1,15 +1,23 @@
 """Download a checkpoint: streamed to ``<name>.part``, hashed on the fly, renamed only once verified.
 
-A failed, interrupted or mismatching download removes its ``.part`` file, so nothing that looks like a valid
-model is ever left behind. Plain ``urllib`` (no extra dependency); the opener is injectable for tests.
+A file is kept only when it passes every check available: its SHA-256 (else MD5) when one is known, the byte
+count the server announced (Content-Length) or the registry knows, and always a structural check that it is
+a checkpoint of a known SAM family (read by :mod:`segfill.sam.safe_load`, which never runs code in a file; a
+registry model must also be the architecture it is listed as). A failed, interrupted or unverifiable download
+removes its ``.part`` file and raises one sentence, so nothing that looks like a model is left behind. An
+existing file of the same name is never silently kept or replaced: it is kept when it matches the expected
+hash (or, with no hash known, the downloaded bytes), otherwise the download fails unless ``force``.
+Plain ``urllib`` (no extra dependency); the opener is injectable for tests.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import os
 import posixpath
+import re
 import sys
 import threading
 import urllib.error
@@ -19,8 +27,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from segfill.errors import DownloadError
-from segfill.sam.registry import KNOWN_MODELS, MODEL_FILE_SUFFIXES, ModelSpec, remember_sha256
+from segfill.errors import DownloadError, ModelError
+from segfill.sam.registry import (
+    KNOWN_MODELS,
+    MODEL_FILE_SUFFIXES,
+    ModelSpec,
+    classify_shapes,
+    family_arch_label,
+    file_sha256,
+    read_tensor_shapes,
+    remember_sha256,
+)
 
 #: progress(done_bytes, total_bytes or None when the server does not say)
 ProgressCallback = Callable[[int, int | None], None]
@@ -45,6 +62,36 @@ def _check_filename(name: str, suffixes: tuple[str, ...] = MODEL_FILE_SUFFIXES) 
     return name
 
 
+def normalise_hash(value: str | None, kind: str = "SHA-256") -> str | None:
+    """A hex digest in lower case, or None; anything but 64 (SHA-256) / 32 (MD5) hex digits is a DownloadError."""
+    if value is None or str(value).strip() == "":
+        return None
+    text = str(value).strip().lower()
+    digits = 64 if kind == "SHA-256" else 32
+    if not re.fullmatch(f"[0-9a-f]{{{digits}}}", text):
+        raise DownloadError(f"A {kind} checksum is {digits} hexadecimal digits; {str(value)[:80]!r} is not one.")
+    return text
+
+
+def check_checkpoint(path: Path, filename: str, spec: ModelSpec | None = None) -> tuple[str, str]:
+    """(family, arch) of a downloaded file, or DownloadError: it must be a checkpoint of a known SAM family
+    (and, for a registry model, that model's family and architecture). Reads headers and pickle structure
+    only, through the restricted reader: nothing in the file runs, no weights are read."""
+    try:
+        shapes = read_tensor_shapes(path, name=filename)
+        family, arch = classify_shapes(shapes, filename)
+        if family == "sam":
+            from segfill.sam.loading import derive_sam_config
+
+            derive_sam_config(shapes, filename)
+    except ModelError as exc:
+        raise DownloadError(f"{str(exc).rstrip('.')}; the download was not kept.") from None
+    if spec is not None and (family, arch) != (spec.family, spec.arch):
+        raise DownloadError(f"The downloaded {filename} holds a {family_arch_label(family, arch)} model, not "
+                            f"{spec.title or family_arch_label(spec.family, spec.arch)}; the download was not kept.")
+    return family, arch
+
+
 def _default_opener(url: str, timeout: float):
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - http(s) and file URLs only, checked below
@@ -57,8 +104,6 @@ def verify_file(path: Path, sha256: str | None = None, md5: str | None = None,
     if size_bytes is not None and size != size_bytes:
         return f"it has {size} bytes, expected {size_bytes}"
     if sha256:
-        from segfill.sam.registry import file_sha256
-
         digest = file_sha256(path)
         if digest != sha256:
             return f"its SHA-256 is {digest}, expected {sha256}"
@@ -84,19 +129,29 @@ def download_model(
     chunk_size: int = 1 << 20,
     timeout: float = 60.0,
     suffixes: tuple[str, ...] = MODEL_FILE_SUFFIXES,
+    force: bool = False,
+    check: Callable[[Path, str, ModelSpec | None], Any] | None = None,
 ) -> Path:
     """Download ``source`` (a ModelSpec, a registry name or a URL) into ``folder`` and return the final path.
 
-    Expectations (SHA-256, else MD5; size) come from the spec unless given. An existing file of the same name
-    is returned when it matches them, and refused otherwise (SegFill never overwrites a user's file).
+    Expectations (SHA-256, else MD5; size) come from the spec unless given; ``sha256`` / ``md5`` must be hex
+    digests (checked before anything is downloaded). The downloaded file is always checked to be a SAM
+    checkpoint of a known family (:func:`check_checkpoint`). An existing file of the same name is returned
+    when it matches the expected hash, or when no hash is known and it holds exactly the downloaded bytes;
+    otherwise it is refused, or replaced (atomically, after verification) when ``force``.
     ``opener(url, timeout)`` must return a file-like response with ``read(n)`` and ``headers``.
     Raises :class:`DownloadError` with one sentence; the ``.part`` file is removed on every failure,
-    including KeyboardInterrupt. ``suffixes``: the file name endings accepted (a detector folder's
-    ``config.json`` and vocabulary files come through here too).
+    including KeyboardInterrupt. ``suffixes``: the file name endings accepted; ``check(part, filename, spec)``
+    the structural check of the received file (default :func:`check_checkpoint`; a detector folder's
+    ``config.json``, vocabulary and safetensors files come through here with their own check).
     """
+    sha256 = normalise_hash(sha256)
+    md5 = normalise_hash(md5, "MD5")
+    spec: ModelSpec | None = None
     if isinstance(source, str) and source in KNOWN_MODELS:
         source = KNOWN_MODELS[source]
     if isinstance(source, ModelSpec):
+        spec = source
         url = source.url
         filename = filename or source.filename
         sha256 = sha256 or source.sha256
@@ -109,17 +164,20 @@ def download_model(
     if scheme not in ("http", "https", "file"):
         raise DownloadError(f"Cannot download from '{url}': only http, https and file URLs are supported.")
     filename = _check_filename(filename, suffixes)
-    sha256 = sha256.lower() if sha256 else None
-    md5 = md5.lower() if md5 else None
 
     folder = Path(folder)
     target = folder / filename
     part = folder / (filename + ".part")
-    if target.exists():
+    existing = target.exists()
+    if existing and not target.is_file():
+        raise DownloadError(f"{target} exists and is not a file; move it away to download {filename}.")
+    if existing and (sha256 or md5):
         problem = verify_file(target, sha256, md5, size_bytes)
         if problem is None:
             return target
-        raise DownloadError(f"{target} already exists but {problem}; delete or rename it to download again.")
+        if not force:
+            raise DownloadError(f"{target} already exists but {problem}; pass --force to replace it (or delete or "
+                                "rename it).")
 
     key = str(target.resolve())
     with _active_lock:
@@ -128,8 +186,17 @@ def download_model(
         _active.add(key)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        _stream_to_part(url, part, opener or _default_opener, progress, sha256, md5, size_bytes, chunk_size,
-                        timeout, filename)
+        digest = _stream_to_part(url, part, opener or _default_opener, progress, sha256, md5, size_bytes,
+                                 chunk_size, timeout, filename)
+        (check or check_checkpoint)(part, filename, spec)
+        if existing and not force and not (sha256 or md5):
+            # nothing to verify the existing file with but the bytes just downloaded
+            same = file_sha256(target) == digest
+            part.unlink(missing_ok=True)
+            if same:
+                return target
+            raise DownloadError(f"{target} already exists with other content than {url}; pass --force to "
+                                "replace it (or delete or rename it).")
         os.replace(part, target)
     except BaseException:
         part.unlink(missing_ok=True)
@@ -137,13 +204,23 @@ def download_model(
     finally:
         with _active_lock:
             _active.discard(key)
-    if sha256:  # verified while streaming: identifying the fresh file by hash costs nothing
-        remember_sha256(target, sha256)
+    remember_sha256(target, digest)  # hashed while streaming: identifying the fresh file costs nothing
     return target
 
 
+def _interrupted(filename: str, done: int, exc: BaseException) -> DownloadError:
+    if isinstance(exc, http.client.IncompleteRead):
+        reason = "the server closed the connection before the end of the file"
+    elif isinstance(exc, TimeoutError) or "timed out" in str(exc):
+        reason = "the server stopped sending data"
+    else:
+        reason = str(exc) or type(exc).__name__
+    return DownloadError(f"Downloading {filename} was interrupted after {done} bytes ({reason}).")
+
+
 def _stream_to_part(url: str, part: Path, opener: Opener, progress: ProgressCallback | None, sha256: str | None,
-                    md5: str | None, size_bytes: int | None, chunk_size: int, timeout: float, filename: str) -> None:
+                    md5: str | None, size_bytes: int | None, chunk_size: int, timeout: float, filename: str) -> str:
+    """Stream ``url`` into ``part``, checking size and hashes; returns the SHA-256 of what was received."""
     sha = hashlib.sha256()
     md = hashlib.md5(usedforsecurity=False) if md5 and not sha256 else None
     done = 0
@@ -151,14 +228,15 @@ def _stream_to_part(url: str, part: Path, opener: Opener, progress: ProgressCall
         response = opener(url, timeout)
     except urllib.error.HTTPError as exc:
         raise DownloadError(f"Downloading {filename} failed: the server answered {exc.code} {exc.reason}.") from exc
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", None) or exc
         raise DownloadError(f"Downloading {filename} failed: {reason}.") from exc
     try:
         header = response.headers.get("Content-Length") if getattr(response, "headers", None) else None
-        total = int(header) if header and header.isdigit() else size_bytes
-        if size_bytes is not None and header and header.isdigit() and int(header) != size_bytes:
-            raise DownloadError(f"Downloading {filename} failed: the server offers {header} bytes, "
+        announced = int(header) if header and str(header).strip().isdigit() else None
+        total = announced if announced is not None else size_bytes
+        if size_bytes is not None and announced is not None and announced != size_bytes:
+            raise DownloadError(f"Downloading {filename} failed: the server offers {announced} bytes, "
                                 f"expected {size_bytes}.")
         if progress:
             progress(0, total)
@@ -166,8 +244,9 @@ def _stream_to_part(url: str, part: Path, opener: Opener, progress: ProgressCall
             while True:
                 try:
                     block = response.read(chunk_size)
-                except (OSError, ValueError) as exc:
-                    raise DownloadError(f"Downloading {filename} was interrupted after {done} bytes: {exc}.") from exc
+                except (OSError, ValueError, http.client.HTTPException) as exc:
+                    received = done + len(getattr(exc, "partial", b"") or b"")
+                    raise _interrupted(filename, received, exc) from exc
                 if not block:
                     break
                 out.write(block)
@@ -177,17 +256,20 @@ def _stream_to_part(url: str, part: Path, opener: Opener, progress: ProgressCall
                 done += len(block)
                 if progress:
                     progress(done, total)
+            out.flush()
+            os.fsync(out.fileno())
     finally:
         close = getattr(response, "close", None)
         if callable(close):
             close()
-    expected_total = size_bytes if size_bytes is not None else total
-    if expected_total is not None and done != expected_total:
-        raise DownloadError(f"Downloading {filename} was cut short: got {done} of {expected_total} bytes.")
+    for expected, what in ((announced, "the server announced"), (size_bytes, "expected")):
+        if expected is not None and done != expected:
+            raise DownloadError(f"Downloading {filename} was cut short: got {done} of the {expected} bytes {what}.")
     if sha256 and sha.hexdigest() != sha256:
         raise DownloadError(f"The downloaded {filename} is damaged: its SHA-256 is {sha.hexdigest()}, expected {sha256}.")
     if md is not None and md.hexdigest() != md5:
         raise DownloadError(f"The downloaded {filename} is damaged: its MD5 is {md.hexdigest()}, expected {md5}.")
+    return sha.hexdigest()
 
 
 class TqdmProgress:
@@ -241,7 +323,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", type=Path, default=None,
                         help=f"target folder (default: {_default_download_folder()}, the first existing one of "
                         "$SEGFILL_MODELS, the WebUI's models/sam and SegFill's models/sam)")
-    parser.add_argument("--sha256", default=None, help="expected SHA-256 for a URL")
+    parser.add_argument("--sha256", default=None, help="expected SHA-256 (64 hex digits) for a URL (default: the "
+                        "registry's for a known model, none for another URL)")
+    parser.add_argument("--force", action="store_true", help="replace an existing file of the same name that differs")
     parser.add_argument("--list", action="store_true", help="list the known models and exit")
 
 
@@ -253,9 +337,10 @@ def run(args: argparse.Namespace) -> int:
         for spec in KNOWN_MODELS.values():
             print(f"{spec.name:24} {spec.title}")
         return 0
+    sha256 = normalise_hash(args.sha256)  # before anything is downloaded or drawn
     folder = args.to if args.to is not None else download_folder(default_model_folders())
     with tqdm_progress(args.model) as bar:
-        path = download_model(args.model, folder, progress=bar, sha256=args.sha256)
+        path = download_model(args.model, folder, progress=bar, sha256=sha256, force=getattr(args, "force", False))
     print(path)
     return 0
 

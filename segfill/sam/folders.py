@@ -7,9 +7,12 @@ Default folders, in priority order (the first existing one also receives downloa
 3. Inpaint Anything's ``extensions/sd-webui-inpaint-anything/models`` if that extension is installed,
 4. SegFill's own ``models/sam`` inside the extension folder.
 
-Listing never loads a model: each file is identified by the registry (name and size, or an already computed
-hash), else by its tensor shapes when they can be read cheaply; anything else shows as unidentified until it
-is loaded, when its tensor shapes decide.
+Listing never loads a model and never deserialises a file: each file's format is checked first (a zip's
+entries: TorchScript archives and other unexpected archives are left out), then it is identified by the
+registry (name and size, or an already computed hash), else by its tensor shapes, which SegFill's restricted
+reader takes from the file's header or pickle structure without reading any weights
+(:mod:`segfill.sam.safe_load`); a file whose structure cannot be read shows as unidentified until it is
+loaded, when the loader says what is wrong.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from segfill.sam.registry import (
     UnsafeCheckpoint,
     identify_checkpoint,
 )
+from segfill.sam.safe_load import check_file
 
 MODELS_ENV = "SEGFILL_MODELS"
 EXTENSION_ROOT = Path(__file__).resolve().parents[2]  # the SegFill checkout: <webui>/extensions/<segfill>
@@ -110,10 +114,12 @@ def list_model_files(folders: Sequence[str | os.PathLike], identify: bool = True
     """Checkpoint files (.pth, .pt, .safetensors) directly inside ``folders``, sorted by name.
 
     A file name found in two folders is listed once, from the earlier folder. Partial downloads (``.part``)
-    and hidden files are skipped. Files the registry does not know are identified by their tensor shapes
-    when that is cheap (``inspect="cheap"``: safetensors and zip-format files, results cached); readable
-    files that hold another kind of model (or pickled objects SegFill refuses to load) are left out, while
-    damaged or uninspected files stay listed (loading them explains what is wrong).
+    and hidden files are skipped. With ``identify``, every file's structure is checked first
+    (:func:`segfill.sam.safe_load.check_file`: TorchScript and other unexpected archives are left out), then
+    files the registry does not know are identified by their tensor shapes, read without reading weights
+    (``inspect="cheap"`` or True; results cached). Readable files that hold another kind of model (or
+    pickled objects SegFill refuses to load) are left out, while damaged or uninspected files stay listed
+    (loading them explains what is wrong).
     """
     found: dict[str, ModelFile] = {}
     for folder in unique_folders(folders):
@@ -130,6 +136,12 @@ def list_model_files(folders: Sequence[str | os.PathLike], identify: bool = True
                 continue
             identification = None
             if identify:
+                try:
+                    check_file(path)  # a zip's entries only: never unpickles, never imports torch
+                except UnsafeCheckpoint:
+                    continue
+                except Exception:  # not readable as a checkpoint at all: listed, loading it says why
+                    pass
                 try:
                     identification = identify_checkpoint(path, use_hash=False, inspect=inspect)
                 except (NotSamCheckpoint, UnsafeCheckpoint):

@@ -1,6 +1,8 @@
 """Load a Segment Anything checkpoint safely and build the matching model.
 
-Files are read with ``torch.load(weights_only=True)`` (or safetensors), never unpickled freely. The original
+Files are read by SegFill's restricted reader (:mod:`segfill.sam.safe_load`), never by ``torch.load`` or
+``torch.jit.load``: TorchScript archives and pickled objects are refused before anything in them runs, and
+the family packages (SAM-HQ, MobileSAM, SAM 2) only ever receive tensors, never a file path. The original
 SAM architecture is derived from the tensor shapes (:func:`derive_sam_config`): the official vit_b / vit_l /
 vit_h configurations come out exactly, and any other SAM-style ViT (for example the tiny test models) loads
 through the same code. SAM-HQ, MobileSAM and SAM 2 use their own pip packages, imported lazily.

@@ -119,9 +119,35 @@ class SamManager:
             for entry in installed:
                 if entry.name == spec.filename or entry.spec == spec:
                     return entry
+            self._explain_hidden(spec.filename)
             raise ModelError(f"The model '{name}' is not installed; download it first.")
+        self._explain_hidden(name)
         names = ", ".join(entry.name for entry in installed) or "none"
         raise ModelError(f"Unknown SAM model '{name}'; installed models: {names}.")
+
+    def _explain_hidden(self, name: str) -> None:
+        """If a model folder holds a file called ``name`` that the listing left out (a TorchScript archive,
+        pickled objects, another kind of model), raise the reason. Only names found by listing the folders are
+        compared; ``name`` is never joined into a path."""
+        from segfill.sam.registry import NotSamCheckpoint, UnsafeCheckpoint, identify_checkpoint
+        from segfill.sam.safe_load import check_file
+
+        for folder in self.folders:
+            try:
+                entries = list(folder.iterdir()) if folder.is_dir() else []
+            except OSError:
+                continue
+            for path in entries:
+                if path.name != name or not path.is_file():
+                    continue
+                try:
+                    check_file(path)
+                    identify_checkpoint(path, use_hash=False, inspect="cheap")
+                except (UnsafeCheckpoint, NotSamCheckpoint):
+                    raise
+                except Exception:
+                    return
+                return
 
     # ---- loading
 

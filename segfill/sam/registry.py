@@ -20,13 +20,13 @@ import hashlib
 import os
 import re
 import threading
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from segfill.errors import InputError, ModelError
+from segfill.sam import safe_load
 
 FAMILIES = ("sam", "sam_hq", "mobile_sam", "sam2")
 
@@ -35,8 +35,8 @@ class NotSamCheckpoint(ModelError):
     """A readable checkpoint that holds some other model (listings hide such files)."""
 
 
-class UnsafeCheckpoint(ModelError):
-    """A pickle holding Python objects other than tensors; SegFill never unpickles it (listings hide it)."""
+# A TorchScript archive or a pickle holding Python objects: SegFill never unpickles it (listings hide it).
+UnsafeCheckpoint = safe_load.UnsafeCheckpoint
 
 # the pip package that supplies each family's architecture, and the module it installs (never vendored)
 FAMILY_PACKAGES = {
@@ -242,52 +242,19 @@ def file_fingerprint(path: str | os.PathLike, edge_bytes: int = 1 << 20) -> str:
 
 
 # --- reading tensors safely -------------------------------------------------------------------------------------
+#
+# Every read goes through segfill.sam.safe_load: never torch.load / torch.jit.load, which run the code of a
+# TorchScript archive on torch < 2.6 even with weights_only=True.
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint without unpickling arbitrary objects: safetensors, or ``torch.load(weights_only=True)``.
+def read_state_dict(path: str | os.PathLike, name: str | None = None) -> dict[str, Any]:
+    """A checkpoint's top-level dict of tensors, read by SegFill's restricted reader (:mod:`.safe_load`).
 
-    Zip-format PyTorch files are memory-mapped, so inspecting a large file's shapes reads little of it.
-    Raises ModelError naming the file when it is missing, corrupt, truncated or holds non-tensor objects.
+    Zip-format files are memory-mapped, legacy ones read into fresh buffers, safetensors by ``safetensors``.
+    TorchScript archives, pickled objects and unexpected archive entries are refused before anything is
+    unpickled (:class:`UnsafeCheckpoint`); missing, corrupt or truncated files raise ModelError naming the file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"Model file {path} does not exist.")
-    if path.suffix.lower() == ".safetensors":
-        try:
-            from safetensors.torch import load_file
-        except ImportError as exc:  # pragma: no cover - safetensors ships with diffusers/transformers
-            from segfill.errors import MissingDependencyError
-
-            raise MissingDependencyError("safetensors", f"Reading {path.name}") from exc
-        try:
-            return dict(load_file(str(path), device="cpu"))
-        except Exception as exc:
-            raise ModelError(f"{path.name} is truncated or corrupt (could not read it as a safetensors file: {exc}).") from exc
-
-    import pickle
-
-    import torch
-
-    use_mmap = zipfile.is_zipfile(path)
-    try:
-        if use_mmap:
-            data = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-        else:
-            data = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        # torch's restricted unpickler names the refused class/function; other failures mean damaged bytes
-        if re.search(r"Unsupported (class|global)|Trying to", str(exc)):
-            raise UnsafeCheckpoint(
-                f"{path.name} contains Python objects other than tensors; SegFill refuses to unpickle it because "
-                "that could run arbitrary code (only plain state dicts or .safetensors files are loaded)."
-            ) from exc
-        raise ModelError(f"{path.name} is truncated or corrupt (could not read it as a PyTorch checkpoint).") from exc
-    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, KeyError, IndexError) as exc:
-        raise ModelError(f"{path.name} is truncated or corrupt (could not read it as a PyTorch checkpoint).") from exc
-    if not isinstance(data, Mapping):
-        raise NotSamCheckpoint(f"{path.name} does not hold a state dict (found {type(data).__name__}).")
-    return dict(data)
+    return safe_load.read_state_dict(path, name=name)
 
 
 def unwrap_state_dict(data: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -348,25 +315,19 @@ def identify_state_dict(data: Mapping[str, Any], source: str = "the file") -> tu
 
 
 def is_cheap_to_inspect(path: str | os.PathLike) -> bool:
-    """True when a file's tensor shapes can be read without reading its tensors (safetensors, zip .pth)."""
-    path = Path(path)
-    return path.suffix.lower() == ".safetensors" or zipfile.is_zipfile(path)
+    """True when a file's tensor shapes can be read without reading its tensors: every format SegFill reads
+    (safetensors header; a zip's directory and small pickle; a legacy file's pickles, skipping its storages)."""
+    try:
+        safe_load.sniff_format(path)
+    except ModelError:
+        return False
+    return True
 
 
-def read_tensor_shapes(path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
-    """Key -> shape of a checkpoint's weights (SAM 2's "model" wrapper removed), reading as little as possible."""
-    path = Path(path)
-    if path.suffix.lower() == ".safetensors" and path.is_file():
-        try:
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as handle:
-                return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
-        except ImportError:
-            pass
-        except Exception as exc:
-            raise ModelError(f"{path.name} is truncated or corrupt (could not read it as a safetensors file).") from exc
-    weights, _wrapper = unwrap_state_dict(read_state_dict(path))
+def read_tensor_shapes(path: str | os.PathLike, name: str | None = None) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of a checkpoint's weights (SAM 2's "model" wrapper removed), without reading any weights:
+    the restricted reader walks the file's structure with shape-only placeholders (no torch needed)."""
+    weights, _wrapper = unwrap_state_dict(safe_load.read_shapes(path, name=name))
     return tensor_shapes(weights)
 
 

@@ -477,9 +477,11 @@ def validate_points(points: Sequence[Sequence[float]], image_size: tuple[int, in
 
 
 def validate_box(box: Sequence[float] | None, image_size: tuple[int, int]) -> Box | None:
-    """A box ``(x0, y0, x1, y1)`` with its corners sorted and clipped to ``image_size``; None stays None.
+    """A box ``(x0, y0, x1, y1)`` with its corners sorted; None stays None.
 
-    A box entirely outside the image, or less than a pixel wide or high, is an :class:`InputError`.
+    The same rule as for points: a box must lie on the image. Its corners are pixel edges, so every corner
+    must satisfy ``0 <= x <= width`` and ``0 <= y <= height`` (a box may end at the far edge); a box reaching
+    outside the image, or less than a pixel wide or high, is an :class:`InputError`.
     """
     if box is None:
         return None
@@ -491,8 +493,9 @@ def validate_box(box: Sequence[float] | None, image_size: tuple[int, int]) -> Bo
     y0, y1 = min(y0, y1), max(y0, y1)
     if not all(np.isfinite(v) for v in (x0, y0, x1, y1)):
         raise InputError("Box coordinates must be finite numbers.")
-    if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
-        raise InputError(f"Box ({_fmt(x0)}, {_fmt(y0)}, {_fmt(x1)}, {_fmt(y1)}) lies outside the {width}×{height} image.")
+    if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+        raise InputError(f"Box ({_fmt(x0)}, {_fmt(y0)}, {_fmt(x1)}, {_fmt(y1)}) lies outside the {width}×{height} "
+                         f"image; its corners must lie within 0..{width} and 0..{height}.")
     if x1 - x0 < 1 or y1 - y0 < 1:
         raise InputError("The box is empty; drag a box at least one pixel wide and high.")
     return (max(x0, 0.0), max(y0, 0.0), min(x1, float(width)), min(y1, float(height)))

@@ -9,6 +9,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from segfill import defaults
 from segfill.errors import InputError, ModelError
 
 MODELS_ENV = "SEGFILL_MODELS"
@@ -39,6 +40,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
                         help="where results of the tab and the API are saved, with their input, mask and a line in "
                              f"segfill-manifest.jsonl (default {DEFAULT_OUTPUT_DIR})")
+    parser.add_argument("--embedding-cache-mib", type=int, default=defaults.EMBEDDING_CACHE_BYTES >> 20,
+                        metavar="MIB", help="memory for cached SAM image embeddings, shared by all users "
+                        f"(default {defaults.EMBEDDING_CACHE_BYTES >> 20})")
     parser.set_defaults(func=run)
 
 
@@ -68,11 +72,15 @@ def build_host(args: argparse.Namespace) -> Any:
     from segfill.hosts.base import HostDefaults
     from segfill.hosts.standalone import StandaloneHost
     from segfill.sam.manager import SamManager
+    from segfill.sam.session import EmbeddingCache
 
+    cache_mib = getattr(args, "embedding_cache_mib", defaults.EMBEDDING_CACHE_BYTES >> 20)
+    if cache_mib < 0:
+        raise InputError(f"--embedding-cache-mib must be 0 or more, not {cache_mib}.")
     manager = SamManager(model_folders(args), device=args.device)
-    defaults = HostDefaults()
+    host_defaults = HostDefaults()
     if args.sam_checkpoint is not None:
-        defaults.sam_model = default_model_name(manager, args.sam_checkpoint)
+        host_defaults.sam_model = default_model_name(manager, args.sam_checkpoint)
     backend_options = {"model": args.model} if (args.backend == "diffusers" and args.model) else {}
     backend = create_backend(args.backend, **backend_options)
     output_dir = getattr(args, "output_dir", None)
@@ -83,11 +91,18 @@ def build_host(args: argparse.Namespace) -> Any:
             Path(output_dir).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"Cannot create the output folder {output_dir}: {exc.strerror or exc}.") from None
-    return StandaloneHost(manager, backend, defaults=defaults, output_dir=output_dir)
+    return StandaloneHost(manager, backend, embeddings=EmbeddingCache(cache_mib << 20), defaults=host_defaults,
+                          output_dir=output_dir)
 
 
 def default_model_name(manager: Any, checkpoint: Path) -> str:
-    """The name ``manager.list_models()`` uses for ``checkpoint`` (so the model picker shows it selected)."""
+    """The name ``manager.list_models()`` uses for ``checkpoint`` (so the model picker shows it selected).
+
+    The file is loaded here, at start, through the same loader every click uses: whatever the loader would
+    refuse (a TorchScript archive, pickled objects, a truncated file, a bad safetensors header, tensors of
+    the wrong shapes) stops ``serve`` with the loader's one sentence instead of failing at the first click;
+    the model stays loaded for that click."""
+    manager.get_path(checkpoint)
     resolved = checkpoint.resolve()
     for entry in manager.list_models():
         path = getattr(entry, "path", None)
@@ -95,8 +110,6 @@ def default_model_name(manager: Any, checkpoint: Path) -> str:
             return getattr(entry, "name", str(entry))
         if isinstance(entry, str) and entry in (checkpoint.name, checkpoint.stem, str(checkpoint)):
             return entry
-    # listings hide files that are not SAM checkpoints; loading it names the exact problem
-    manager.get_path(checkpoint)
     raise ModelError(f"{checkpoint} loads but is not listed as a SAM model in {checkpoint.parent}.")
 
 
