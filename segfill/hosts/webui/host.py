@@ -3,10 +3,11 @@ and the one instance per WebUI process shared by the tab, the REST API and the i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from PIL import Image
@@ -16,10 +17,11 @@ from segfill.errors import InputError, SegFillError
 from segfill.hosts.base import GenerationResult, HostDefaults, HostProgress
 from segfill.hosts.webui.bindings import WebUIBindings
 from segfill.hosts.webui.checkpoints import (
-    checkpoint_title,
+    ModelStatus,
+    generation_size,
     inpainting_checkpoint_titles,
     is_inpainting_model,
-    not_inpainting_warning,
+    model_status,
 )
 from segfill.hosts.webui.infotext_patch import patch_infotext
 from segfill.hosts.webui.locking import ThreadReentrantLock
@@ -52,6 +54,9 @@ class WebUIHost:
         #: img2img's Inpaint upload (image, mask) components when the glue captured them; the tab's
         #: "Send to img2img inpaint" fills them directly
         self.inpaint_upload_components: list | None = None
+        #: every img2img component the glue captured, by the names of ``send_to_img2img.IMG2IMG_COMPONENT_IDS``
+        #: (image, mask, width, height, inpaint_area)
+        self.img2img_components: dict[str, Any] = {}
 
     # ---- shared SAM objects, built on first use so a missing optional package never hides the tab
 
@@ -95,11 +100,26 @@ class WebUIHost:
 
         return host_defaults(self._settings(), fallback_tile_size=512)
 
+    def model_status(self) -> ModelStatus:
+        """The checkpoint the next job runs on: loaded, or selected and loaded at the next generation (Forge)."""
+        try:
+            selected = self.bindings.selected_checkpoint()
+        except Exception:  # a nicety: an odd checkpoint list never breaks the tab
+            selected = None
+        try:
+            installed = self.bindings.list_checkpoints()
+        except Exception:
+            installed = []
+        return model_status(self.bindings.get_sd_model(), selected, installed)
+
     def model_warning(self) -> str | None:
-        sd_model = self.bindings.get_sd_model()
-        if is_inpainting_model(sd_model) is not False:
-            return None  # an inpainting model, or not known yet (Forge loads lazily; jobs check again)
-        return not_inpainting_warning(checkpoint_title(sd_model), self.inpainting_checkpoints())
+        """The "not an inpainting model" sentence, or None for an inpainting model or one not known yet."""
+        return self.model_status().warning
+
+    def generation_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        """img2img width/height for an image of ``size``: its aspect ratio, no side above the model's native
+        size, multiples of 8."""
+        return generation_size(size, self.model_status().native_size)
 
     def inpainting_checkpoints(self) -> list[str]:
         try:
@@ -119,6 +139,43 @@ class WebUIHost:
         self.bindings.switch_checkpoint(title)
         return f"Loaded {title}."
 
+    def send_to_inpaint_targets(self) -> list[Any]:
+        """img2img's components "Send to img2img inpaint" fills, in the order of
+        :meth:`send_to_inpaint_values`: image, mask, then width, height and inpaint area where captured."""
+        from segfill.hosts.webui.send_to_img2img import TARGET_ORDER
+
+        return [self.img2img_components[name] for name in self._send_targets(TARGET_ORDER)]
+
+    def _send_targets(self, order: tuple[str, ...]) -> tuple[str, ...]:
+        if not {"image", "mask"} <= set(self.img2img_components):
+            return ()
+        return tuple(name for name in order if name in self.img2img_components)
+
+    def send_to_inpaint_values(self, image: Image.Image | None, mask: Image.Image | None) -> list[Any]:
+        """``gr.update`` values for :meth:`send_to_inpaint_targets`: the image and mask, img2img's width/height
+        at the image's aspect ratio (no side above the model's native size, multiples of 8), "Only masked" when
+        the mask is small, and a mask label that says when the mask covers the whole image."""
+        from segfill.hosts.webui.send_to_img2img import TARGET_ORDER, inpaint_upload_settings, inpaint_upload_updates
+
+        settings = None
+        if image is not None and mask is not None:
+            settings = inpaint_upload_settings(image.size, mask, self.model_status().native_size)
+        return inpaint_upload_updates(settings, image, mask, self._send_targets(TARGET_ORDER))
+
+    def with_host_defaults(self, args: Any) -> Any:
+        """``args`` with the SegFill settings' tile size, overlap and feather where the caller gave none, so
+        the tab, the REST API and the img2img script agree (one default each: :mod:`segfill.defaults`, which
+        the settings start from)."""
+        given = set(getattr(args, "__fields_set__", set()))
+        defaults = self.defaults()
+        update: dict[str, Any] = {}
+        if not args.tile_size:
+            update["tile_size"] = defaults.tile_size
+        for name in ("overlap", "feather"):
+            if name not in given and getattr(args, name) != getattr(defaults, name):
+                update[name] = getattr(defaults, name)
+        return args.copy(update=update) if update else args
+
     def release_sam_before_generation(self) -> None:
         """Move SAM off the GPU when the unload policy says so (only if it was ever loaded)."""
         if self._sam is None:
@@ -130,10 +187,8 @@ class WebUIHost:
         """A StableDiffusionProcessingImg2Img for the tab/API: with a mask it is an "only masked" inpaint
         (the crop around the mask plus ``context`` px, rendered at up to the tile size, pasted back by the
         WebUI); without one, the template the outpaint tiles are copied from."""
-        if mask is not None:
-            tile = args.tile_size or self.defaults().tile_size
-            width = min(tile, max(64, image.size[0] // 8 * 8))
-            height = min(tile, max(64, image.size[1] // 8 * 8))
+        if mask is not None:  # "only masked" widens the crop to this ratio, then renders it at this size
+            width, height = generation_size(image.size, args.tile_size or self.model_status().native_size)
         else:
             width, height = image.size
         return self.bindings.img2img_class(
@@ -183,8 +238,6 @@ class WebUIHost:
 
     def inpaint(self, image: Image.Image, mask: Image.Image, args: Any,
                 progress: HostProgress | None = None) -> GenerationResult:
-        from segfill.infotext import segfill_params
-
         if mask.size != image.size:
             raise InputError(f"The mask is {mask.size[0]}x{mask.size[1]} but the image is "
                              f"{image.size[0]}x{image.size[1]}.")
@@ -194,7 +247,7 @@ class WebUIHost:
             try:
                 p = self._new_processing(image, mask, args)
                 params = {"SegFill": "inpaint"}
-                params.update(segfill_params(args))
+                params.update(job_params(args))
                 p.extra_generation_params.update(params)
                 self.bindings.state.job_count = 1
                 if progress is not None:
@@ -208,11 +261,15 @@ class WebUIHost:
                     out = out.resize(image.size, Image.LANCZOS)
                 infotexts = list(getattr(processed, "infotexts", None) or [])
                 infotext = infotexts[0] if infotexts else str(getattr(processed, "info", "") or "")
+                # the WebUI wrote the render size (e.g. 512x344); the result is the image's own size
+                infotext = patch_infotext(infotext, size=out.size)
+                out.info["parameters"] = infotext
                 self._save(out, infotext, p.seed, p.prompt, p)
                 if progress is not None:
                     progress(1, 1, "done")
                 return GenerationResult(images=[out], infotext=infotext,
                                         info={"host": self.name, "mode": "inpaint", "seed": p.seed,
+                                              "render_size": [p.width, p.height],
                                               "inpaint_model": is_inpainting_model(self.bindings.get_sd_model()),
                                               "warning": self.model_warning()})
             finally:
@@ -220,8 +277,7 @@ class WebUIHost:
 
     def outpaint(self, image: Image.Image, args: Any,
                  progress: HostProgress | None = None) -> GenerationResult:
-        from segfill.infotext import segfill_params
-
+        args = self.with_host_defaults(args)
         with self.lock:
             self.release_sam_before_generation()
             self._begin("segfill-outpaint")
@@ -229,7 +285,7 @@ class WebUIHost:
                 template = self._new_processing(image, None, args)
                 seed = args.seed
                 params = {"SegFill": "outpaint"}
-                params.update(segfill_params(args))
+                params.update(job_params(args))
                 result, backend = outpaint_on_processing(template, image.convert("RGB"), args,
                                                          process_images=self.bindings.process_images,
                                                          state=self.bindings.state, extra_params=params,
@@ -249,13 +305,53 @@ class WebUIHost:
                 self._end()
 
 
+def job_params(args: Any) -> dict[str, str]:
+    """The infotext's SegFill entries: only values that differ from SegFill's defaults (``segfill.defaults``);
+    a tile size of ``defaults.TILE_SIZE`` is the default too (the argument models say None = automatic)."""
+    from segfill import defaults
+    from segfill.infotext import label_for, segfill_params
+
+    params = segfill_params(args)
+    if getattr(args, "tile_size", None) == defaults.TILE_SIZE:
+        params.pop(label_for("tile_size"), None)
+    return params
+
+
+#: override_settings keys never applied around a save (they load models; process_images handles them)
+MODEL_OVERRIDES = frozenset({"sd_model_checkpoint", "sd_vae", "forge_additional_modules"})
+
+
+@contextlib.contextmanager
+def overridden_options(opts: Any, overrides: dict[str, Any] | None) -> Iterator[None]:
+    """``opts`` with ``overrides`` (a job's ``p.override_settings``) applied, restored afterwards -- what
+    ``process_images`` does around its own saving, for the save SegFill makes after its tiles."""
+    saved: dict[str, Any] = {}
+    missing = object()
+    try:
+        for key, value in (overrides or {}).items():
+            if key in MODEL_OVERRIDES:
+                continue
+            saved[key] = getattr(opts, key, missing)
+            setattr(opts, key, value)
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is missing:
+                continue
+            setattr(opts, key, value)
+
+
 def save_result(bindings: WebUIBindings, image: Image.Image, folder: str, infotext: str, seed: int, prompt: str,
-                p: Any) -> None:
-    """Save like the WebUI does (its format, its "save images" switch), with the infotext embedded."""
-    if bindings.save_image is None or not getattr(bindings.opts, "samples_save", True):
+                p: Any, override_settings: dict[str, Any] | None = None) -> None:
+    """Save like the WebUI does (its format, its "save images" switch), with the infotext embedded; a job's
+    ``override_settings`` (the img2img Batch tab's file names, an API request's options) apply meanwhile."""
+    if bindings.save_image is None:
         return
-    bindings.save_image(image, folder, "", seed=seed, prompt=prompt,
-                        extension=getattr(bindings.opts, "samples_format", "png") or "png", info=infotext, p=p)
+    with overridden_options(bindings.opts, override_settings):
+        if not getattr(bindings.opts, "samples_save", True):
+            return
+        bindings.save_image(image, folder, "", seed=seed, prompt=prompt,
+                            extension=getattr(bindings.opts, "samples_format", "png") or "png", info=infotext, p=p)
 
 
 def settings_from_opts(opts: Any) -> dict[str, Any]:
