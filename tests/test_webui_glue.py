@@ -422,6 +422,8 @@ def test_interrupt_stops_between_tiles(fake_modules):
     assert "Stopped by the user after 1 of" in processed.comments
     [partial] = processed.images  # what was finished, at the requested size
     assert partial.size == (256, 64)
+    [text] = processed.infotexts
+    assert "SegFill stopped: after 1 of" in text and "Size: 256x64" in text and "Seed: 3" in text
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -568,7 +570,7 @@ def test_two_script_arguments_are_an_error_not_silently_dropped(fake_modules, ca
     p = _api_p(_picture(32, 32), [1, "x", "y", {"right": 8}, {"left": 8}, True, 0.5])
     with pytest.raises(HTTPException) as caught:
         script.run(p, *p.script_args[3:4])  # the WebUI hands run only the first
-    assert "one script argument" in caught.value.detail and "not 2" in caught.value.detail
+    assert "takes one argument" in caught.value.detail and "not 2" in caught.value.detail
     assert len(capsys.readouterr().out.strip().splitlines()) == 1
     with pytest.raises(HTTPException):  # a caller handing run two values directly
         script.run(_api_p(_picture(32, 32), [1, "x", "y", {}, True, 0.5]), {"right": 8}, {"left": 8})
@@ -832,3 +834,26 @@ def test_send_to_img2img_fills_size_inpaint_area_and_labels_a_whole_image_mask(f
     whole = host.send_to_inpaint_values(image, Image.new("L", image.size, 255))
     assert "whole image" in whole[1]["label"] and whole[4]["value"] == "Whole picture"
     assert all(u == gr.update() for u in host.send_to_inpaint_values(None, None))  # nothing to send: no change
+
+
+def test_interrupt_before_a_tile_samples_still_returns_what_was_finished(fake_modules):
+    """Interrupt pressed while a tile's process_images starts: the WebUI returns no image for it; the job
+    still hands back the finished tiles (it used to end with no image at all)."""
+    fake_modules.load_script("segfill_tab.py")
+    module = fake_modules.load_script("segfill_outpaint.py")
+    state, processing = fake_modules.state, fake_modules.processing
+    calls = []
+
+    def process_images(p):
+        calls.append(p)
+        if len(calls) == 2:
+            state.interrupted = True  # pressed before this tile sampled anything
+        return processing(p)
+
+    current_host().bindings.process_images = process_images
+    p = FakeImg2Img(init_images=[_picture(64, 64)], width=64, height=64, seed=3)
+    processed = module.SegFillOutpaintScript().run(p, {"right": 192, "overlap": 8, "band": 8, "feather": 4})
+    [partial] = processed.images
+    assert partial.size == (256, 64) and len(calls) == 2
+    assert (np.array(partial)[:, 64:128] == REPAINT_COLOUR).any()  # the first tile's work is there
+    assert "Stopped by the user after 2 of" in processed.comments

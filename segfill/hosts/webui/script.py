@@ -80,15 +80,14 @@ def script_argument(p: Any, received: tuple[Any, ...], args_from: int | None, ar
         expected = max([1] + [int(getattr(s, "args_to", 0) or 0) for s in runner_scripts])
         sent = (args_to - args_from) + len(full) - expected
         if sent > 1:
-            raise InputError(f"SegFill outpaint takes one script argument (a JSON object of outpaint settings), "
-                             f"not {sent}: put every setting into one object.")
+            raise InputError(f"The script takes one argument (a JSON object of outpaint settings), not {sent}: "
+                             "put every setting into one object.")
         if sent < 1:
             repaired = list(full[:args_from]) + [None] * (1 - sent) + list(full[args_from:])
             p.script_args = tuple(repaired) if isinstance(full, tuple) else repaired
             return None
     if len(received) > 1:
-        raise InputError(f"SegFill outpaint takes one script argument (a JSON object of outpaint settings), "
-                         f"not {len(received)}.")
+        raise InputError(f"The script takes one argument (a JSON object of outpaint settings), not {len(received)}.")
     return received[0] if received else None
 
 
@@ -176,7 +175,10 @@ def _run_outpaint(p: Any, raw_args: Any, bindings: WebUIBindings, make_processed
             if partial is not None:
                 images.append(partial.convert("RGB"))
                 seeds.append(seed)
-                infotexts.append("")
+                # the API's caller sees how far it got ("SegFill stopped" is no argument: paste-back ignores it)
+                stopped = {"Seed": seed, "Size": f"{partial.size[0]}x{partial.size[1]}", **params,
+                           "SegFill stopped": f"after {exc.done} of {exc.total} tiles"}
+                infotexts.append(patch_infotext("", params=stopped))
             _comment(p, str(exc))
             return make_processed(p, images, seeds, infotexts, "\n".join(c for c in (comments, str(exc)) if c))
         out = result.image.convert("RGB")
