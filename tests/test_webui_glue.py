@@ -676,10 +676,10 @@ def test_check_checkpoint_always_says_something(tmp_path):
     # Forge before its first job (placeholder model) or after switching: the selected file's header speaks
     placeholder = types.SimpleNamespace(cond_stage_model=None)
     s = status(placeholder, ("plain.safetensors [2]", plain_file))
-    assert not s.loaded and "loads with the next generation" in s.sentence and "not an inpainting model" in s.warning
+    assert not s.loaded and "not loaded yet" in s.sentence and "not an inpainting model" in s.warning
     assert "sd2-inpainting.safetensors [1]" in s.warning and "plain.safetensors [2]," not in s.warning.split("Installed")[-1]
     s = status(placeholder, ("sd2-inpainting.safetensors [1]", inpaint_file))
-    assert s.warning is None and "loads with the next generation" in s.sentence and "inpainting model" in s.sentence
+    assert s.warning is None and "not loaded yet" in s.sentence and "inpainting model" in s.sentence
     s = status(placeholder, ("old.ckpt [3]", str(tmp_path / "old.ckpt")))
     assert s.warning is None and "shows once it is loaded" in s.sentence
     assert "No checkpoint is loaded yet" in status(None, None).sentence

@@ -198,3 +198,50 @@ def test_tab_inpaint_and_outpaint_run_on_the_webui(page, tmp_path):
     info = result_after("segfill_outpaint", 160)
     assert "SegFill: outpaint" in info and "Size: 160x96" in info
     page.screenshot(path=str(ARTIFACTS / "tab_outpaint.png"), full_page=True)
+
+
+def test_img2img_batch_tab_outpaints_every_image_of_a_folder(page, tmp_path):
+    """Issue 9: img2img -> Batch -> From directory with the "SegFill outpaint" script: one outpaint per input,
+    named after it, each at its own input's size plus the padding (the Batch tab is UI-only in 1.10)."""
+    import time
+
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    sizes = {"cat": (64, 48), "dog": (48, 64), "owl": (56, 56)}
+    rng = np.random.default_rng(5)
+    for stem, (w, h) in sizes.items():
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(inputs / f"{stem}.png")
+
+    page.locator("#tabs > .tab-nav button", has_text="img2img").first.click()
+    page.locator("#mode_img2img > .tab-nav button", has_text="Batch").click()
+    page.locator("#img2img_batch_source > .tab-nav button", has_text="From directory").click()
+    page.locator("#img2img_batch_input_dir textarea").fill(str(inputs))
+    page.locator("#img2img_batch_output_dir textarea").fill(str(outputs))
+    _set_number(page, "img2img_width", 64)
+    _set_number(page, "img2img_height", 64)
+    _set_number(page, "img2img_steps", STEPS)
+    dropdown = page.locator("#img2img_script_container #script_list input")
+    dropdown.click()
+    page.locator("#img2img_script_container #script_list ul li", has_text="SegFill outpaint").click()
+    page.wait_for_selector("#script_segfill_outpaint_right", state="visible")
+    _set_number(page, "script_segfill_outpaint_right", 24)
+    _set_number(page, "script_segfill_outpaint_band", 8)
+    _set_number(page, "script_segfill_outpaint_feather", 4)
+    page.screenshot(path=str(ARTIFACTS / "batch_tab.png"), full_page=True)
+    page.locator("#img2img_generate").click()
+
+    deadline = time.time() + 600
+    while time.time() < deadline and len(list(outputs.glob("*.png"))) < len(sizes):
+        time.sleep(0.5)
+    page.wait_for_function("() => !document.querySelector('#img2img_interrupt')?.offsetParent", timeout=600_000)
+    # one per input, named after it (as the WebUI names its own batch outputs: "00001-dog" with the default
+    # "Add number to filename" setting, "dog" without)
+    made = {path.stem.split("-", 1)[-1]: Image.open(path) for path in outputs.glob("*.png")}
+    assert set(made) == set(sizes) and len(list(outputs.glob("*.png"))) == len(sizes)
+    for stem, (w, h) in sizes.items():
+        assert made[stem].size == (w + 24, h)
+        assert "Script: SegFill outpaint" in made[stem].info.get("parameters", "")
+        original = np.array(Image.open(inputs / f"{stem}.png").convert("RGB"))
+        assert (np.array(made[stem].convert("RGB"))[:, : w - 8] == original[:, : w - 8]).all()
+    page.screenshot(path=str(ARTIFACTS / "batch_result.png"), full_page=True)
+    page.locator("#mode_img2img > .tab-nav button", has_text="img2img").first.click()

@@ -147,8 +147,8 @@ def generation_size(size: tuple[int, int], native: int, multiple: int = 8, minim
 class ModelStatus:
     """The checkpoint SegFill's next job will run on, and what is known about it.
 
-    ``loaded`` is False when that checkpoint is only selected (Forge loads it at the next generation) or nothing
-    is loaded yet; ``inpainting`` then comes from the file's header (None: cannot tell before loading)."""
+    ``loaded`` is False when that checkpoint is only selected (Forge loads it at the next generation; 1.10 while
+    it starts) or nothing is loaded yet; ``inpainting`` then comes from the file's header (None: cannot tell before loading)."""
 
     title: str | None
     loaded: bool
@@ -163,7 +163,7 @@ class ModelStatus:
             return None
         title = self.title or "the selected checkpoint"
         if not self.loaded:
-            title += ", selected; it loads with the next generation"
+            title += ", selected and not loaded yet"
         return not_inpainting_warning(title, self.alternatives)
 
     @property
@@ -179,10 +179,10 @@ class ModelStatus:
             return (f"SegFill cannot tell whether {self.title} is an inpainting model (its UNet is not one it "
                     "knows); it runs it as it is.")
         if self.inpainting:
-            return (f"{self.title} is selected and loads with the next generation; its UNet is an inpainting "
-                    "model's (9 input channels).")
-        return (f"{self.title} is selected and loads with the next generation; whether it is an inpainting model "
-                "shows once it is loaded (its file does not say without loading it).")
+            return (f"{self.title} is selected and not loaded yet (at the latest, the next generation loads it); "
+                    "its UNet is an inpainting model's (9 input channels).")
+        return (f"{self.title} is selected and not loaded yet (at the latest, the next generation loads it); "
+                "whether it is an inpainting model shows once it is loaded.")
 
 
 def model_status(sd_model: Any, selected: tuple[str, str | None] | None, installed: Iterable[str]) -> ModelStatus:
