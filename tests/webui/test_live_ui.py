@@ -140,6 +140,23 @@ def test_send_to_img2img_inpaint_fills_inpaint_upload(page, tmp_path):
     page.wait_for_function("() => (document.querySelector('#img2img_gallery img') || {}).naturalWidth === 128")
 
 
+def test_check_checkpoint_always_says_something(page):
+    """Issue 11: with an inpainting checkpoint selected, "Check checkpoint" says so (loaded, or selected and not
+    loaded yet on Forge) instead of showing nothing; the script's strength control says img2img's is not used."""
+    page.locator("#tabs > .tab-nav button", has_text="img2img").first.click()
+    page.locator("#img2img_script_container #script_list input").click()
+    page.locator("#img2img_script_container #script_list ul li", has_text="SegFill outpaint").click()
+    page.locator("#script_segfill_outpaint_model_status").wait_for(state="attached")
+    page.locator("#script_segfill_outpaint_check_model").click()
+    page.wait_for_function("""() => /is an inpainting model|not loaded yet/.test(
+        (document.querySelector('#script_segfill_outpaint_model_status') || {}).innerText || '')""")
+    text = page.locator("#script_segfill_outpaint_model_status").inner_text()
+    assert "tiny-sd2-inpainting" in text and "not an inpainting model" not in text
+    label = page.locator("#script_segfill_outpaint_strength").inner_text()
+    assert "img2img" in label and "not used" in label
+    page.locator("#script_segfill_outpaint_group").screenshot(path=str(ARTIFACTS / "check_checkpoint.png"))
+
+
 @pytest.mark.skipif(not os.environ.get("SEGFILL_WEBUI_PLAIN_CHECKPOINT"),
                     reason="set SEGFILL_WEBUI_PLAIN_CHECKPOINT to the title of an installed non-inpainting checkpoint")
 def test_script_panel_warns_about_a_plain_checkpoint_and_switches(page):
