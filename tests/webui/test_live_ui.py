@@ -146,15 +146,15 @@ def test_check_checkpoint_always_says_something(page):
     page.locator("#tabs > .tab-nav button", has_text="img2img").first.click()
     page.locator("#img2img_script_container #script_list input").click()
     page.locator("#img2img_script_container #script_list ul li", has_text="SegFill outpaint").click()
-    page.locator("#script_segfill_outpaint_model_status").wait_for(state="attached")
+    page.locator("#script_segfill_outpaint_model_status").first.wait_for(state="attached")
     page.locator("#script_segfill_outpaint_check_model").click()
     page.wait_for_function("""() => /is an inpainting model|not loaded yet/.test(
         (document.querySelector('#script_segfill_outpaint_model_status') || {}).innerText || '')""")
-    text = page.locator("#script_segfill_outpaint_model_status").inner_text()
+    text = page.locator("#script_segfill_outpaint_model_status").first.inner_text()
     assert "tiny-sd2-inpainting" in text and "not an inpainting model" not in text
-    label = page.locator("#script_segfill_outpaint_strength").inner_text()
+    label = page.locator("#script_segfill_outpaint_strength").first.inner_text()
     assert "img2img" in label and "not used" in label
-    page.locator("#script_segfill_outpaint_group").screenshot(path=str(ARTIFACTS / "check_checkpoint.png"))
+    page.locator("#script_segfill_outpaint_group").first.screenshot(path=str(ARTIFACTS / "check_checkpoint.png"))
 
 
 @pytest.mark.skipif(not os.environ.get("SEGFILL_WEBUI_PLAIN_CHECKPOINT"),
