@@ -729,8 +729,10 @@ def test_tab_inpaint_keeps_the_aspect_ratio_and_records_the_size_produced():
     # only values that differ from the defaults: no "SegFill tile size: 512", no "SegFill feather: 8"
     assert "SegFill tile size" not in result.infotext and "SegFill feather" not in result.infotext
     sdxl = types.SimpleNamespace(is_sdxl=True, is_inpaint=True)
-    _host(sdxl, processing=processing).inpaint(image, mask, InpaintArgs(seed=3, steps=1))
+    sdxl_host = _host(sdxl, processing=processing)
+    sdxl_host.inpaint(image, mask, InpaintArgs(seed=3, steps=1))
     assert (processing.calls[-1]["width"], processing.calls[-1]["height"]) == (600, 400)  # under 1024: as it is
+    assert sdxl_host.defaults().tile_size == 1024 and host.defaults().tile_size == 512  # outpaint tiles too
 
 
 def test_tab_outpaint_on_the_webui_host(tmp_path):

@@ -98,7 +98,8 @@ class WebUIHost:
     def defaults(self) -> HostDefaults:
         from segfill.settings import host_defaults
 
-        return host_defaults(self._settings(), fallback_tile_size=512)
+        # tile size 0 in the settings = the model's native size (512 for SD1/SD2, 1024 for SDXL)
+        return host_defaults(self._settings(), fallback_tile_size=self.model_status().native_size)
 
     def model_status(self) -> ModelStatus:
         """The checkpoint the next job runs on: loaded, or selected and loaded at the next generation (Forge)."""
