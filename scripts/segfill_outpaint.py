@@ -11,10 +11,15 @@ from typing import get_args
 import gradio as gr
 from modules import processing, scripts
 
+from segfill import settings as segfill_settings
 from segfill.args import OutpaintArgs, PrefillMethod
 from segfill.hosts.webui.host import current_host
-from segfill.hosts.webui.script import SCRIPT_TITLE, run_outpaint_script, script_args_from_controls
-from segfill.infotext import infotext_fields_for
+from segfill.hosts.webui.script import (
+    SCRIPT_TITLE,
+    run_outpaint_script,
+    script_args_from_controls,
+    script_infotext_fields,
+)
 from segfill.outpaint.geometry import ANCHORS, ASPECT_PRESETS
 from segfill.ui.compat import GRADIO4
 
@@ -29,9 +34,14 @@ def make_processed(p, images, seeds, infotexts, comments):
 
 
 def model_status_markdown():
+    """Always a sentence: inpainting model loaded, not loaded yet (Forge), or which one to switch to."""
     host = current_host()
-    warning = host.model_warning() if host is not None else None
-    return f"⚠ {warning}" if warning else ""
+    if host is None:
+        return ""
+    status = host.model_status()
+    if status.warning:
+        return f"⚠ {status.warning}"
+    return ("✓ " if status.loaded and status.inpainting else "") + status.sentence
 
 
 def inpainting_checkpoints():
@@ -48,6 +58,9 @@ class SegFillOutpaintScript(scripts.Script):
 
     def ui(self, is_img2img):
         d = OutpaintArgs.__fields__
+        host = current_host()
+        # the SegFill settings are the defaults the API and the tab use too (segfill.defaults before any change)
+        setting = segfill_settings.read_all(host.bindings.opts) if host is not None else {}
         slider = lambda name, label, lo, hi, step, value: gr.Slider(  # noqa: E731
             minimum=lo, maximum=hi, step=step, value=value, label=label, elem_id=self.elem_id(name))
         controls = {}
@@ -72,13 +85,17 @@ class SegFillOutpaintScript(scripts.Script):
                                                  elem_id=self.elem_id("anchor"))
                 controls["prefill"] = gr.Dropdown(PREFILL_CHOICES, value=d["prefill"].default, label="Pre-fill",
                                                   elem_id=self.elem_id("prefill"))
-                controls["strength"] = slider("strength", "Denoising strength (new area)", 0, 1, 0.01,
+                controls["strength"] = slider("strength", "SegFill denoising strength of the new area (img2img's "
+                                              "Denoising strength slider is not used)", 0, 1, 0.01,
                                               d["strength"].default)
             with gr.Row():
-                controls["tile_size"] = slider("tile_size", "Tile size (0 = img2img width/height)", 0, 2048, 64, 0)
-                controls["overlap"] = slider("overlap", "Tile overlap", 0, 512, 8, d["overlap"].default)
+                controls["tile_size"] = slider("tile_size", "Tile size (0 = img2img width/height)", 0, 2048, 64,
+                                               int(setting.get("segfill_tile_size") or 0))
+                controls["overlap"] = slider("overlap", "Tile overlap", 0, 512, 8,
+                                             int(setting.get("segfill_overlap", d["overlap"].default)))
                 controls["band"] = slider("band", "Seam band", 0, 256, 4, d["band"].default)
-                controls["feather"] = slider("feather", "Feather", 0, 256, 1, d["feather"].default)
+                controls["feather"] = slider("feather", "Feather", 0, 256, 1,
+                                             int(setting.get("segfill_feather", d["feather"].default)))
             with gr.Row():
                 controls["max_step"] = slider("max_step", "Max px per side per pass (0 = half a tile)", 0, 2048, 16, 0)
                 controls["color_match"] = gr.Checkbox(value=d["color_match"].default, label="Colour match",
@@ -113,10 +130,11 @@ class SegFillOutpaintScript(scripts.Script):
         check.click(refresh_model, inputs=[], outputs=[status, inpaint_models], **QUIET)
         switch.click(switch_model, inputs=[inpaint_models], outputs=[status])
 
-        self.infotext_fields = infotext_fields_for(controls, OutpaintArgs) + [
+        self.infotext_fields = script_infotext_fields(controls) + [
             (controls["size_mode"], lambda params: "aspect" if "SegFill aspect" in params else "padding")]
         return [args_json]
 
-    def run(self, p, args_json=None, *rest):
+    def run(self, p, *args):
         host = current_host()
-        return run_outpaint_script(p, args_json, host.bindings, make_processed)
+        slot = (getattr(self, "args_from", None), getattr(self, "args_to", None))
+        return run_outpaint_script(p, args, host.bindings, make_processed, slot)

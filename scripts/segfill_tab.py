@@ -8,6 +8,7 @@ from modules import call_queue, images, paths, processing, script_callbacks, sd_
 from segfill import settings as segfill_settings
 from segfill.hosts.webui.bindings import WebUIBindings
 from segfill.hosts.webui.host import WebUIHost, current_host, set_host_factory
+from segfill.hosts.webui.send_to_img2img import IMG2IMG_COMPONENT_IDS
 
 try:
     import modules_forge  # noqa: F401  (only Forge has it)
@@ -25,6 +26,15 @@ def loaded_sd_model():
     return model
 
 
+def selected_checkpoint():
+    """(title, file) of the checkpoint the user selected; Forge loads it only at the next generation."""
+    title = getattr(shared.opts, "sd_model_checkpoint", None)
+    if not title:
+        return None
+    info = sd_models.get_closet_checkpoint_match(title)
+    return (info.title, info.filename) if info is not None else (str(title), None)
+
+
 def switch_checkpoint(title):
     # the option's onchange handler reloads the weights under the queue lock (1.10); Forge loads lazily
     shared.opts.set("sd_model_checkpoint", title)
@@ -39,6 +49,7 @@ def make_host():
         get_sd_model=loaded_sd_model,
         queue_lock=call_queue.queue_lock,
         list_checkpoints=lambda: list(sd_models.checkpoints_list.keys()),
+        selected_checkpoint=selected_checkpoint,
         switch_checkpoint=switch_checkpoint,
         save_image=images.save_image,
         models_path=paths.models_path,
@@ -53,21 +64,24 @@ def on_ui_settings():
             section=segfill_settings.SECTION))
 
 
-#: img2img's "Inpaint upload" image and mask components, captured as the WebUI builds them (before our tab)
-INPAINT_UPLOAD_IDS = ("img_inpaint_base", "img_inpaint_mask")
-inpaint_upload = {}
+#: img2img's "Inpaint upload" image and mask, width, height and inpaint area, captured as the WebUI builds them
+#: (before our tab)
+CAPTURED_IDS = {elem_id: name for name, elem_id in IMG2IMG_COMPONENT_IDS.items()}
+img2img_components = {}
 
 
 def on_after_component(component, **kwargs):
-    if kwargs.get("elem_id") in INPAINT_UPLOAD_IDS:
-        inpaint_upload[kwargs["elem_id"]] = component
+    name = CAPTURED_IDS.get(kwargs.get("elem_id"))
+    if name is not None:  # the latest build wins ("Reload UI" builds every component again)
+        img2img_components[name] = component
 
 
 def on_ui_tabs():
     host = current_host()
-    if all(key in inpaint_upload for key in INPAINT_UPLOAD_IDS):
+    if "image" in img2img_components and "mask" in img2img_components:
         # "Send to img2img inpaint" then fills them from Python; without them the tab falls back to JS
-        host.inpaint_upload_components = [inpaint_upload[key] for key in INPAINT_UPLOAD_IDS]
+        host.inpaint_upload_components = [img2img_components["image"], img2img_components["mask"]]
+        host.img2img_components = dict(img2img_components)
     try:
         from segfill.ui.builder import build_tab
 

@@ -426,11 +426,23 @@ def test_outpaint_script_ui_and_run_through_fake_processing(fake_modules):
         {"size_mode": "padding", "left": 0, "right": 0, "top": 0, "bottom": 0, "aspect": "", "anchor": "center",
          "prefill": "blur_extend", "strength": 1.0, "tile_size": 0, "overlap": 64, "band": 32, "feather": 24,
          "max_step": 0, "color_match": False, "seam_fix": False}))
-    labels = {label for _, label in script.infotext_fields if isinstance(label, str)}
-    assert {"SegFill pad left", "SegFill pad right", "SegFill pre-fill", "SegFill tile size",
-            "SegFill colour match", "SegFill seam fix"} <= labels
-    elem_ids = {c.elem_id for c, _ in script.infotext_fields}
-    assert "script_img2img_segfill_outpaint_right" in elem_ids
+    by_id = {c.elem_id.rsplit("segfill_outpaint_", 1)[1]: read for c, read in script.infotext_fields}
+    assert {"left", "right", "prefill", "tile_size", "color_match", "seam_fix", "feather", "size_mode"} <= set(by_id)
+    # pasting this script's infotext: what it says, and the default for every key it leaves out
+    pasted = {"Script": "SegFill outpaint", "SegFill pad right": "40", "SegFill pre-fill": "edge",
+              "SegFill colour match": "True"}
+    assert (by_id["right"](pasted), by_id["prefill"](pasted), by_id["color_match"](pasted)) == ("40", "edge", "True")
+    assert (by_id["left"](pasted), by_id["feather"](pasted), by_id["tile_size"](pasted)) == (0, 24, 512)
+    assert (by_id["aspect"](pasted), by_id["max_step"](pasted), by_id["seam_fix"](pasted)) == ("", 0, False)
+    # another script's (or plain img2img's) infotext leaves the controls alone
+    assert {name: read({"Steps": "20", "SegFill pad right": "8"}) for name, read in by_id.items()
+            if name != "size_mode"} == {name: None for name in by_id if name != "size_mode"}
+    strength = next(c for c in script_components(script) if c.elem_id.endswith("_strength"))
+    assert "not used" in strength.label and "img2img" in strength.label
+
+
+def script_components(script):
+    return [c for c, _ in script.infotext_fields]
 
 
 def test_outpaint_script_run_keeps_original_pixels_and_counts_tiles(fake_modules):
@@ -472,6 +484,8 @@ def test_interrupt_stops_between_tiles(fake_modules):
     assert "Stopped by the user after 1 of" in processed.comments
     [partial] = processed.images  # what was finished, at the requested size
     assert partial.size == (256, 64)
+    [text] = processed.infotexts
+    assert "SegFill stopped: after 1 of" in text and "Size: 256x64" in text and "Seed: 3" in text
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -559,3 +573,382 @@ def test_tab_and_script_load_without_segment_anything(fake_modules, monkeypatch)
     assert "segfill_inpaint" in {getattr(b, "elem_id", None) for b in blocks.blocks.values()}  # the real tab
     with gr.Blocks():
         assert len(module.SegFillOutpaintScript().ui(True)) == 1
+
+
+# ---------------------------------------------------------------------------------------------------------
+# issue 8: a user's mistake in the script is a 4xx from the API and one console line
+
+
+class _Runner:
+    """``p.scripts`` as the WebUI sets it: the script runner whose scripts' ``args_to`` size ``p.script_args``."""
+
+    def __init__(self, *args_to):
+        self.scripts = [types.SimpleNamespace(args_to=n) for n in args_to]
+
+
+def _api_p(image, script_args, **kw):
+    # our script owns slot 3:4 of a 6-long list (an always-on script owns 4:6), like the WebUI's API builds it
+    p = FakeImg2Img(init_images=[image], width=64, height=64, seed=7, **kw)
+    p.is_api = True
+    p.scripts = _Runner(1, 3, 4, 6)
+    p.script_args = script_args
+    return p
+
+
+def _script(fake_modules):
+    fake_modules.load_script("segfill_tab.py")
+    script = fake_modules.load_script("segfill_outpaint.py").SegFillOutpaintScript()
+    script.args_from, script.args_to = 3, 4
+    return script
+
+
+@pytest.mark.parametrize("args, sentence", [
+    ([{"rigth": 40}], "rigth"),
+    (["{not json"], "not valid JSON"),
+    ([{"right": 0}], "padding"),  # nothing to add: the planner's sentence
+])
+def test_bad_script_argument_from_the_api_is_a_4xx_with_one_console_line(fake_modules, capsys, args, sentence):
+    from fastapi.exceptions import HTTPException
+
+    script = _script(fake_modules)
+    p = _api_p(_picture(32, 32), [1, "x", "y", *args, True, 0.5])
+    with pytest.raises(HTTPException) as caught:
+        script.run(p, *p.script_args[3:4])
+    error = caught.value
+    # what the WebUI's API handler reads: isinstance HTTPException (no traceback), status_code, detail, str(e)
+    assert vars(error)["status_code"] in (400, 422) and sentence.lower() in vars(error)["detail"].lower()
+    assert str(error) == vars(error)["detail"] and "\n" not in str(error)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == [f"SegFill outpaint: {error.detail}"]
+    assert fake_modules.processing.calls == []
+    assert p.seed == 7  # left as it came
+
+
+def test_two_script_arguments_are_an_error_not_silently_dropped(fake_modules, capsys):
+    from fastapi.exceptions import HTTPException
+
+    script = _script(fake_modules)
+    # the API spliced two objects into our one slot: the list is one longer than the runner's args_to says
+    p = _api_p(_picture(32, 32), [1, "x", "y", {"right": 8}, {"left": 8}, True, 0.5])
+    with pytest.raises(HTTPException) as caught:
+        script.run(p, *p.script_args[3:4])  # the WebUI hands run only the first
+    assert "takes one argument" in caught.value.detail and "not 2" in caught.value.detail
+    assert len(capsys.readouterr().out.strip().splitlines()) == 1
+    with pytest.raises(HTTPException):  # a caller handing run two values directly
+        script.run(_api_p(_picture(32, 32), [1, "x", "y", {}, True, 0.5]), {"right": 8}, {"left": 8})
+
+
+def test_no_script_argument_means_defaults_and_the_slot_is_repaired(fake_modules):
+    from segfill.hosts.webui.script import script_argument
+
+    # "script_args": [] removed our slot: run would get the always-on script's True; the list is put right
+    p = _api_p(_picture(32, 32), [1, "x", "y", True, 0.5])
+    assert script_argument(p, (True,), 3, 4) is None
+    assert p.script_args == [1, "x", "y", None, True, 0.5]
+    p = _api_p(_picture(32, 32), (1, "x", "y", {"right": 8}, True, 0.5))
+    assert script_argument(p, ({"right": 8},), 3, 4) == {"right": 8} and isinstance(p.script_args, tuple)
+
+
+def test_bad_script_argument_in_the_page_is_a_note_under_an_empty_result(fake_modules, capsys):
+    script = _script(fake_modules)
+    p = FakeImg2Img(init_images=[_picture(32, 32)], width=64, height=64, seed=-1)
+    processed = script.run(p, '{"rigth": 40}')
+    assert processed.images == [] and "rigth" in processed.comments
+    assert capsys.readouterr().out.strip().splitlines() == [f"SegFill outpaint: {processed.comments}"]
+    assert p.seed == -1  # a random seed stays random for the next image of a batch
+
+
+# ---------------------------------------------------------------------------------------------------------
+# issue 9: the img2img Batch tab
+
+
+def test_batch_tab_saves_one_outpaint_per_input_named_by_its_override_settings(fake_modules, tmp_path):
+    """What modules/img2img.py:process_batch does per input: new init_images, outpath = the output folder and
+    p.override_settings naming the file after the input; the script saves after its tiles, so it must apply
+    them itself (process_images applies them only around its own saving)."""
+    script = _script(fake_modules)
+    opts = fake_modules.opts
+    opts.samples_filename_pattern = "[seed]"
+    opts.save_to_dirs = True
+    seen = []
+    real_save = fake_modules.saved
+
+    def save_image(image, path, basename, **kw):
+        seen.append((path, opts.samples_filename_pattern, opts.save_to_dirs, image.size))
+        return real_save(image, path, basename, **kw)
+
+    host = current_host()
+    host.bindings.save_image = save_image
+    p = FakeImg2Img(width=64, height=64, seed=5, outpath_samples=str(tmp_path / "out"))
+    for stem, size in (("cat", (64, 48)), ("dog", (48, 64))):
+        p.init_images = [_picture(*size)]
+        p.override_settings.update(save_to_dirs=False, samples_filename_pattern=stem,
+                                   save_images_replace_action="Add number suffix")
+        processed = script.run(p, {"right": 16, "band": 8, "feather": 4, "overlap": 16})
+        assert [im.size for im in processed.images] == [(size[0] + 16, size[1])]
+    assert seen == [(str(tmp_path / "out"), "cat", False, (80, 48)), (str(tmp_path / "out"), "dog", False, (64, 64))]
+    assert (opts.samples_filename_pattern, opts.save_to_dirs) == ("[seed]", True)  # restored after each save
+
+
+# ---------------------------------------------------------------------------------------------------------
+# issue 11: the WebUI host
+
+
+def _safetensors(path, tensors):
+    header = {name: {"dtype": "F32", "shape": shape, "data_offsets": [0, 0]} for name, shape in tensors.items()}
+    blob = json.dumps(header).encode()
+    path.write_bytes(len(blob).to_bytes(8, "little") + blob)
+    return str(path)
+
+
+def test_checkpoint_facts_come_from_the_safetensors_header_only(tmp_path):
+    from segfill.hosts.webui.checkpoints import read_checkpoint_facts
+
+    unet = "model.diffusion_model.input_blocks.0.0.weight"
+    facts = read_checkpoint_facts(_safetensors(tmp_path / "a.safetensors", {unet: [320, 9, 3, 3]}))
+    assert (facts.inpainting, facts.native_size) == (True, 512)
+    facts = read_checkpoint_facts(_safetensors(tmp_path / "b.safetensors", {unet: [320, 4, 3, 3]}))
+    assert (facts.inpainting, facts.native_size) == (False, 512)
+    sdxl = read_checkpoint_facts(_safetensors(tmp_path / "c.safetensors", {
+        unet: [320, 9, 3, 3], "model.diffusion_model.label_emb.0.0.weight": [1280, 2816]}))
+    assert (sdxl.inpainting, sdxl.native_size) == (True, 1024)
+    (tmp_path / "d.safetensors").write_bytes(b"\xff" * 64)
+    (tmp_path / "e.ckpt").write_bytes(b"PK\x03\x04 a pickle is never opened for this")
+    for name in ("d.safetensors", "e.ckpt", "missing.safetensors"):
+        facts = read_checkpoint_facts(str(tmp_path / name))
+        assert (facts.inpainting, facts.native_size) == (None, None)
+
+
+def test_check_checkpoint_always_says_something(tmp_path):
+    from segfill.hosts.webui.checkpoints import ModelStatus
+
+    unet = "model.diffusion_model.input_blocks.0.0.weight"
+    inpaint_file = _safetensors(tmp_path / "sd2-inpainting.safetensors", {unet: [320, 9, 3, 3]})
+    plain_file = _safetensors(tmp_path / "plain.safetensors", {unet: [320, 4, 3, 3]})
+    installed = ["sd2-inpainting.safetensors [1]", "plain.safetensors [2]", "old.ckpt [3]"]
+
+    def status(sd_model, selected):
+        return _host(sd_model, checkpoints=installed, selected_checkpoint=lambda: selected).model_status()
+
+    loaded = fake_ldm_model(9, "hybrid", title="sd2-inpainting.safetensors [1]")
+    s = status(loaded, None)
+    assert s.loaded and s.inpainting and "is an inpainting model" in s.sentence and s.warning is None
+    s = status(fake_ldm_model(4, title="plain.safetensors [2]"), None)
+    assert "not an inpainting model" in s.sentence and "sd2-inpainting.safetensors [1]" in s.sentence
+    # Forge before its first job (placeholder model) or after switching: the selected file's header speaks
+    placeholder = types.SimpleNamespace(cond_stage_model=None)
+    s = status(placeholder, ("plain.safetensors [2]", plain_file))
+    assert not s.loaded and "not loaded yet" in s.sentence and "not an inpainting model" in s.warning
+    assert "sd2-inpainting.safetensors [1]" in s.warning and "plain.safetensors [2]," not in s.warning.split("Installed")[-1]
+    s = status(placeholder, ("sd2-inpainting.safetensors [1]", inpaint_file))
+    assert s.warning is None and "not loaded yet" in s.sentence and "inpainting model" in s.sentence
+    s = status(placeholder, ("old.ckpt [3]", str(tmp_path / "old.ckpt")))
+    assert s.warning is None and "shows once it is loaded" in s.sentence
+    assert "No checkpoint is loaded yet" in status(None, None).sentence
+    # Forge switched to plain.safetensors while the inpainting model is still the loaded one
+    loaded.sd_checkpoint_info.filename = inpaint_file
+    s = status(loaded, ("plain.safetensors [2]", plain_file))
+    assert not s.loaded and "not an inpainting model" in s.warning
+    assert all(isinstance(status(m, None), ModelStatus) for m in (None, placeholder))
+
+
+def test_script_panel_shows_the_status_and_the_settings_defaults(fake_modules):
+    import gradio as gr
+
+    fake_modules.opts.segfill_feather = 40
+    fake_modules.opts.segfill_overlap = 48
+    fake_modules.load_script("segfill_tab.py")
+    module = fake_modules.load_script("segfill_outpaint.py")
+    assert module.model_status_markdown().startswith("✓ ") and "is an inpainting model" in module.model_status_markdown()
+    with gr.Blocks():
+        [args_json] = module.SegFillOutpaintScript().ui(True)
+    data = json.loads(args_json.value)
+    assert (data["feather"], data["overlap"]) == (40, 48)  # the same defaults as the API and the tab
+
+
+@pytest.mark.parametrize("size, native, expected", [
+    ((600, 400), 512, (512, 344)), ((400, 600), 512, (344, 512)), ((200, 100), 512, (200, 104)),
+    ((1400, 1000), 1024, (1024, 728)), ((512, 512), 512, (512, 512)), ((30, 20), 512, (64, 64)),
+])
+def test_generation_size_keeps_the_aspect_ratio_in_multiples_of_8(size, native, expected):
+    from segfill.hosts.webui.checkpoints import generation_size
+
+    assert generation_size(size, native) == expected
+
+
+def test_tab_inpaint_keeps_the_aspect_ratio_and_records_the_size_produced():
+    processing = FakeProcessing()
+    host = _host(fake_ldm_model(9, "hybrid"), processing=processing)
+    image = _picture(600, 400)
+    mask = Image.new("L", image.size, 0)
+    mask.paste(255, (200, 100, 300, 200))
+    result = host.inpaint(image, mask, InpaintArgs(seed=3, steps=1))
+    [call] = processing.calls
+    assert (call["width"], call["height"]) == (512, 344)  # was 512x400: each side capped on its own
+    assert result.images[0].size == (600, 400) and result.info["render_size"] == [512, 344]
+    assert "Size: 600x400" in result.infotext and "512x344" not in result.infotext
+    assert result.images[0].info["parameters"] == result.infotext
+    # only values that differ from the defaults: no "SegFill tile size: 512", no "SegFill feather: 8"
+    assert "SegFill tile size" not in result.infotext and "SegFill feather" not in result.infotext
+    sdxl = types.SimpleNamespace(is_sdxl=True, is_inpaint=True)
+    sdxl_host = _host(sdxl, processing=processing)
+    sdxl_host.inpaint(image, mask, InpaintArgs(seed=3, steps=1))
+    assert (processing.calls[-1]["width"], processing.calls[-1]["height"]) == (600, 400)  # under 1024: as it is
+    assert sdxl_host.defaults().tile_size == 1024 and host.defaults().tile_size == 512  # outpaint tiles too
+
+
+def test_tab_outpaint_on_the_webui_host(tmp_path):
+    """The WebUI host's outpaint as the tab (and /segfill/v1/outpaint) call it: tiles at the model's size
+    under the queue lock, the original kept away from the seam, one save, an infotext of what differs."""
+    raw = threading.Lock()
+    state = FakeState()
+    processing = FakeProcessing(state, lock=raw)
+    job_counts = []
+
+    def process_images(p):
+        job_counts.append(state.job_count)  # what the WebUI's progress bar shows during each tile
+        return processing(p)
+
+    saved = SavedImages()
+    host = _host(fake_ldm_model(9, "hybrid"), processing=process_images, state=state, lock=raw, saved=saved,
+                 opts=FakeOpts(segfill_outdir=str(tmp_path)))
+    image = _picture(600, 200)
+    args = OutpaintArgs(right=384, seed=21, steps=2, prompt="the sea")  # tile size unset: the host's (512)
+    progress = []
+    result = host.outpaint(image, args, progress=lambda done, total, message: progress.append((done, total)))
+    out = result.images[0]
+    assert out.size == (984, 200) and result.info["mode"] == "outpaint"
+    band = args.band
+    assert (np.array(out)[:, : 600 - band] == np.array(image)[:, : 600 - band]).all()  # bit-exact beyond the band
+    assert (np.array(out)[:, 600:] == REPAINT_COLOUR).any()  # the new area went through process_images
+    assert processing.calls and all(max(c["size"]) <= 512 for c in processing.calls)  # not the 600-px image side
+    assert set(job_counts) == {len(processing.calls)} and result.info["tiles"] == len(processing.calls) >= 2
+    assert state.begun == ["segfill-outpaint"] and state.ended == 1 and not raw.locked()
+    assert all(c["prompt"] == "the sea" and c["steps"] == 2 and c["extra"]["SegFill"] == "outpaint"
+               for c in processing.calls)
+    text = result.infotext
+    assert "SegFill: outpaint" in text and "Size: 984x200" in text and "Seed: 21" in text
+    assert "SegFill pad right: 384" in text
+    assert "SegFill tile size" not in text and "SegFill feather" not in text and "SegFill overlap" not in text
+    [save] = saved.saved
+    assert save["path"] == str(tmp_path) and save["info"] == text and save["image"] is out
+    assert progress and progress[-1][0] == progress[-1][1] == len(processing.calls)
+
+
+def test_one_feather_default_the_setting_fills_what_the_caller_left_out():
+    processing = FakeProcessing()
+    host = _host(fake_ldm_model(9, "hybrid"), processing=processing,
+                 opts=FakeOpts(segfill_feather=12, segfill_overlap=32))
+    assert host.with_host_defaults(OutpaintArgs(right=64)).feather == 12
+    assert host.with_host_defaults(OutpaintArgs(right=64)).overlap == 32
+    explicit = OutpaintArgs.parse_obj({"right": 64, "feather": 24, "overlap": 64})
+    assert (host.with_host_defaults(explicit).feather, host.with_host_defaults(explicit).overlap) == (24, 64)
+    assert _host().with_host_defaults(OutpaintArgs(right=64)).feather == OutpaintArgs().feather == 24
+    assert settings.SETTINGS_BY_KEY["segfill_feather"].default == 24
+
+
+# ---------------------------------------------------------------------------------------------------------
+# issue 11: "Send to img2img inpaint" sets img2img's size and inpaint area
+
+
+def test_inpaint_upload_settings():
+    from segfill.hosts.webui.send_to_img2img import inpaint_upload_settings
+
+    small = np.zeros((400, 600), bool)
+    small[180:220, 280:320] = True
+    s = inpaint_upload_settings((600, 400), small, 512)
+    assert (s.width, s.height, s.only_masked, s.whole_image, s.inpaint_area) == (512, 344, True, False, "Only masked")
+    large = np.zeros((400, 600), bool)
+    large[50:350, 50:550] = True
+    assert inpaint_upload_settings((600, 400), large, 512).inpaint_area == "Whole picture"
+    full = inpaint_upload_settings((600, 400), Image.new("L", (600, 400), 255), 512)
+    assert full.whole_image and not full.only_masked
+    assert inpaint_upload_settings((600, 400), Image.new("L", (600, 400), 0), 512).empty
+
+
+def test_send_to_img2img_fills_size_inpaint_area_and_labels_a_whole_image_mask(fake_modules):
+    import gradio as gr
+
+    fake_modules.load_script("segfill_tab.py")
+    [after_component] = fake_modules.callbacks["after_component"]
+    with gr.Blocks():
+        made = {
+            "img_inpaint_base": gr.Image(elem_id="img_inpaint_base"),
+            "img_inpaint_mask": gr.Image(label="Mask", elem_id="img_inpaint_mask"),
+            "img2img_width": gr.Slider(64, 2048, value=512, elem_id="img2img_width"),
+            "img2img_height": gr.Slider(64, 2048, value=512, elem_id="img2img_height"),
+            "img2img_inpaint_full_res": gr.Radio(["Whole picture", "Only masked"], type="index",
+                                                 elem_id="img2img_inpaint_full_res"),
+            "txt2img_width": gr.Slider(64, 2048, elem_id="txt2img_width"),
+        }
+    for component in made.values():
+        after_component(component, elem_id=component.elem_id)
+    fake_modules.callbacks["ui_tabs"][0]()
+    host = current_host()
+    assert host.inpaint_upload_components == [made["img_inpaint_base"], made["img_inpaint_mask"]]
+    assert host.send_to_inpaint_targets() == [made[k] for k in ("img_inpaint_base", "img_inpaint_mask",
+                                                                "img2img_width", "img2img_height",
+                                                                "img2img_inpaint_full_res")]
+    image = _picture(600, 400)
+    mask = Image.new("L", image.size, 0)
+    mask.paste(255, (280, 180, 320, 220))
+    base, mask_update, width, height, area = host.send_to_inpaint_values(image, mask)
+    assert base["value"] is image and mask_update["value"] is mask and mask_update["label"] == "Mask"
+    assert (width["value"], height["value"], area["value"]) == (512, 344, "Only masked")
+    whole = host.send_to_inpaint_values(image, Image.new("L", image.size, 255))
+    assert "whole image" in whole[1]["label"] and whole[4]["value"] == "Whole picture"
+    assert all(u == gr.update() for u in host.send_to_inpaint_values(None, None))  # nothing to send: no change
+
+
+def test_interrupt_before_a_tile_samples_still_returns_what_was_finished(fake_modules):
+    """Interrupt pressed while a tile's process_images starts: the WebUI returns no image for it; the job
+    still hands back the finished tiles (it used to end with no image at all)."""
+    fake_modules.load_script("segfill_tab.py")
+    module = fake_modules.load_script("segfill_outpaint.py")
+    state, processing = fake_modules.state, fake_modules.processing
+    calls = []
+
+    def process_images(p):
+        calls.append(p)
+        if len(calls) == 2:
+            state.interrupted = True  # pressed before this tile sampled anything
+        return processing(p)
+
+    current_host().bindings.process_images = process_images
+    p = FakeImg2Img(init_images=[_picture(64, 64)], width=64, height=64, seed=3)
+    processed = module.SegFillOutpaintScript().run(p, {"right": 192, "overlap": 8, "band": 8, "feather": 4})
+    [partial] = processed.images
+    assert partial.size == (256, 64) and len(calls) == 2
+    assert (np.array(partial)[:, 64:128] == REPAINT_COLOUR).any()  # the first tile's work is there
+    assert "Stopped by the user after 2 of" in processed.comments
+
+
+def test_the_rest_api_outpaint_takes_the_settings_feather_unless_the_caller_sends_one():
+    """/segfill/v1/outpaint hands the host only the fields the caller sent, so the WebUI setting's feather
+    applies to an API job as to the tab's and the script's."""
+    import base64
+    import io
+
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from segfill.api import register_routes
+
+    seen = []
+    host = _host(fake_ldm_model(9, "hybrid"), processing=FakeProcessing(), opts=FakeOpts(segfill_feather=12))
+    real = host.outpaint
+
+    def recording(image, args, progress=None, provenance=None):
+        seen.append(args)
+        return real(image, args, progress=progress, provenance=provenance)
+
+    host.outpaint = recording
+    app = FastAPI()
+    register_routes(app, host, queue_lock=host.lock)
+    buffer = io.BytesIO()
+    _picture(64, 48).save(buffer, format="PNG")
+    image = base64.b64encode(buffer.getvalue()).decode()
+    client = TestClient(app)
+    assert client.post("/segfill/v1/outpaint", json={"image": image, "right": 32}).status_code == 200
+    assert client.post("/segfill/v1/outpaint", json={"image": image, "right": 32, "feather": 24}).status_code == 200
+    assert [host.with_host_defaults(args).feather for args in seen] == [12, 24]

@@ -177,11 +177,11 @@ class ResponseModel(BaseModel):
     """Base of response bodies (extra keys allowed so a newer server can add fields)."""
 
 
-def model_to_dict(model: BaseModel, exclude: set | None = None) -> dict[str, Any]:
+def model_to_dict(model: BaseModel, exclude: set | None = None, exclude_unset: bool = False) -> dict[str, Any]:
     """``model.dict()`` on pydantic 1, ``model.model_dump()`` on 2 (no deprecation warning either way)."""
     if PYDANTIC_V2:
-        return model.model_dump(exclude=exclude)  # type: ignore[attr-defined]
-    return model.dict(exclude=exclude)
+        return model.model_dump(exclude=exclude, exclude_unset=exclude_unset)  # type: ignore[attr-defined]
+    return model.dict(exclude=exclude, exclude_unset=exclude_unset)
 
 
 def model_fields(model_class: type) -> dict[str, Any]:
@@ -406,12 +406,14 @@ class OutpaintRequest(_OutpaintBase):  # type: ignore[valid-type,misc]
 
 def to_inpaint_args(body: InpaintRequest) -> Any:
     """The engine's :class:`~segfill.args.InpaintArgs` for a request (ranges checked there: InputError)."""
-    return parse_args_model(InpaintArgs, model_to_dict(body, exclude={"image", "mask"}))
+    # only what the caller sent: the engine's defaults fill the rest, and a host can tell the two apart
+    # (``__fields_set__``: the WebUI host applies its settings' overlap/feather where the caller gave none)
+    return parse_args_model(InpaintArgs, model_to_dict(body, exclude={"image", "mask"}, exclude_unset=True))
 
 
 def to_outpaint_args(body: OutpaintRequest) -> Any:
     """The engine's :class:`~segfill.args.OutpaintArgs` for a request (ranges checked there: InputError)."""
-    return parse_args_model(OutpaintArgs, model_to_dict(body, exclude={"image"}))
+    return parse_args_model(OutpaintArgs, model_to_dict(body, exclude={"image"}, exclude_unset=True))
 
 
 def planned_canvas_size(image_size: tuple[int, int], args: Any) -> tuple[int, int]:

@@ -140,6 +140,23 @@ def test_send_to_img2img_inpaint_fills_inpaint_upload(page, tmp_path):
     page.wait_for_function("() => (document.querySelector('#img2img_gallery img') || {}).naturalWidth === 128")
 
 
+def test_check_checkpoint_always_says_something(page):
+    """Issue 11: with an inpainting checkpoint selected, "Check checkpoint" says so (loaded, or selected and not
+    loaded yet on Forge) instead of showing nothing; the script's strength control says img2img's is not used."""
+    page.locator("#tabs > .tab-nav button", has_text="img2img").first.click()
+    page.locator("#img2img_script_container #script_list input").click()
+    page.locator("#img2img_script_container #script_list ul li", has_text="SegFill outpaint").click()
+    page.locator("#script_segfill_outpaint_model_status").first.wait_for(state="attached")
+    page.locator("#script_segfill_outpaint_check_model").click()
+    page.wait_for_function("""() => /is an inpainting model|not loaded yet/.test(
+        (document.querySelector('#script_segfill_outpaint_model_status') || {}).innerText || '')""")
+    text = page.locator("#script_segfill_outpaint_model_status").first.inner_text()
+    assert "tiny-sd2-inpainting" in text and "not an inpainting model" not in text
+    label = page.locator("#script_segfill_outpaint_strength").first.inner_text()
+    assert "img2img" in label and "not used" in label
+    page.locator("#script_segfill_outpaint_group").first.screenshot(path=str(ARTIFACTS / "check_checkpoint.png"))
+
+
 @pytest.mark.skipif(not os.environ.get("SEGFILL_WEBUI_PLAIN_CHECKPOINT"),
                     reason="set SEGFILL_WEBUI_PLAIN_CHECKPOINT to the title of an installed non-inpainting checkpoint")
 def test_script_panel_warns_about_a_plain_checkpoint_and_switches(page):
@@ -198,3 +215,58 @@ def test_tab_inpaint_and_outpaint_run_on_the_webui(page, tmp_path):
     info = result_after("segfill_outpaint", 160)
     assert "SegFill: outpaint" in info and "Size: 160x96" in info
     page.screenshot(path=str(ARTIFACTS / "tab_outpaint.png"), full_page=True)
+
+
+def test_img2img_batch_tab_outpaints_every_image_of_a_folder(page, tmp_path):
+    """Issue 9: img2img -> Batch -> From directory with the "SegFill outpaint" script: one outpaint per input,
+    named after it, each at its own input's size plus the padding (the Batch tab is UI-only in 1.10)."""
+    import time
+
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    sizes = {"cat": (64, 48), "dog": (48, 64), "owl": (56, 56)}
+    rng = np.random.default_rng(5)
+    for stem, (w, h) in sizes.items():
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(inputs / f"{stem}.png")
+
+    page.locator("#tabs > .tab-nav button", has_text="img2img").first.click()
+    page.locator("#mode_img2img > .tab-nav button", has_text="Batch").click()
+    page.locator("#img2img_batch_source > .tab-nav button", has_text="From directory").click()
+    page.locator("#img2img_batch_input_dir textarea").fill(str(inputs))
+    page.locator("#img2img_batch_output_dir textarea").fill(str(outputs))
+    _set_number(page, "img2img_width", 64)
+    _set_number(page, "img2img_height", 64)
+    _set_number(page, "img2img_steps", STEPS)
+    dropdown = page.locator("#img2img_script_container #script_list input")
+    dropdown.click()
+    page.locator("#img2img_script_container #script_list ul li", has_text="SegFill outpaint").click()
+    page.wait_for_selector("#script_segfill_outpaint_right", state="visible")
+    _set_number(page, "script_segfill_outpaint_right", 24)
+    _set_number(page, "script_segfill_outpaint_band", 8)
+    _set_number(page, "script_segfill_outpaint_feather", 4)
+    page.screenshot(path=str(ARTIFACTS / "batch_tab.png"), full_page=True)
+    page.locator("#img2img_generate").click()
+
+    deadline = time.time() + 600
+    while time.time() < deadline and len(list(outputs.glob("*.png"))) < len(sizes):
+        time.sleep(0.5)
+    page.wait_for_function("() => !document.querySelector('#img2img_interrupt')?.offsetParent", timeout=600_000)
+    outputs_made = sorted(outputs.glob("*.png"))
+    assert len(outputs_made) == len(sizes), [p.name for p in outputs_made]  # one per input
+    # named as the host names its own batch outputs: after the input on 1.10 ("00001-dog" with "Add number to
+    # filename"); on Forge only with its "use original name" option, else by seed like its own batch
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(URL + "/sdapi/v1/options", timeout=60) as resp:
+        by_input_name = json.loads(resp.read()).get("img2img_batch_use_original_name", True)
+    for stem, (w, h) in sizes.items():
+        [made] = [path for path in outputs_made if Image.open(path).size == (w + 24, h)]
+        if by_input_name:
+            assert made.stem == stem or made.stem.endswith("-" + stem), made.name
+        image = Image.open(made)
+        assert "Script: SegFill outpaint" in image.info.get("parameters", "")
+        original = np.array(Image.open(inputs / f"{stem}.png").convert("RGB"))
+        assert (np.array(image.convert("RGB"))[:, : w - 8] == original[:, : w - 8]).all()
+    page.screenshot(path=str(ARTIFACTS / "batch_result.png"), full_page=True)
+    page.locator("#mode_img2img > .tab-nav button", has_text="img2img").first.click()

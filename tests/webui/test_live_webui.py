@@ -15,6 +15,8 @@ import base64
 import io
 import json
 import os
+import re
+import time
 import urllib.error
 import urllib.request
 
@@ -25,6 +27,8 @@ from PIL import Image
 URL = os.environ.get("SD_WEBUI_URL", "").rstrip("/")
 STEPS = int(os.environ.get("SEGFILL_WEBUI_STEPS", "2"))
 TIMEOUT = float(os.environ.get("SEGFILL_WEBUI_TIMEOUT", "600"))
+#: the server's console log (optional): the error tests then also check what the console got
+LOG = os.environ.get("SEGFILL_WEBUI_LOG", "")
 
 pytestmark = pytest.mark.skipif(not URL, reason="set SD_WEBUI_URL to a running WebUI with SegFill to run these")
 
@@ -75,7 +79,12 @@ def test_script_has_one_argument():
     assert status == 200
     [info] = [s for s in infos if s["name"] == "segfill outpaint" and s["is_img2img"]]
     assert len(info["args"]) == 1
-    assert json.loads(info["args"][0]["value"]) == {} or isinstance(json.loads(info["args"][0]["value"]), dict)
+    # the hidden argument's default: the panel's controls at their defaults (the settings' overlap/feather)
+    _, options = _request("GET", "/sdapi/v1/options")
+    overlap, feather = options.get("segfill_overlap", 64), options.get("segfill_feather", 24)
+    assert json.loads(info["args"][0]["value"]) == {
+        "anchor": "center", "band": 32, "bottom": 0, "color_match": False, "feather": feather, "left": 0,
+        "overlap": overlap, "prefill": "blur_extend", "right": 0, "seam_fix": False, "strength": 1.0, "top": 0}
 
 
 def test_outpaint_through_img2img_keeps_original_pixels():
@@ -104,12 +113,56 @@ def test_outpaint_through_img2img_keeps_original_pixels():
     assert text.count("SegFill pad right") == 1 and text.count("Script: ") == 1
 
 
-def test_bad_script_argument_is_reported_not_ignored():
+#: tqdm progress bars and the WebUI's sampler notice, which every generation prints
+PROGRESS_LINE = re.compile(r"\d+it \[|it/s\]|s/it\]|%\||Sampler Scheduler autocorrection")
+
+
+class _Console:
+    """Lines the server printed while the block ran (only with SEGFILL_WEBUI_LOG; else ``lines`` is None)."""
+
+    def __enter__(self):
+        self.start = os.path.getsize(LOG) if LOG else 0
+        self.lines = None
+        return self
+
+    def __exit__(self, *exc):
+        if LOG:
+            time.sleep(0.5)  # let the server flush
+            with open(LOG, "rb") as fh:
+                fh.seek(self.start)
+                text = fh.read().decode("utf-8", "replace")
+            self.lines = [line for line in text.splitlines() if line.strip() and not PROGRESS_LINE.search(line)]
+
+
+@pytest.mark.parametrize("script_args, words", [
+    ([{"rigth": 40}], "rigth"),
+    (["{not json"], "not valid JSON"),
+    ([{"right": 8}, {"left": 8}], "one argument"),  # the WebUI would silently drop the second object
+    ([], "Nothing to outpaint"),  # no argument: all defaults, which add nothing (not the next script's value)
+])
+def test_bad_script_argument_is_a_4xx_with_one_sentence_and_one_console_line(script_args, words):
     body = {"init_images": [_b64(_picture(32, 32))], "steps": 1, "width": 64, "height": 64,
-            "script_name": "SegFill outpaint", "script_args": [{"rigth": 40}]}
-    status, result = _request("POST", "/sdapi/v1/img2img", body)
-    assert status >= 400
-    assert "rigth" in json.dumps(result)
+            "script_name": "SegFill outpaint", "script_args": script_args}
+    with _Console() as console:
+        status, result = _request("POST", "/sdapi/v1/img2img", body)
+    assert status == 422, result
+    # 1.10 answers through its own handler ({"error", "detail", "errors"}); Forge's app answers {"detail"} alone
+    assert words.lower() in result["detail"].lower() and result.get("errors", result["detail"]) == result["detail"]
+    assert result["detail"].count(". ") == 0 and "\n" not in result["detail"]  # one sentence
+    if console.lines is not None:
+        assert console.lines == [f"SegFill outpaint: {result['detail']}"]
+
+
+def test_segfill_route_errors_are_4xx_without_a_traceback():
+    bad = [("/segfill/v1/inpaint", {"image": "abc", "mask": "abc"}),
+           ("/segfill/v1/outpaint", {"image": _b64(_picture(32, 32))}),
+           ("/segfill/v1/mask", {"image": _b64(_picture(32, 32)), "points": [{"x": 99, "y": 1, "label": 1}]})]
+    for path, body in bad:
+        with _Console() as console:
+            status, result = _request("POST", path, body)
+        assert 400 <= status < 500 and isinstance(result["detail"], str) and result["detail"], (path, result)
+        if console.lines is not None:
+            assert not any("Traceback" in line for line in console.lines), console.lines
 
 
 def test_segfill_routes_answer():
@@ -168,32 +221,49 @@ def test_settings_section_is_registered():
     assert options["segfill_sam_unload_policy"] in ("never", "before_generation", "idle")
 
 
-def test_progress_counts_tiles_and_interrupt_stops_the_job():
+def _post_in_background(body: dict) -> tuple[object, dict]:
     import threading
-    import time
 
-    body = {"init_images": [_b64(_picture(64, 64))], "steps": max(STEPS, 4), "width": 64, "height": 64,
-            "seed": 3, "script_name": "SegFill outpaint",
-            "script_args": [{"right": 448, "max_step": 64, "overlap": 8, "band": 8, "feather": 4}]}
-    result = {}
+    result: dict = {}
+
     def post() -> None:
         result["status"], result["body"] = _request("POST", "/sdapi/v1/img2img", body)
 
     worker = threading.Thread(target=post)
     worker.start()
-    job_count = 0
-    deadline = time.time() + 120
-    while time.time() < deadline and worker.is_alive():
+    return worker, result
+
+
+def _wait_for(condition, budget: float = 300) -> dict:
+    """Poll /sdapi/v1/progress until ``condition(state)``; returns the last state."""
+    deadline = time.time() + budget
+    state: dict = {}
+    while time.time() < deadline:
         _, progress = _request("GET", "/sdapi/v1/progress?skip_current_image=true")
-        job_count = max(job_count, int(progress["state"]["job_count"] or 0))
-        if progress["state"]["job_no"] >= 2:
-            break
-        time.sleep(0.2)
-    assert job_count >= 7  # one job per tile: 448 px in 64-px passes
+        state = progress["state"]
+        if condition(state):
+            return state
+        time.sleep(0.05)
+    raise AssertionError(f"the job never reached the expected state; last: {state}")
+
+
+def test_progress_counts_tiles_and_interrupt_stops_the_job():
+    body = {"init_images": [_b64(_picture(64, 64))], "steps": max(STEPS, 8), "width": 64, "height": 64,
+            "seed": 3, "script_name": "SegFill outpaint",
+            "script_args": [{"right": 448, "max_step": 64, "overlap": 8, "band": 8, "feather": 4}]}
+    worker, result = _post_in_background(body)
+    state = _wait_for(lambda s: s["job_count"] >= 7 and s["job_no"] >= 2)  # one job per tile, 7 passes
+    total = int(state["job_count"])
     _request("POST", "/sdapi/v1/interrupt")
-    worker.join(120)
-    assert not worker.is_alive() and result["status"] == 200
-    assert len(json.loads(result["body"]["info"])["infotexts"]) <= 1
+    worker.join(300)
+    assert not worker.is_alive() and result["status"] == 200, result
+    images = result["body"]["images"]
+    assert len(images) == 1, (len(images), json.loads(result["body"]["info"]).get("infotexts"))
+    assert _image(images[0]).size == (512, 64)  # what was finished, at the requested size
+    [text] = json.loads(result["body"]["info"])["infotexts"]
+    stopped = re.search(r"SegFill stopped: after (\d+) of (\d+) tiles", text)
+    assert stopped, text  # the job really stopped early: not every tile ran
+    assert 2 <= int(stopped.group(1)) < int(stopped.group(2)) == total
 
 
 @pytest.mark.skipif(not os.environ.get("SEGFILL_WEBUI_PLAIN_CHECKPOINT"),
@@ -208,8 +278,11 @@ def test_plain_checkpoint_is_reported_not_silently_used():
         status, models = _request("GET", "/segfill/v1/models")
         assert status == 200
         warning = models.get("inpaint_warning") or ""
+        # names the plain checkpoint, says what it is, and lists the installed inpainting one to switch to
         assert "not an inpainting model" in warning
-        assert previous.split(" [")[0] in warning or "inpaint" in warning.lower()
+        assert warning.index(plain.rsplit(".", 1)[0]) < warning.index("not an inpainting model")
+        alternatives = warning.split("Installed inpainting checkpoints:", 1)[1]
+        assert previous.split(" [")[0] in alternatives and plain not in alternatives
     finally:
         _request("POST", "/sdapi/v1/options", {"sd_model_checkpoint": previous})
     status, models = _request("GET", "/segfill/v1/models")
@@ -254,28 +327,50 @@ def test_batch_count_outpaints_each_image_with_its_own_seed():
 
 
 def test_skip_ends_the_current_tile_and_the_job_goes_on():
-    import threading
-    import time
-
-    body = {"init_images": [_b64(_picture(64, 64))], "steps": max(STEPS, 6), "width": 64, "height": 64,
+    body = {"init_images": [_b64(_picture(64, 64))], "steps": max(STEPS, 12), "width": 64, "height": 64,
             "seed": 4, "script_name": "SegFill outpaint",
             "script_args": [{"right": 192, "max_step": 64, "overlap": 8, "band": 8, "feather": 4}]}
-    result = {}
+    status, reference = _request("POST", "/sdapi/v1/img2img", body)  # the same job, not skipped
+    assert status == 200, reference
 
-    def post() -> None:
-        result["status"], result["body"] = _request("POST", "/sdapi/v1/img2img", body)
-
-    worker = threading.Thread(target=post)
-    worker.start()
-    deadline = time.time() + 120
-    while time.time() < deadline and worker.is_alive():
-        _, progress = _request("GET", "/sdapi/v1/progress?skip_current_image=true")
-        if progress["state"]["job_count"] > 1 and progress["state"]["sampling_step"] >= 1:
-            break
-        time.sleep(0.05)
+    worker, result = _post_in_background(body)
+    state = _wait_for(lambda s: s["job_count"] > 1 and s["job_no"] >= 1 and s["sampling_step"] >= 1)
+    skipped_tile = int(state["job_no"])
     _request("POST", "/sdapi/v1/skip")
     worker.join(300)
     assert not worker.is_alive() and result["status"] == 200, result
     [image] = result["body"]["images"]
-    assert _image(image).size == (256, 64)  # every tile ran; the skipped one just ended early
-    assert "Seed: 4" in json.loads(result["body"]["info"])["infotexts"][0]
+    [text] = json.loads(result["body"]["info"])["infotexts"]
+    assert "SegFill stopped" not in text and "Seed: 4" in text  # every tile ran: skip is not interrupt
+    out, ref = np.array(_image(image)), np.array(_image(reference["images"][0]))
+    assert out.shape == ref.shape == (64, 256, 3)
+    assert (out != ref).any(), "skip changed nothing: the skipped tile did not end early"
+    assert skipped_tile < int(state["job_count"])
+    # the tiles after the skipped one still ran: the last columns are generated, not the pre-fill left as is
+    assert (out[:, -32:] != out[:, -33:-32]).any()
+
+
+def test_tab_inpaint_keeps_the_aspect_ratio_and_records_the_size_produced():
+    image = _picture(600, 400)
+    mask = Image.new("L", image.size, 0)
+    mask.paste(255, (250, 150, 350, 250))
+    body = {"image": _b64(image), "mask": _b64(mask), "prompt": "a ball", "steps": STEPS, "seed": 6}
+    status, result = _request("POST", "/segfill/v1/inpaint", body)
+    assert status == 200, result
+    assert (result["width"], result["height"]) == (600, 400)
+    assert result["info"]["render_size"] == [512, 344]  # the ratio kept (was 512x400), multiples of 8
+    assert "Size: 600x400" in result["infotext"]
+    assert "SegFill tile size" not in result["infotext"] and "SegFill feather" not in result["infotext"]
+
+
+def test_tab_outpaint_renders_tiles_at_the_model_size_not_the_image_side():
+    image = _picture(600, 96)
+    body = {"image": _b64(image), "prompt": "sea", "steps": STEPS, "seed": 9, "right": 128, "band": 8, "feather": 4}
+    status, result = _request("POST", "/segfill/v1/outpaint", body)
+    assert status == 200, result
+    assert (result["width"], result["height"]) == (728, 96)
+    tiles = [tile for plan_pass in result["plan"]["passes"] for tile in plan_pass["tiles"]]
+    assert tiles and all(x1 - x0 <= 512 and y1 - y0 <= 512 for x0, y0, x1, y1, *_ in tiles)
+    assert "SegFill tile size" not in result["infotext"]  # 512 is the default: not listed
+    out = np.array(_image(result["image"]))
+    assert (out[:, : 600 - 8] == np.array(image)[:, : 600 - 8]).all()

@@ -20,6 +20,9 @@ class WebUIBindings:
     queue_lock: Any = None
     #: titles of installed checkpoints (``sd_models.checkpoints_list`` keys)
     list_checkpoints: Callable[[], list[str]] = lambda: []
+    #: the checkpoint the user selected, as (title, file path or None); Forge loads it at the next generation,
+    #: so it may differ from the loaded one
+    selected_checkpoint: Callable[[], tuple[str, str | None] | None] = lambda: None
     #: switch to a checkpoint by title (1.10 and Forge: ``opts.set("sd_model_checkpoint", title)``)
     switch_checkpoint: Callable[[str], None] | None = None
     #: ``modules.images.save_image`` (image, path, basename, seed=, prompt=, extension=, info=, p=)

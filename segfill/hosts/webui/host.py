@@ -19,10 +19,12 @@ from segfill.errors import InputError, SegFillError
 from segfill.hosts.base import GenerationResult, HostDefaults, HostProgress
 from segfill.hosts.webui.bindings import WebUIBindings
 from segfill.hosts.webui.checkpoints import (
+    ModelStatus,
     checkpoint_title,
+    generation_size,
     inpainting_checkpoint_titles,
     is_inpainting_model,
-    not_inpainting_warning,
+    model_status,
 )
 from segfill.hosts.webui.infotext_patch import patch_infotext
 from segfill.hosts.webui.locking import ThreadReentrantLock
@@ -56,6 +58,9 @@ class WebUIHost:
         #: img2img's Inpaint upload (image, mask) components when the glue captured them; the tab's
         #: "Send to img2img inpaint" fills them directly
         self.inpaint_upload_components: list | None = None
+        #: every img2img component the glue captured, by the names of ``send_to_img2img.IMG2IMG_COMPONENT_IDS``
+        #: (image, mask, width, height, inpaint_area)
+        self.img2img_components: dict[str, Any] = {}
 
     # ---- shared SAM objects, built on first use so a missing optional package never hides the tab
 
@@ -113,13 +118,29 @@ class WebUIHost:
     def defaults(self) -> HostDefaults:
         from segfill.settings import host_defaults
 
-        return host_defaults(self._settings(), fallback_tile_size=512)
+        # tile size 0 in the settings = the model's native size (512 for SD1/SD2, 1024 for SDXL)
+        return host_defaults(self._settings(), fallback_tile_size=self.model_status().native_size)
+
+    def model_status(self) -> ModelStatus:
+        """The checkpoint the next job runs on: loaded, or selected and loaded at the next generation (Forge)."""
+        try:
+            selected = self.bindings.selected_checkpoint()
+        except Exception:  # a nicety: an odd checkpoint list never breaks the tab
+            selected = None
+        try:
+            installed = self.bindings.list_checkpoints()
+        except Exception:
+            installed = []
+        return model_status(self.bindings.get_sd_model(), selected, installed)
 
     def model_warning(self) -> str | None:
-        sd_model = self.bindings.get_sd_model()
-        if is_inpainting_model(sd_model) is not False:
-            return None  # an inpainting model, or not known yet (Forge loads lazily; jobs check again)
-        return not_inpainting_warning(checkpoint_title(sd_model), self.inpainting_checkpoints())
+        """The "not an inpainting model" sentence, or None for an inpainting model or one not known yet."""
+        return self.model_status().warning
+
+    def generation_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        """img2img width/height for an image of ``size``: its aspect ratio, no side above the model's native
+        size, multiples of 8."""
+        return generation_size(size, self.model_status().native_size)
 
     def inpainting_checkpoints(self) -> list[str]:
         try:
@@ -139,6 +160,43 @@ class WebUIHost:
         self.bindings.switch_checkpoint(title)
         return f"Loaded {title}."
 
+    def send_to_inpaint_targets(self) -> list[Any]:
+        """img2img's components "Send to img2img inpaint" fills, in the order of
+        :meth:`send_to_inpaint_values`: image, mask, then width, height and inpaint area where captured."""
+        from segfill.hosts.webui.send_to_img2img import TARGET_ORDER
+
+        return [self.img2img_components[name] for name in self._send_targets(TARGET_ORDER)]
+
+    def _send_targets(self, order: tuple[str, ...]) -> tuple[str, ...]:
+        if not {"image", "mask"} <= set(self.img2img_components):
+            return ()
+        return tuple(name for name in order if name in self.img2img_components)
+
+    def send_to_inpaint_values(self, image: Image.Image | None, mask: Image.Image | None) -> list[Any]:
+        """``gr.update`` values for :meth:`send_to_inpaint_targets`: the image and mask, img2img's width/height
+        at the image's aspect ratio (no side above the model's native size, multiples of 8), "Only masked" when
+        the mask is small, and a mask label that says when the mask covers the whole image."""
+        from segfill.hosts.webui.send_to_img2img import TARGET_ORDER, inpaint_upload_settings, inpaint_upload_updates
+
+        settings = None
+        if image is not None and mask is not None:
+            settings = inpaint_upload_settings(image.size, mask, self.model_status().native_size)
+        return inpaint_upload_updates(settings, image, mask, self._send_targets(TARGET_ORDER))
+
+    def with_host_defaults(self, args: Any) -> Any:
+        """``args`` with the SegFill settings' tile size, overlap and feather where the caller gave none, so
+        the tab, the REST API and the img2img script agree (one default each: :mod:`segfill.defaults`, which
+        the settings start from)."""
+        given = set(getattr(args, "__fields_set__", set()))
+        defaults = self.defaults()
+        update: dict[str, Any] = {}
+        if not args.tile_size:
+            update["tile_size"] = defaults.tile_size
+        for name in ("overlap", "feather"):
+            if name not in given and getattr(args, name) != getattr(defaults, name):
+                update[name] = getattr(defaults, name)
+        return args.copy(update=update) if update else args
+
     def release_sam_before_generation(self) -> None:
         """Move SAM off the GPU when the unload policy says so (only if it was ever loaded)."""
         if self._settings().get("segfill_sam_unload_policy") != "before_generation":
@@ -151,10 +209,8 @@ class WebUIHost:
         """A StableDiffusionProcessingImg2Img for the tab/API: with a mask it is an "only masked" inpaint
         (the crop around the mask plus ``context`` px, rendered at up to the tile size, pasted back by the
         WebUI); without one, the template the outpaint tiles are copied from."""
-        if mask is not None:
-            tile = args.tile_size or self.defaults().tile_size
-            width = min(tile, max(64, image.size[0] // 8 * 8))
-            height = min(tile, max(64, image.size[1] // 8 * 8))
+        if mask is not None:  # "only masked" widens the crop to this ratio, then renders it at this size
+            width, height = generation_size(image.size, args.tile_size or self.model_status().native_size)
         else:
             width, height = image.size
         return self.bindings.img2img_class(
@@ -221,8 +277,6 @@ class WebUIHost:
 
     def inpaint(self, image: Image.Image, mask: Image.Image, args: Any,
                 progress: HostProgress | None = None, provenance: dict[str, Any] | None = None) -> GenerationResult:
-        from segfill.infotext import segfill_params
-
         started = time.perf_counter()
         if mask.size != image.size:
             raise InputError(f"The mask is {mask.size[0]}x{mask.size[1]} but the image is "
@@ -233,7 +287,7 @@ class WebUIHost:
             try:
                 p = self._new_processing(image, mask, args)
                 params = {"SegFill": "inpaint"}
-                params.update(segfill_params(args))
+                params.update(job_params(args))
                 p.extra_generation_params.update(params)
                 self.bindings.state.job_count = 1
                 if progress is not None:
@@ -247,10 +301,13 @@ class WebUIHost:
                     out = out.resize(image.size, Image.LANCZOS)
                 infotexts = list(getattr(processed, "infotexts", None) or [])
                 infotext = infotexts[0] if infotexts else str(getattr(processed, "info", "") or "")
+                # the WebUI wrote the render size (e.g. 512x344); the result is the image's own size
+                infotext = patch_infotext(infotext, size=out.size)
+                out.info["parameters"] = infotext
                 saved = self._save(out, infotext, p.seed, p.prompt, p)
                 if progress is not None:
                     progress(1, 1, "done")
-                info = {"host": self.name, "mode": "inpaint", "seed": p.seed,
+                info = {"host": self.name, "mode": "inpaint", "seed": p.seed, "render_size": [p.width, p.height],
                         "inpaint_model": is_inpainting_model(self.bindings.get_sd_model()),
                         "warning": self.model_warning()}
                 self._record(saved, "inpaint", image, mask, args, infotext, started, provenance, info)
@@ -260,9 +317,8 @@ class WebUIHost:
 
     def outpaint(self, image: Image.Image, args: Any,
                  progress: HostProgress | None = None, provenance: dict[str, Any] | None = None) -> GenerationResult:
-        from segfill.infotext import segfill_params
-
         started = time.perf_counter()
+        args = self.with_host_defaults(args)
         with self.lock:
             self.release_sam_before_generation()
             self._begin("segfill-outpaint")
@@ -270,7 +326,7 @@ class WebUIHost:
                 template = self._new_processing(image, None, args)
                 seed = args.seed
                 params = {"SegFill": "outpaint"}
-                params.update(segfill_params(args))
+                params.update(job_params(args))
                 result, backend = outpaint_on_processing(template, image.convert("RGB"), args,
                                                          process_images=self.bindings.process_images,
                                                          state=self.bindings.state, extra_params=params,
@@ -289,6 +345,18 @@ class WebUIHost:
                 return GenerationResult(images=[out], infotext=infotext, info=info)
             finally:
                 self._end()
+
+
+def job_params(args: Any) -> dict[str, str]:
+    """The infotext's SegFill entries: only values that differ from SegFill's defaults (``segfill.defaults``);
+    a tile size of ``defaults.TILE_SIZE`` is the default too (the argument models say None = automatic)."""
+    from segfill import defaults
+    from segfill.infotext import label_for, segfill_params
+
+    params = segfill_params(args)
+    if getattr(args, "tile_size", None) == defaults.TILE_SIZE:
+        params.pop(label_for("tile_size"), None)
+    return params
 
 
 def save_result(bindings: WebUIBindings, image: Image.Image, folder: str, infotext: str, seed: int, prompt: str,

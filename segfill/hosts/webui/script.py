@@ -9,13 +9,8 @@ from PIL import Image
 
 from segfill.errors import InputError, SegFillError
 from segfill.hosts.webui.bindings import WebUIBindings
-from segfill.hosts.webui.checkpoints import (
-    checkpoint_title,
-    inpainting_checkpoint_titles,
-    is_inpainting_model,
-    not_inpainting_warning,
-)
-from segfill.hosts.webui.host import random_seed, save_result, settings_from_opts
+from segfill.hosts.webui.checkpoints import model_status
+from segfill.hosts.webui.host import job_params, random_seed, save_result, settings_from_opts
 from segfill.hosts.webui.infotext_patch import patch_infotext
 from segfill.hosts.webui.tile_backend import GenerationInterrupted, outpaint_on_processing
 
@@ -39,7 +34,7 @@ def decode_script_args(raw: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise InputError("The SegFill script argument must be a JSON object of outpaint settings.")
         return value
-    raise InputError("script_args for SegFill outpaint must be [ {\"pad_right\": 256, ...} ] (one object).")
+    raise InputError('script_args for SegFill outpaint must hold one JSON object, e.g. [{"right": 256}].')
 
 
 def outpaint_args_for_processing(raw: Any, p: Any, settings: Mapping[str, Any] | None = None) -> Any:
@@ -70,11 +65,74 @@ def _comment(p: Any, text: str) -> None:
         add_comment(text)
 
 
-def run_outpaint_script(p: Any, raw_args: Any, bindings: WebUIBindings,
-                        make_processed: Callable[..., Any]) -> Any:
-    """What ``Script.run(p, args)`` does: outpaint ``p.init_images[0]`` tile by tile through
+def script_argument(p: Any, received: tuple[Any, ...], args_from: int | None, args_to: int | None) -> Any:
+    """The script's one argument as the caller sent it, or None for "all defaults".
+
+    The WebUI's API splices the request's ``script_args`` into the slot ``args_from:args_to`` of one long list
+    (``p.script_args``) and ``run`` gets only that slot back, so two objects would silently lose the second and
+    ``[]`` would hand ``run`` the next script's first value. The list's length, against the runner's
+    ``args_to``, says how many the caller sent: more than one is an :class:`InputError`; none is repaired (a
+    placeholder put back in the slot, so the always-on scripts behind it find their own values again).
+    """
+    full = getattr(p, "script_args", None)
+    runner_scripts = getattr(getattr(p, "scripts", None), "scripts", None)
+    if full is not None and runner_scripts and args_from is not None and args_to is not None:
+        expected = max([1] + [int(getattr(s, "args_to", 0) or 0) for s in runner_scripts])
+        sent = (args_to - args_from) + len(full) - expected
+        if sent > 1:
+            raise InputError(f"The script takes one argument (a JSON object of outpaint settings), not {sent}: "
+                             "put every setting into one object.")
+        if sent < 1:
+            repaired = list(full[:args_from]) + [None] * (1 - sent) + list(full[args_from:])
+            p.script_args = tuple(repaired) if isinstance(full, tuple) else repaired
+            return None
+    if len(received) > 1:
+        raise InputError(f"The script takes one argument (a JSON object of outpaint settings), not {len(received)}.")
+    return received[0] if received else None
+
+
+def http_error(error: SegFillError) -> Exception:
+    """``error`` as an exception the WebUI's API answers with a 4xx and its sentence, without a traceback
+    (its handler prints none for ``fastapi.HTTPException``; ``status_code`` becomes the HTTP status)."""
+    from fastapi.exceptions import HTTPException
+
+    from segfill.api.routes import status_for
+
+    class SegFillScriptError(HTTPException, InputError):
+        def __str__(self) -> str:  # the WebUI puts str(e) into the reply's "errors"
+            return str(self.detail)
+
+    return SegFillScriptError(status_code=status_for(error), detail=str(error))
+
+
+def run_outpaint_script(p: Any, received: tuple[Any, ...], bindings: WebUIBindings,
+                        make_processed: Callable[..., Any], slot: tuple[int | None, int | None] = (None, None)) -> Any:
+    """What ``Script.run(p, *received)`` does (``slot`` = the script's ``args_from``, ``args_to``; see
+    :func:`script_argument`): outpaint ``p.init_images[0]`` tile by tile through
     ``process_images`` on copies of ``p``, once per image of the batch (batch count x batch size, seeds
-    ``seed``, ``seed + 1``, ...); returns ``make_processed(p, images, seeds, infotexts, comments)``."""
+    ``seed``, ``seed + 1``, ...); returns ``make_processed(p, images, seeds, infotexts, comments)``.
+
+    A user's mistake (bad arguments, impossible geometry) prints one line on the console and reaches the caller
+    as a sentence: from the API (``p.is_api``) a 4xx reply, in the page a note under an empty result (the img2img
+    Batch tab then goes on with its next image). ``p.seed`` is left as it came (-1 stays random per image).
+    """
+    seed_given = getattr(p, "seed", -1)
+    try:
+        raw_args = script_argument(p, tuple(received), *slot)
+        return _run_outpaint(p, raw_args, bindings, make_processed)
+    except SegFillError as exc:
+        if getattr(exc, "partial", None) is not None or isinstance(exc, GenerationInterrupted):
+            raise
+        print(f"SegFill outpaint: {exc}")
+        if getattr(p, "is_api", False):
+            raise http_error(exc) from None
+        _comment(p, str(exc))
+        return make_processed(p, [], [], [], str(exc))
+    finally:
+        p.seed = seed_given
+
+
+def _run_outpaint(p: Any, raw_args: Any, bindings: WebUIBindings, make_processed: Callable[..., Any]) -> Any:
     if not getattr(p, "init_images", None):
         raise InputError("SegFill outpaint needs an image in img2img.")
     if getattr(p, "seed", -1) in (None, -1, "") or int(p.seed) < 0:
@@ -86,14 +144,14 @@ def run_outpaint_script(p: Any, raw_args: Any, bindings: WebUIBindings,
     count = max(1, int(getattr(p, "n_iter", 1) or 1) * int(getattr(p, "batch_size", 1) or 1))
 
     comments = ""
-    sd_model = bindings.get_sd_model()
-    if is_inpainting_model(sd_model) is False:
-        comments = not_inpainting_warning(checkpoint_title(sd_model),
-                                          inpainting_checkpoint_titles(bindings.list_checkpoints()))
+    try:
+        status = model_status(bindings.get_sd_model(), bindings.selected_checkpoint(), bindings.list_checkpoints())
+    except Exception:  # a nicety; never the reason a job fails
+        status = None
+    if status is not None and status.warning:
+        comments = status.warning
         print(f"SegFill: {comments}")
         _comment(p, comments)
-
-    from segfill.infotext import segfill_params
 
     images: list[Image.Image] = []
     seeds: list[int] = []
@@ -102,7 +160,7 @@ def run_outpaint_script(p: Any, raw_args: Any, bindings: WebUIBindings,
         seed = (p.seed + index) % 4294967296
         one_args = args.copy(update={"seed": seed}) if index else args
         params = {"Script": SCRIPT_TITLE}
-        params.update(segfill_params(one_args))
+        params.update(job_params(one_args))
         p.extra_generation_params = dict(getattr(p, "extra_generation_params", None) or {})
         p.extra_generation_params.update(params)
         try:
@@ -117,7 +175,10 @@ def run_outpaint_script(p: Any, raw_args: Any, bindings: WebUIBindings,
             if partial is not None:
                 images.append(partial.convert("RGB"))
                 seeds.append(seed)
-                infotexts.append("")
+                # the API's caller sees how far it got ("SegFill stopped" is no argument: paste-back ignores it)
+                stopped = {"Seed": seed, "Size": f"{partial.size[0]}x{partial.size[1]}", **params,
+                           "SegFill stopped": f"after {exc.done} of {exc.total} tiles"}
+                infotexts.append(patch_infotext("", params=stopped))
             _comment(p, str(exc))
             return make_processed(p, images, seeds, infotexts, "\n".join(c for c in (comments, str(exc)) if c))
         out = result.image.convert("RGB")
@@ -125,6 +186,7 @@ def run_outpaint_script(p: Any, raw_args: Any, bindings: WebUIBindings,
         infotext = patch_infotext(last, seed=seed, size=out.size, params=params)
         out.info["parameters"] = infotext  # what the WebUI embeds in PNGs it returns or shows (PNG Info)
         if not getattr(p, "do_not_save_samples", False):
+            # the img2img Batch tab names outputs after their inputs through p.override_settings (save_result)
             save_result(bindings, out, getattr(p, "outpath_samples", None) or "outputs/img2img-images", infotext,
                         seed, getattr(p, "prompt", ""), p)
         images.append(out)
@@ -169,3 +231,36 @@ def script_args_from_controls(values: Mapping[str, Any]) -> str:
             value = int(value)
         data[name] = value
     return json.dumps(data, sort_keys=True)
+
+
+def script_infotext_fields(controls: Mapping[str, Any]) -> list[tuple[Any, Callable[[Mapping[str, Any]], Any]]]:
+    """``Script.infotext_fields`` for the script's controls (``{OutpaintArgs field: component}``).
+
+    The infotext lists only values that differ from SegFill's defaults, so pasting one of this script's
+    infotexts sets every control it does not mention back to the default (a tile size of
+    ``defaults.TILE_SIZE``); pasting any other infotext leaves the controls alone."""
+    from segfill import defaults
+    from segfill.args import OutpaintArgs
+    from segfill.infotext import label_table
+
+    table = label_table(OutpaintArgs)
+    fields = OutpaintArgs.__fields__
+
+    def default_of(name: str) -> Any:
+        if name == "tile_size":
+            return defaults.TILE_SIZE
+        unset = SCRIPT_CONTROL_UNSET.get(name)
+        return unset if unset is not None else fields[name].default
+
+    def reader(name: str) -> Callable[[Mapping[str, Any]], Any]:
+        label = table[name]
+
+        def read(params: Mapping[str, Any]) -> Any:
+            if params.get("Script") != SCRIPT_TITLE:
+                return None  # not this script's infotext: leave the control as it is
+            value = params.get(label)
+            return default_of(name) if value is None else value
+
+        return read
+
+    return [(component, reader(name)) for name, component in controls.items() if name in table]

@@ -129,10 +129,10 @@ class ProcessingTileBackend:
         images = list(getattr(processed, "images", None) or [])
         infotexts = list(getattr(processed, "infotexts", None) or [])
         info = infotexts[0] if infotexts else str(getattr(processed, "info", "") or "")
-        if not images:  # interrupted before the sampler produced anything: keep the tile as it was
+        if not images:
+            # interrupted before the sampler produced anything: keep the tile as it was; the executor stops
+            # before the next tile and hands back everything finished so far (raising here would lose it)
             self.runs.append(TileRun(request.seed, request.image.size, info, True))
-            if self.interrupted:
-                raise GenerationInterrupted("Interrupted.")
             return request.image.convert("RGB")
         out = images[0].convert("RGB")
         if out.size != request.image.size:
