@@ -23,3 +23,7 @@ TILE_OVERLAP = 64
 SEGMENT_MAP_POINTS_PER_SIDE = 16
 #: the segment map is computed at this working resolution at most (long side, px)
 SEGMENT_MAP_MAX_SIDE = 1024
+
+#: the SAM model the tab recommends when SAM runs on a CPU (registry name): MobileSAM answers a first click in
+#: about a second there, where ViT-B needs several (BENCHMARKS.md, first click)
+CPU_RECOMMENDED_SAM_MODEL = "mobile_sam"

@@ -26,6 +26,7 @@ from segfill.sam.registry import (
     ModelSpec,
     classify_shapes,
     family_arch_label,
+    family_install_hint,
     file_fingerprint,
     parse_model_type,
     read_state_dict,
@@ -304,12 +305,7 @@ def _import_family(family: str):
         feature = f"Loading a {family_arch_label(family, '').strip()} model"
         if exc.name and exc.name.split(".")[0] != module:  # the package is there but needs another one
             raise MissingDependencyError(exc.name.split(".")[0], feature) from exc
-        hint = None
-        if family == "sam2":
-            hint = "pick it under 'Download a SAM model' in the SegFill tab to install it without touching torch"
-        elif family == "mobile_sam":
-            hint = f"pip install {package}"
-        raise MissingDependencyError(package, feature, hint) from exc
+        raise MissingDependencyError(package, feature, family_install_hint(family)) from exc
     except Exception as exc:  # e.g. a package written for a newer torch failing at import time
         raise ModelError(f"The installed '{package}' package does not work here ({type(exc).__name__}: {exc}); "
                          f"{family_arch_label(family, '').strip()} models are unavailable.") from exc
