@@ -27,3 +27,7 @@ SEGMENT_MAP_MAX_SIDE = 1024
 #: the SAM model the tab recommends when SAM runs on a CPU (registry name): MobileSAM answers a first click in
 #: about a second there, where ViT-B needs several (BENCHMARKS.md, first click)
 CPU_RECOMMENDED_SAM_MODEL = "mobile_sam"
+
+#: SAM image-encoder precision: "auto" = bf16 autocast where the device has native bf16 and the model family
+#: matches fp32 within segfill.sam.precision.BF16_TOLERANCE, else fp32; "fp32" / "bf16" force it
+SAM_PRECISION = "auto"

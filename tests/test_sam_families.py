@@ -74,7 +74,7 @@ def mobile_sam_file(tmp_path_factory):
 def test_mobile_sam_loads_and_predicts_like_its_own_predictor(mobile_sam_file):
     from mobile_sam import SamPredictor
 
-    loaded = loading.load_sam(mobile_sam_file)
+    loaded = loading.load_sam(mobile_sam_file, precision="fp32")  # compared bit for bit with its own predictor
     assert (loaded.family, loaded.arch, loaded.image_size, loaded.identified_by) == ("mobile_sam", "vit_t", 1024, "shapes")
     assert type(loaded.model.image_encoder).__module__.startswith("mobile_sam")
     reference = torch.load(mobile_sam_file)
@@ -101,7 +101,7 @@ def test_sam_hq_tiny_loads_and_predicts_with_its_own_predictor(tmp_path):
 
     torch.manual_seed(0)
     path = _random_file(segment_anything_hq.sam_model_registry["vit_tiny"]().eval(), tmp_path / "hq_tiny.pth")
-    loaded = loading.load_sam(path)
+    loaded = loading.load_sam(path, precision="fp32")  # compared bit for bit with SAM-HQ's own predictor
     assert (loaded.family, loaded.arch) == ("sam_hq", "vit_tiny")
     session = SamSession(loaded, EmbeddingCache())
     assert type(session.predictor).__module__.startswith("segment_anything_hq")

@@ -208,9 +208,13 @@ def test_points_labels_and_box_reach_the_predictor(tiny, image_a):
     spy = PredictSpy(session.predictor)
     prediction = session.predict(points=[(10, 20, 1), (30.5, 40, 0), (50, 60)], box=(100, 90, 5, 8))
     call = spy.calls[-1]
-    np.testing.assert_array_equal(call["point_coords"], [[10, 20], [30.5, 40], [50, 60]])
+    # the 160×120 image is larger than the tiny model's 128-px input: the session hands the prompt over in the
+    # encoder's frame, moved exactly as predict() would move it, and gets masks at that (preview) resolution
+    transform, size = session.predictor.transform, (120, 160)
+    np.testing.assert_array_equal(call["point_coords"], transform.apply_coords(np.array([[10, 20], [30.5, 40], [50, 60]]), size))
     np.testing.assert_array_equal(call["point_labels"], [1, 0, 1])
-    np.testing.assert_array_equal(call["box"], [5, 8, 100, 90])  # corners sorted
+    np.testing.assert_array_equal(call["box"], transform.apply_boxes(np.array([5, 8, 100, 90]), size))  # corners sorted
+    assert prediction.is_lazy and prediction.preview_size == (128, 96) and prediction.size == (160, 120)
     assert call["multimask_output"] is False  # several points + box: unambiguous, one mask
     assert call["mask_input"] is None
     assert len(prediction) == 1
@@ -306,7 +310,7 @@ def tiny_sam2(tmp_path_factory):
     model = build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", ckpt_path=None, device="cpu", mode="eval")
     path = tmp_path_factory.mktemp("sam2") / "sam2_hiera_t_random.pt"
     torch.save({"model": model.state_dict()}, path)
-    return load_sam(path)
+    return load_sam(path, precision="fp32")  # compared bit for bit with SAM 2's own (fp32) predictor
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from segfill.errors import MissingDependencyError, ModelError
+from segfill.sam.precision import check_precision
 from segfill.sam.registry import (
     CUSTOM_ARCH,
     FAMILY_PACKAGES,
@@ -60,10 +61,20 @@ class LoadedSam:
     spec: ModelSpec | None = None
     identified_by: str = "shapes"
     image_size: int = 1024
+    #: encoder precision setting ("auto", "fp32", "bf16"); segfill.sam.precision.model_precision resolves it
+    precision: str = "auto"
 
     @property
     def label(self) -> str:
         return family_arch_label(self.family, self.arch)
+
+    @property
+    def embedding_key(self) -> str:
+        """``model_key`` plus the encoder precision in force (bf16 embeddings differ slightly from fp32)."""
+        from segfill.sam.precision import model_precision
+
+        resolved = model_precision(self)
+        return self.model_key if resolved == "fp32" else f"{self.model_key}@{resolved}"
 
     def to(self, device: str) -> LoadedSam:
         self.model.to(device)
@@ -339,8 +350,12 @@ def _sam2_config_for(arch: str) -> str:
     return f"configs/sam2.1/sam2.1_hiera_{suffix}.yaml"
 
 
-def load_sam(path: str | os.PathLike, model_type: str | None = None, device: str = "cpu") -> LoadedSam:
+def load_sam(path: str | os.PathLike, model_type: str | None = None, device: str = "cpu",
+             precision: str = "auto") -> LoadedSam:
     """Load a SAM checkpoint file and return a model on ``device`` in eval mode.
+
+    ``precision`` is the encoder's number format setting (``segfill.sam.precision``: "auto" = bf16 autocast
+    where the device has native bf16 and the family matches fp32 within tolerance).
 
     ``model_type`` (e.g. "vit_b", "sam_hq:vit_l", "hiera_t") overrides identification; a file whose tensors
     contradict it is refused with an error naming the file and both types. Corrupt, truncated, non-SAM or
@@ -386,4 +401,5 @@ def load_sam(path: str | os.PathLike, model_type: str | None = None, device: str
         spec=spec,
         identified_by=method,
         image_size=int(image_size),
+        precision=check_precision(precision),
     )

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from segfill.errors import InputError, ModelError
 from segfill.sam.folders import ModelFile, download_folder, list_model_files, unique_folders
+from segfill.sam.precision import check_precision
 from segfill.sam.registry import KNOWN_MODELS
 
 DEVICES = ("auto", "cuda", "mps", "cpu")
@@ -64,13 +65,14 @@ class SamManager:
 
     def __init__(self, folders: Sequence[str | os.PathLike] | None = None, device: str = "auto",
                  idle_unload_s: float | None = None, loader: Callable | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, precision: str = "auto") -> None:
         if folders is None:
             from segfill.sam.folders import default_model_folders
 
             folders = default_model_folders()
         self.folders: list[Path] = unique_folders(folders)
         self.device_setting = device
+        self.precision = check_precision(precision)  # encoder number format (segfill.sam.precision)
         self.idle_unload_s = idle_unload_s if idle_unload_s and idle_unload_s > 0 else None
         self._loader = loader
         self._clock = clock
@@ -163,6 +165,8 @@ class SamManager:
                 if loader is None:
                     from segfill.sam.loading import load_sam as loader
                 self._loaded = loader(path, model_type=model_type, device=device)
+                if hasattr(self._loaded, "precision"):
+                    self._loaded.precision = self.precision
                 self._loaded_source = source
                 self._offloaded = False
                 self.load_count += 1

@@ -137,15 +137,15 @@ class SegmentMap:
         label = int(self.labels[wy, wx])
         return label or None
 
-    def mask_of(self, ids: Iterable[int] | int) -> np.ndarray:
-        """Union of the given segments as a bool mask at full resolution."""
+    def mask_of(self, ids: Iterable[int] | int, size: tuple[int, int] | None = None) -> np.ndarray:
+        """Union of the given segments as a bool mask at full resolution (or at ``size``, (width, height))."""
         wanted = [int(ids)] if isinstance(ids, (int, np.integer)) else sorted({int(i) for i in ids})
         wanted = [i for i in wanted if i > 0]
-        full_w, full_h = self.full_size
+        full_w, full_h = size or self.full_size
         if not wanted:
             return np.zeros((full_h, full_w), dtype=bool)
         small = np.isin(self.labels, wanted)
-        if self.working_size == self.full_size:
+        if self.working_size == (full_w, full_h):
             return small
         # Linear upscaling of 0/255 then a threshold at half gives smooth edges instead of nearest's blocks.
         big = cv2.resize(small.view(np.uint8) * np.uint8(255), (full_w, full_h), interpolation=cv2.INTER_LINEAR)

@@ -14,21 +14,16 @@ import numpy as np
 from PIL import Image
 
 from segfill.ui.dataurl import jpeg_data_url, png_data_url
-from segfill.ui.state import UserState
+from segfill.ui.state import MASK_DISPLAY_SIDE, UserState, scaled_size
 
-#: long side of the mask sent to the browser for display (the download is always full resolution)
-MASK_DISPLAY_SIDE = 1024
+__all__ = ["MASK_DISPLAY_SIDE", "build_payload", "candidate_thumbnails", "display_size", "mask_display_url", "mask_to_grey"]
 #: long side of the image shown in the canvas (zoom beyond it shows the pixels of this copy)
 IMAGE_DISPLAY_SIDE = 2048
 THUMB_SIDE = 96
 TINT_RGB = np.array([30, 144, 255], dtype=np.float32)
 
 
-def display_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
-    """``(width, height)`` scaled down (never up) so the long side is at most ``max_side``."""
-    width, height = size
-    scale = min(1.0, max_side / max(width, height))
-    return max(1, int(round(width * scale))), max(1, int(round(height * scale)))
+display_size = scaled_size  # (width, height) scaled down (never up) so the long side is at most max_side
 
 
 def mask_to_grey(mask: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -67,7 +62,8 @@ def candidate_thumbnails(state: UserState) -> list[dict[str, Any]]:
     base = _image_thumb(state).astype(np.float32)
     size = (base.shape[1], base.shape[0])
     thumbs = []
-    for index, (mask, score) in enumerate(zip(prediction.masks, prediction.scores, strict=True)):
+    for index, score in enumerate(prediction.scores):
+        mask = prediction.preview(index)  # the candidate at display size at most: no full-size mask for a thumbnail
         alpha = (mask_to_grey(np.asarray(mask, dtype=bool), size).astype(np.float32) / 255.0)[..., None] * 0.6
         tinted = np.clip(base * (1 - alpha) + TINT_RGB * alpha, 0, 255).astype(np.uint8)
         thumbs.append({"index": index, "score": round(float(score), 3), "url": png_data_url(Image.fromarray(tinted, "RGB"))})
@@ -101,9 +97,8 @@ def build_payload(state: UserState, error: str | None = None, force_image: bool 
             shown = shown.resize(display_size((width, height), IMAGE_DISPLAY_SIDE), Image.LANCZOS)
         payload["image"] = jpeg_data_url(shown)
         state.sent_image_revision = state.image_revision
-    raw, refined = state.masks()
-    area = int(np.count_nonzero(refined > 0.5)) if refined.dtype != bool else int(np.count_nonzero(refined))
-    payload["mask"] = mask_display_url(refined) if area or refined.dtype != bool else None
+    shown_mask, area = state.shown_mask()  # display size: a huge image's click makes no full-size mask
+    payload["mask"] = mask_display_url(shown_mask) if area or shown_mask.dtype != bool else None
     payload["mask_area"] = area
     payload["points"] = [[round(x, 2), round(y, 2), int(label)] for x, y, label in edit.points]
     payload["box"] = list(edit.box) if edit.box is not None else None

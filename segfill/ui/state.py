@@ -31,7 +31,7 @@ from segfill.args import MaskRefinement
 from segfill.errors import InputError, SegFillError
 from segfill.history import UndoHistory
 from segfill.masks import pack_mask, unpack_mask
-from segfill.sam.session import validate_box, validate_points
+from segfill.sam.session import _resize_bool_mask, validate_box, validate_points
 
 if TYPE_CHECKING:  # pragma: no cover
     from segfill.hosts.base import Host
@@ -97,20 +97,69 @@ class Edit:
 
 
 class CompactPrediction:
-    """An older SAM answer kept for undo: candidates bit-packed (an 8000×6000 image's three candidates take
-    kilobytes instead of 144 MB); same ``masks`` / ``scores`` / ``best_index`` interface as ``Prediction``."""
+    """An older SAM answer kept for undo, packed; same interface as :class:`~segfill.sam.session.Prediction`
+    (``mask(i)``, ``preview(i)``, ``masks``, ``scores``, ``best_index``, ``size``, ``preview_size``).
+
+    A prediction holding full-size candidates keeps them bit-packed (an 8000×6000 image's three candidates take
+    kilobytes instead of 144 MB); one whose full-size masks are made on demand keeps its preview candidates
+    packed and its logits losslessly compressed, and makes a full-size mask again only when asked."""
 
     def __init__(self, prediction: Any) -> None:
-        self.packed = [PackedMask.pack(np.asarray(mask, dtype=bool)) for mask in prediction.masks]
+        import zlib
+
         self.scores = np.asarray(prediction.scores, dtype=np.float32)
         self.best_index = int(prediction.best_index)
+        self.upscale = getattr(prediction, "upscale", None) if getattr(prediction, "is_lazy", False) else None
+        if self.upscale is None:
+            self.packed = [PackedMask.pack(np.asarray(prediction.mask(i), dtype=bool)) for i in range(len(prediction))]
+            self.packed_preview = self.packed
+            self._logits = None
+        else:
+            self.packed = None
+            self.packed_preview = [PackedMask.pack(np.asarray(prediction.preview(i), dtype=bool))
+                                   for i in range(len(prediction))]
+            logits = np.ascontiguousarray(prediction._full_logits, dtype=np.float32)
+            self._logits = (logits.shape, zlib.compress(logits.tobytes(), 1))
+
+    @property
+    def is_lazy(self) -> bool:
+        return self.upscale is not None
+
+    def mask(self, index: int) -> np.ndarray:
+        if self.packed is not None:
+            return self.packed[int(index)].unpack()
+        return self.upscale.logits_to_mask(self._decompressed_logits()[int(index)])
+
+    def preview(self, index: int) -> np.ndarray:
+        return self.packed_preview[int(index)].unpack()
+
+    def mask_at(self, index: int, size: tuple[int, int]) -> np.ndarray:
+        if self.packed is not None:
+            return _resize_bool_mask(self.packed[int(index)].unpack(), size)
+        return self.upscale.logits_to_mask(self._decompressed_logits()[int(index)], (int(size[1]), int(size[0])))
+
+    def _decompressed_logits(self) -> np.ndarray:
+        import zlib
+
+        shape, data = self._logits
+        return np.frombuffer(zlib.decompress(data), dtype=np.float32).reshape(shape)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        height, width = self.upscale.original_size if self.upscale is not None else self.packed[0].shape
+        return int(width), int(height)
+
+    @property
+    def preview_size(self) -> tuple[int, int]:
+        height, width = self.packed_preview[0].shape
+        return int(width), int(height)
 
     @property
     def masks(self) -> np.ndarray:
-        return np.stack([packed.unpack() for packed in self.packed])
+        return np.stack([self.mask(i) for i in range(len(self))])
 
     def __len__(self) -> int:
-        return len(self.packed)
+        return int(self.scores.shape[0])
 
 
 #: SAM answers kept unpacked (the newest ones; older ones become CompactPrediction)
@@ -149,6 +198,8 @@ class UserState:
         self.sent_thumbs_of: Any = None  # the prediction whose thumbnails the browser shows
         self.timings: dict[str, float] = {}  # of the last browser call (ms), sent with the payload for benchmarks
         self._mask_cache: tuple[Edit | None, np.ndarray | None, np.ndarray | None] = (None, None, None)
+        self._display_cache: tuple[Edit | None, np.ndarray | None, int] = (None, None, 0)
+        self._display_base_cache: tuple[PackedMask, np.ndarray] | None = None
 
     # gr.State deep-copies values in some gradio versions; the state holds models and locks, so a copy is the
     # same object. Its initial value in gr.State is None, so sessions never share one.
@@ -225,7 +276,7 @@ class UserState:
         edit = edit or self.edit
         selection = None
         if edit.prediction is not None:
-            selection = np.asarray(edit.prediction.masks[edit.candidate_index], dtype=bool)
+            selection = np.asarray(edit.prediction.mask(edit.candidate_index), dtype=bool)
         if edit.segment_ids and self.segment_map is not None:
             segments = self.segment_map.mask_of(edit.segment_ids)
             selection = segments if selection is None else (selection | segments)
@@ -262,6 +313,96 @@ class UserState:
 
     def reset_masks(self) -> None:
         self._mask_cache = (None, None, None)
+        self._display_cache = (None, None, 0)
+
+    # -- what a click shows: the mask at display size ---------------------------------------------------------
+    @property
+    def display_size(self) -> tuple[int, int] | None:
+        """(width, height) of the mask the browser is sent: the image's size, at most MASK_DISPLAY_SIDE a side."""
+        if self.size is None:
+            return None
+        return scaled_size(self.size, MASK_DISPLAY_SIDE)
+
+    def shown_mask(self) -> tuple[np.ndarray, int]:
+        """(the final mask at :attr:`display_size` — bool, or float32 when feathered —, its area in full-size px).
+
+        For an image no larger than the display size this is :meth:`final_mask` itself. For a larger one it is
+        made at display size from SAM's preview candidates, the segment map, the display copy of the working
+        mask and the strokes and refinements scaled to it, so a click on an 8000×6000 photo never makes a
+        full-size mask; :meth:`final_mask` (downloads, inpaint, commit) is still exact at full size. Cached per
+        edit."""
+        edit = self.edit
+        cached_edit, mask, area = self._display_cache
+        if cached_edit is edit and mask is not None:
+            return mask, area
+        size, shown = self.size, self.display_size
+        if size is None:
+            raise InputError("Upload an image first.")
+        if shown == size:
+            mask = self.final_mask()
+            area = int(np.count_nonzero(mask > 0.5)) if mask.dtype != bool else int(np.count_nonzero(mask))
+        else:
+            mask = self._display_final(edit, shown)
+            count = int(np.count_nonzero(mask > 0.5)) if mask.dtype != bool else int(np.count_nonzero(mask))
+            area = int(round(count * (size[0] * size[1]) / (shown[0] * shown[1])))
+        self._display_cache = (edit, mask, area)
+        return mask, area
+
+    def _display_final(self, edit: Edit, shown: tuple[int, int]) -> np.ndarray:
+        from segfill.masks import CombineOp, combine, refine
+
+        width, height = self.size
+        scale = shown[0] / width
+        mask = self._display_base(edit.base, shown)
+        selection = None
+        if edit.prediction is not None:
+            selection = np.asarray(edit.prediction.mask_at(edit.candidate_index, shown), dtype=bool)
+        if edit.segment_ids and self.segment_map is not None:
+            segments = _resize_bool(self.segment_map.mask_of(edit.segment_ids, size=shown), shown)
+            selection = segments if selection is None else (selection | segments)
+        if selection is not None:
+            mask = np.asarray(combine(mask, selection, CombineOp[edit.op.upper()]), dtype=bool)
+        if edit.strokes:
+            scaled = [Stroke(tuple((x * scale, y * scale) for x, y in st.points), st.radius * scale, st.erase)
+                      for st in edit.strokes]
+            mask = paint_strokes(mask, scaled)
+        return refine(mask, scaled_refinement(edit.refinement, scale))
+
+    def _display_base(self, base: PackedMask | None, shown: tuple[int, int]) -> np.ndarray:
+        if base is None:
+            return np.zeros((shown[1], shown[0]), dtype=bool)
+        cached = self._display_base_cache
+        if cached is not None and cached[0] is base and cached[1].shape == (shown[1], shown[0]):
+            return cached[1]
+        small = _resize_bool(base.unpack(), shown)
+        self._display_base_cache = (base, small)
+        return small
+
+
+#: long side of the mask the browser draws (the download is always full resolution)
+MASK_DISPLAY_SIDE = 1024
+
+
+def scaled_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """``(width, height)`` scaled down (never up) so the long side is at most ``max_side``."""
+    width, height = size
+    scale = min(1.0, max_side / max(width, height))
+    return max(1, int(round(width * scale))), max(1, int(round(height * scale)))
+
+
+_resize_bool = _resize_bool_mask  # bool mask at (width, height): area average down, linear up, >= 50 %
+
+
+def scaled_refinement(refinement: MaskRefinement, scale: float) -> dict[str, Any]:
+    """The refinement's pixel sizes times ``scale`` (for the display copy); a size that is not 0 stays >= 1."""
+    values = refinement.dict()
+    for name in ("grow", "shrink"):
+        if values[name]:
+            values[name] = max(1, int(round(values[name] * scale)))
+    if values["remove_specks"]:
+        values["remove_specks"] = max(1, int(round(values["remove_specks"] * scale * scale)))
+    values["feather"] = float(values["feather"]) * scale
+    return values
 
 
 def paint_strokes(mask: np.ndarray, strokes: Sequence[Stroke]) -> np.ndarray:
@@ -417,7 +558,7 @@ def apply_event(state: UserState, event: dict[str, Any], host: Host) -> None:
             raise InputError(f"Candidate {index + 1} does not exist.")
         session = state.session
         if session is not None and session.last_prediction is edit.prediction:
-            session.choose(index)  # the next point refines this candidate, as in SAM's own interactive tool
+            session.pick(index)  # the next point refines this candidate, as in SAM's own interactive tool
         state.push(replace(edit, candidate=index))
     elif kind == "stroke":
         state.require_image()
