@@ -31,3 +31,5 @@ CPU_RECOMMENDED_SAM_MODEL = "mobile_sam"
 #: SAM image-encoder precision: "auto" = bf16 autocast where the device has native bf16 and the model family
 #: matches fp32 within segfill.sam.precision.BF16_TOLERANCE, else fp32; "fp32" / "bf16" force it
 SAM_PRECISION = "auto"
+#: prompts the segment map decodes at once: bounds the decoder's memory (16: ~200 MB for a ViT model)
+SEGMENT_MAP_POINTS_PER_BATCH = 16

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from segfill.errors import DownloadError
+from segfill.errors import Cancelled, DownloadError
 from segfill.sam.registry import KNOWN_MODELS, MODEL_FILE_SUFFIXES, ModelSpec, remember_sha256
 
 #: progress(done_bytes, total_bytes or None when the server does not say)
@@ -83,6 +83,7 @@ def download_model(
     md5: str | None = None,
     chunk_size: int = 1 << 20,
     timeout: float = 60.0,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Path:
     """Download ``source`` (a ModelSpec, a registry name or a URL) into ``folder`` and return the final path.
 
@@ -90,7 +91,9 @@ def download_model(
     is returned when it matches them, and refused otherwise (SegFill never overwrites a user's file).
     ``opener(url, timeout)`` must return a file-like response with ``read(n)`` and ``headers``.
     Raises :class:`DownloadError` with one sentence; the ``.part`` file is removed on every failure,
-    including KeyboardInterrupt.
+    including KeyboardInterrupt and a cancellation (``should_stop()`` True between chunks raises
+    :class:`segfill.errors.Cancelled`). ``segfill.progress.byte_progress`` adapts the common
+    ``progress(done, total, message)`` style to this module's ``progress(done_bytes, total_bytes)``.
     """
     if isinstance(source, str) and source in KNOWN_MODELS:
         source = KNOWN_MODELS[source]
@@ -127,7 +130,7 @@ def download_model(
     try:
         folder.mkdir(parents=True, exist_ok=True)
         _stream_to_part(url, part, opener or _default_opener, progress, sha256, md5, size_bytes, chunk_size,
-                        timeout, filename)
+                        timeout, filename, should_stop)
         os.replace(part, target)
     except BaseException:
         part.unlink(missing_ok=True)
@@ -141,7 +144,8 @@ def download_model(
 
 
 def _stream_to_part(url: str, part: Path, opener: Opener, progress: ProgressCallback | None, sha256: str | None,
-                    md5: str | None, size_bytes: int | None, chunk_size: int, timeout: float, filename: str) -> None:
+                    md5: str | None, size_bytes: int | None, chunk_size: int, timeout: float, filename: str,
+                    should_stop: Callable[[], bool] | None = None) -> None:
     sha = hashlib.sha256()
     md = hashlib.md5(usedforsecurity=False) if md5 and not sha256 else None
     done = 0
@@ -168,6 +172,8 @@ def _stream_to_part(url: str, part: Path, opener: Opener, progress: ProgressCall
                     raise DownloadError(f"Downloading {filename} was interrupted after {done} bytes: {exc}.") from exc
                 if not block:
                     break
+                if should_stop is not None and should_stop():
+                    raise Cancelled(f"the download of {filename}", done, total or 0)
                 out.write(block)
                 sha.update(block)
                 if md is not None:

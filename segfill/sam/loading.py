@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from segfill.errors import MissingDependencyError, ModelError
+from segfill.progress import ProgressCallback, ShouldStop, check, report
 from segfill.sam.precision import check_precision
 from segfill.sam.registry import (
     CUSTOM_ARCH,
@@ -350,9 +351,16 @@ def _sam2_config_for(arch: str) -> str:
     return f"configs/sam2.1/sam2.1_hiera_{suffix}.yaml"
 
 
+LOAD_STEPS = 4  # reading the file, building the model, copying the weights, moving it to the device
+
+
 def load_sam(path: str | os.PathLike, model_type: str | None = None, device: str = "cpu",
-             precision: str = "auto") -> LoadedSam:
+             precision: str = "auto", progress: ProgressCallback | None = None,
+             should_stop: ShouldStop | None = None) -> LoadedSam:
     """Load a SAM checkpoint file and return a model on ``device`` in eval mode.
+
+    ``progress(done, LOAD_STEPS, message)`` is told about each step and ``should_stop()`` checked between
+    them (:class:`~segfill.errors.Cancelled`; nothing is kept).
 
     ``precision`` is the encoder's number format setting (``segfill.sam.precision``: "auto" = bf16 autocast
     where the device has native bf16 and the family matches fp32 within tolerance).
@@ -362,7 +370,12 @@ def load_sam(path: str | os.PathLike, model_type: str | None = None, device: str
     pickled-object files raise :class:`ModelError` naming the file.
     """
     path = Path(path)
+    what = f"loading {path.name}"
+    check(should_stop, what, 0, LOAD_STEPS)
+    report(progress, 0, LOAD_STEPS, f"Reading {path.name}…")
     data = read_state_dict(path)
+    check(should_stop, what, 1, LOAD_STEPS)
+    report(progress, 1, LOAD_STEPS, f"Building the model of {path.name}…")
     weights, _wrapper = unwrap_state_dict(data)
     shapes = tensor_shapes(weights)
 
@@ -383,6 +396,8 @@ def load_sam(path: str | os.PathLike, model_type: str | None = None, device: str
     if family == "sam":
         config = derive_sam_config(shapes, path.name)
         model, empty = _construct_for_loading(lambda: build_sam_from_config(config))
+        check(should_stop, what, 2, LOAD_STEPS)
+        report(progress, 2, LOAD_STEPS, f"Copying the weights of {path.name}…")
         _load_weights(model, weights, path, family_arch_label(family, arch))
         if empty:
             _reset_pixel_stats(model)
@@ -390,7 +405,10 @@ def load_sam(path: str | os.PathLike, model_type: str | None = None, device: str
     else:
         model, image_size = _build_family_model(family, arch, weights, path, spec)
     del data, weights
+    check(should_stop, what, 3, LOAD_STEPS)
+    report(progress, 3, LOAD_STEPS, f"Moving {path.name} to {device}…")
     model.to(device)
+    report(progress, LOAD_STEPS, LOAD_STEPS, f"{path.name} is loaded.")
     return LoadedSam(
         model=model,
         arch=arch,

@@ -139,19 +139,24 @@ class SamManager:
         holder must call :meth:`get` again (a cheap check, fit for every click)."""
         return loaded is not None and loaded is self._loaded and not self._offloaded
 
-    def get(self, name: str, model_type: str | None = None):
-        """The loaded model called ``name`` (see :meth:`resolve_name`), loading or moving it if needed."""
-        entry = self.resolve_name(name)
-        return self._get(entry.path, model_type)
+    def get(self, name: str, model_type: str | None = None, progress: Callable | None = None,
+            should_stop: Callable[[], bool] | None = None):
+        """The loaded model called ``name`` (see :meth:`resolve_name`), loading or moving it if needed.
 
-    def get_path(self, path: str | os.PathLike, model_type: str | None = None):
+        ``progress(done, total, message)`` / ``should_stop()`` (:mod:`segfill.progress`) follow a load."""
+        entry = self.resolve_name(name)
+        return self._get(entry.path, model_type, progress, should_stop)
+
+    def get_path(self, path: str | os.PathLike, model_type: str | None = None, progress: Callable | None = None,
+                 should_stop: Callable[[], bool] | None = None):
         """Load an explicit file path (CLI / trusted settings only: never pass a path from a web request)."""
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"Model file {path} does not exist.")
-        return self._get(path, model_type)
+        return self._get(path, model_type, progress, should_stop)
 
-    def _get(self, path: Path, model_type: str | None):
+    def _get(self, path: Path, model_type: str | None, progress: Callable | None = None,
+             should_stop: Callable[[], bool] | None = None):
         source = (str(path.resolve()), model_type)
         with self._lock:
             device = self.device
@@ -164,7 +169,10 @@ class SamManager:
                 loader = self._loader
                 if loader is None:
                     from segfill.sam.loading import load_sam as loader
-                self._loaded = loader(path, model_type=model_type, device=device)
+                extra = {}
+                if progress is not None or should_stop is not None:
+                    extra = {"progress": progress, "should_stop": should_stop}
+                self._loaded = loader(path, model_type=model_type, device=device, **extra)
                 if hasattr(self._loaded, "precision"):
                     self._loaded.precision = self.precision
                 self._loaded_source = source

@@ -346,13 +346,15 @@ def embedding_key(loaded: Any) -> str:
     return str(key if key is not None else loaded.model_key)
 
 
-def encode_image(predictor: Any, loaded: Any, rgb: np.ndarray) -> None:
+def encode_image(predictor: Any, loaded: Any, rgb: np.ndarray, progress: Any = None, should_stop: Any = None) -> None:
     """``predictor.set_image(rgb)`` with the model's encoder precision (bf16 autocast where chosen,
-    ``segfill.sam.precision``); the features are float32 afterwards whatever the encoder ran in."""
+    ``segfill.sam.precision``); the features are float32 afterwards whatever the encoder ran in.
+    ``progress(done_blocks, total_blocks, message)`` / ``should_stop()``: see :mod:`segfill.sam.encoding`."""
+    from segfill.sam.encoding import encoding_listener
     from segfill.sam.precision import encoder_autocast, model_precision, to_float32
 
     precision = model_precision(loaded)
-    with encoder_autocast(precision, getattr(loaded, "device", "cpu")):
+    with encoding_listener(loaded, progress, should_stop), encoder_autocast(precision, getattr(loaded, "device", "cpu")):
         predictor.set_image(rgb)
     if precision == "fp32":
         return
@@ -499,8 +501,11 @@ class SamSession:
         """``(model_key, image_digest)`` of the current image, the key used in the embedding cache."""
         return self._image_key
 
-    def set_image(self, image: Any) -> None:
+    def set_image(self, image: Any, progress: Any = None, should_stop: Any = None) -> None:
         """Make ``image`` (RGB ``uint8 (H, W, 3)``, or a PIL image) the current image.
+
+        ``progress(done, total, message)`` hears about every encoder block and ``should_stop()`` can cancel
+        the encoding between blocks (:class:`~segfill.errors.Cancelled`; the session then has no image).
 
         The encoder runs only when this (image content, model) pair is neither current nor in the cache.
         Setting the current image again changes nothing (the last prompt can still be refined); another image
@@ -515,7 +520,8 @@ class SamSession:
         if entry is not None:
             _install(self.predictor, entry)
         else:
-            encode_image(self.predictor, self.model, rgb)
+            self._image_key = self._image_size = None
+            encode_image(self.predictor, self.model, rgb, progress, should_stop)
             self.encoder_calls += 1
             if self.cache is not None:
                 self.cache.put(key, _capture(self.predictor))

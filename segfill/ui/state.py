@@ -200,6 +200,8 @@ class UserState:
         self._mask_cache: tuple[Edit | None, np.ndarray | None, np.ndarray | None] = (None, None, None)
         self._display_cache: tuple[Edit | None, np.ndarray | None, int] = (None, None, 0)
         self._display_base_cache: tuple[PackedMask, np.ndarray] | None = None
+        # background encodings (segfill.sam.encoding.EncodingJob) by embedding cache key
+        self.encoding_jobs: dict[tuple[str, str], Any] = {}
 
     # gr.State deep-copies values in some gradio versions; the state holds models and locks, so a copy is the
     # same object. Its initial value in gr.State is None, so sessions never share one.
@@ -423,8 +425,14 @@ def paint_strokes(mask: np.ndarray, strokes: Sequence[Stroke]) -> np.ndarray:
 
 
 # -- operations on the state (called by the UI callbacks and the tests) ---------------------------------------
-def set_image(state: UserState, image: Any, host: Host, model_name: str | None = None) -> None:
-    """Make ``image`` the user's image: clears selections and history, computes (or reuses) the embedding."""
+def set_image(state: UserState, image: Any, host: Host, model_name: str | None = None, background: bool = False,
+              progress: Any = None, should_stop: Any = None) -> None:
+    """Make ``image`` the user's image: clears selections and history, computes (or reuses) the embedding.
+
+    ``background=True`` returns at once and computes the embedding in a worker thread (:func:`start_encoding`):
+    strokes, refinements and the rest of the editing work meanwhile; the first click waits for it
+    (:func:`encoding_report` says how far it is). Otherwise ``progress`` / ``should_stop`` follow the encoding
+    (:mod:`segfill.progress`)."""
     from segfill.masks import image_to_rgb
 
     rgb = np.ascontiguousarray(image_to_rgb(image))
@@ -439,7 +447,71 @@ def set_image(state: UserState, image: Any, host: Host, model_name: str | None =
     state.history.reset(Edit(op=op, refinement=refinement))
     state.revision += 1
     state.reset_masks()
-    ensure_session(state, host, model_name)
+    if background:
+        start_encoding(state, host, rgb, model_name)
+    else:
+        ensure_session(state, host, model_name, progress=progress, should_stop=should_stop)
+
+
+def start_encoding(state: UserState, host: Host, image: Any, model_name: str | None = None) -> Any:
+    """Start computing ``image``'s embedding in the background (into the host's shared cache) and return the
+    :class:`~segfill.sam.encoding.EncodingJob`; ``image`` need not be the current image (e.g. an inpainting
+    result the user may continue with). A session that later needs it waits for the job instead of encoding
+    again; a cached embedding makes a job that is done at once."""
+    from segfill.masks import image_to_rgb
+    from segfill.sam.encoding import encode_in_background
+
+    rgb = np.ascontiguousarray(image_to_rgb(image))
+    loaded = _model_for(state, host, model_name)
+    job = encode_in_background(loaded, rgb, host.embeddings)
+    state.encoding_jobs = {key: old for key, old in state.encoding_jobs.items() if not old.done()}
+    state.encoding_jobs[job.image_key] = job
+    return job
+
+
+def encoding_report(state: UserState) -> Any:
+    """Progress of the current image's background encoding (:class:`~segfill.progress.ProgressReport`), or
+    None when nothing is being encoded for it."""
+    job = _job_for_current_image(state)
+    return None if job is None or job.done() else job.report()
+
+
+def cancel_encoding(state: UserState) -> bool:
+    """Cancel the current image's background encoding; True if one was running."""
+    job = _job_for_current_image(state)
+    if job is None or job.done():
+        return False
+    job.cancel()
+    return True
+
+
+def _job_for_current_image(state: UserState) -> Any:
+    if state.image is None or not state.encoding_jobs:
+        return None
+    from segfill.sam.session import image_digest
+
+    digest = image_digest(state.image)
+    for (_model, image_key), job in state.encoding_jobs.items():
+        if image_key == digest:
+            return job
+    return None
+
+
+def _model_for(state: UserState, host: Host, model_name: str | None = None) -> Any:
+    wanted = model_name or state.model_name or host.defaults().sam_model
+    if not wanted:
+        names = model_names(host)
+        if not names:
+            raise SegFillError("No SAM model is installed; download one in 'SAM model' or pass --sam-checkpoint.")
+        wanted = names[0]
+    if state.session is not None and wanted == state.model_name and host.sam.is_current(state.session.model):
+        return state.session.model
+    from segfill.sam.session import SamSession
+
+    loaded = host.sam.get(wanted)
+    state.session = SamSession(loaded, cache=host.embeddings)
+    state.model_name = wanted
+    return loaded
 
 
 def clear_image(state: UserState) -> None:
@@ -453,28 +525,28 @@ def clear_image(state: UserState) -> None:
         state.session.reset_image()
 
 
-def ensure_session(state: UserState, host: Host, model_name: str | None = None) -> SamSession:
-    """The user's SAM session on the current image with the chosen model (shared model, shared cache)."""
-    from segfill.sam.session import SamSession
+def ensure_session(state: UserState, host: Host, model_name: str | None = None, progress: Any = None,
+                   should_stop: Any = None) -> SamSession:
+    """The user's SAM session on the current image with the chosen model (shared model, shared cache).
 
+    A background encoding of this image (:func:`start_encoding`) is waited for rather than done twice."""
     image = state.require_image()
-    wanted = model_name or state.model_name or host.defaults().sam_model
     # a kept session goes stale when SAM was unloaded (idle, model switch) or offloaded for a generation: its
     # model would sit on the wrong device or pin memory the manager meant to free
-    if state.session is None or wanted != state.model_name or not host.sam.is_current(state.session.model):
-        if not wanted:
-            names = model_names(host)
-            if not names:
-                raise SegFillError("No SAM model is installed; download one in 'SAM model' or pass --sam-checkpoint.")
-            wanted = names[0]
-        loaded = host.sam.get(wanted)
-        state.session = SamSession(loaded, cache=host.embeddings)
-        state.model_name = wanted
+    _model_for(state, host, model_name)
     session = state.session
     # set_image is free for a cached embedding but forgets the last prompt (whose logits refine the next
     # click), so call it only when the image or the model really changed.
     if state.session_image != (state.image_revision, id(session)) or not session.is_image_set:
-        session.set_image(image)
+        from segfill.sam.session import embedding_key
+
+        job = _job_for_current_image(state)
+        if job is not None and job.image_key[0] == embedding_key(session.model):
+            try:
+                job.wait()
+            except SegFillError:
+                pass  # cancelled or failed in the background: encode here, in the open
+        session.set_image(image, progress=progress, should_stop=should_stop)
         state.session_image = (state.image_revision, id(session))
     return session
 
