@@ -414,6 +414,9 @@ def register_routes(
                 result = host.outpaint(image, args)
             return _generation_reply(result)
 
+    from segfill.api.interactive import register_interactive_routes
+
+    register_interactive_routes(router, host, gpu)  # browser decoder files, embeddings, the lean click route
     app.include_router(router)
     app.openapi_schema = None  # the app may have served /openapi.json already; let /docs show the new routes
     return router

@@ -528,6 +528,23 @@ class SamSession:
         self._image_key = key
         self._image_size = (int(rgb.shape[1]), int(rgb.shape[0]))
 
+    def set_cached(self, image_key: tuple[str, str]) -> bool:
+        """Make the cached embedding ``image_key`` (``(embedding key, image digest)``) current without the image
+        itself (the lean click route knows only the key); False when it is not in the cache or belongs to
+        another model or precision."""
+        if self.cache is None or image_key[0] != embedding_key(self.model):
+            return False
+        if image_key == self._image_key and self.is_image_set:
+            return True
+        entry = self.cache.get(image_key)
+        if entry is None:
+            return False
+        self._forget_prompt()
+        _install(self.predictor, entry)
+        self._image_key = tuple(image_key)
+        self._image_size = (int(entry.original_size[1]), int(entry.original_size[0]))
+        return True
+
     def reset_image(self) -> None:
         self.predictor.reset_image()
         self._image_key = None
@@ -546,6 +563,7 @@ class SamSession:
         box: Sequence[float] | None = None,
         multimask: bool | None = None,
         use_previous_logits: bool = True,
+        mask_input: np.ndarray | None = None,
     ) -> Prediction:
         """Masks for ``points`` (``(x, y, label)``, label 1 = include, 0 = exclude) and/or ``box`` (x0, y0, x1, y1).
 
@@ -562,9 +580,10 @@ class SamSession:
         if multimask is None:
             multimask = len(prompt.points) == 1 and prompt.box is None
 
-        mask_input = None
         previous = self._last_prompt
-        if use_previous_logits and previous is not None and self._last_prediction is not None and prompt.extends(previous):
+        if mask_input is not None:  # given by the caller (a stateless route that kept the previous answer)
+            mask_input = np.asarray(mask_input, dtype=np.float32).reshape(1, *np.shape(mask_input)[-2:])
+        elif use_previous_logits and previous is not None and self._last_prediction is not None and prompt.extends(previous):
             index = self._chosen_index if self._chosen_index is not None else self._last_prediction.best_index
             mask_input = self._last_prediction.low_res_logits[index][None, :, :]
 

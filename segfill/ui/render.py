@@ -115,7 +115,41 @@ def build_payload(state: UserState, error: str | None = None, force_image: bool 
     if state.segment_map is not None and state.sent_segment_revision != state.segment_map_revision:
         payload["segment_map"] = png_data_url(Image.fromarray(state.segment_map.color_map(), "RGB"))
         state.sent_segment_revision = state.segment_map_revision
+    interactive = interactive_info(state)
+    if interactive is not None:
+        payload["sam"] = interactive
     if state.pending_download is not None:
         payload["download"] = {"filename": state.pending_download.filename, "url": state.pending_download.data_url}
         state.pending_download = None
     return payload
+
+
+#: where the REST API's routes live (the browser decoder fetches its files and embeddings there)
+API_PREFIX = "/segfill/v1"
+
+
+def interactive_info(state: UserState) -> dict[str, Any] | None:
+    """What ``javascript/segfill_decoder.js`` needs to answer hovers and clicks itself (or through the lean click
+    route), for the current image's embedding; None until the embedding exists. Sent with every payload (small)."""
+    session = state.session
+    if session is None or not session.is_image_set or session.image_key is None or state.image is None:
+        return None
+    from segfill.sam import onnx_decoder
+
+    loaded = session.model
+    embedding_key, digest = session.image_key
+    height, width = state.image.shape[:2]
+    shown = scaled_size((width, height), MASK_DISPLAY_SIDE)
+    browser = onnx_decoder.exportable(loaded)
+    return {
+        "model_key": loaded.model_key,
+        "family": loaded.family,
+        "embedding_key": embedding_key,
+        "digest": digest,
+        "image_size": int(getattr(loaded, "image_size", 1024)),
+        "display": [shown[0], shown[1]],
+        "decoder_url": f"{API_PREFIX}/decoder/{loaded.model_key}.onnx" if browser else None,
+        "embedding_url": f"{API_PREFIX}/embedding/{embedding_key}/{digest}" if browser else None,
+        "click_url": f"{API_PREFIX}/click",
+        "web_url": f"{API_PREFIX}/web/",
+    }
