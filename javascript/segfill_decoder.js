@@ -198,16 +198,18 @@
                 hasMask = 1;
             }
             var width = info.display[0], height = info.display[1];
+            var multimask = points.length === 1 && !box;
+            var token = multimask ? (opt.candidate != null && opt.candidate < 3 ? opt.candidate + 1 : -1) : 0;
             var feeds = {
                 image_embeddings: emb.tensor,
                 point_coords: new ort.Tensor("float32", new Float32Array(coords), [1, n, 2]),
                 point_labels: new ort.Tensor("float32", new Float32Array(labels), [1, n]),
                 mask_input: new ort.Tensor("float32", maskInput, [1, 1, side, side]),
                 has_mask_input: new ort.Tensor("float32", new Float32Array([hasMask]), [1]),
-                orig_im_size: new ort.Tensor("float32", new Float32Array([height, width]), [2])
+                orig_im_size: new ort.Tensor("float32", new Float32Array([height, width]), [2]),
+                candidate: new ort.Tensor("int64", new BigInt64Array([BigInt(token)]), [1])
             };
             return session.run(feeds).then(function (out) {
-                var multimask = points.length === 1 && !box;
                 var first = multimask ? 1 : 0, count = multimask ? 3 : 1;
                 var ious = out.iou_predictions.data;
                 var scores = [];
@@ -216,9 +218,9 @@
                 }
                 var best = 0;
                 scores.forEach(function (s, i) { if (s > scores[best]) { best = i; } });
-                var candidate = opt.candidate != null && opt.candidate < count ? opt.candidate : best;
+                var candidate = Number(out.chosen.data[0]) - first;  // the one the decoder upscaled
                 var plane = width * height;
-                var logits = out.masks.data.subarray((first + candidate) * plane, (first + candidate + 1) * plane);
+                var logits = out.masks.data;
                 var mask = new Uint8ClampedArray(plane);
                 for (var i = 0; i < plane; i++) {
                     mask[i] = logits[i] > 0 ? 255 : 0;

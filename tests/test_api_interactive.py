@@ -85,14 +85,17 @@ def test_the_browser_decoder_gives_the_servers_masks(setup, session):
     for points, box in (([(90.5, 60.5, 1)], None), ([(90.5, 60.5, 1), (20.5, 100.5, 0)], None),
                         ([], (30, 20, 120, 100)), ([(70.5, 50.5, 1)], (30, 20, 120, 100))):
         expected = session.predict(points=points, box=box, use_previous_logits=False)
-        inputs = onnx_decoder.decoder_inputs(embedding, points, box, input_size, original_size, original_size)
-        masks, scores, _ = decoder.run(None, inputs)
         multimask = len(points) == 1 and box is None
-        chosen = slice(1, 4) if multimask else slice(0, 1)
-        for index, mask in enumerate(masks[0, chosen] > 0):
-            differing = int((mask != expected.mask(index)).sum())
+        tokens = [-1, 1, 2, 3] if multimask else [0]  # -1: the decoder picks the best multimask candidate
+        for token in tokens:
+            inputs = onnx_decoder.decoder_inputs(embedding, points, box, input_size, original_size, original_size,
+                                                 candidate=token)
+            masks, scores, _, chosen = decoder.run(None, inputs)
+            index = int(chosen[0]) - (1 if multimask else 0)
+            assert index == (expected.best_index if token == -1 else token - (1 if multimask else 0))
+            differing = int(((masks[0, 0] > 0) != expected.mask(index)).sum())
             assert differing <= 2, f"{differing} pixels differ for {points}, {box}"  # logits right at 0, if any
-        np.testing.assert_allclose(scores[0, chosen], expected.scores, atol=2e-3)
+            np.testing.assert_allclose(scores[0, 1:4] if multimask else scores[0, :1], expected.scores, atol=2e-3)
 
 
 def test_the_export_is_cached_per_model_content(setup, session, tmp_path):
@@ -108,7 +111,7 @@ def test_the_export_works_without_the_onnx_package(setup, session, tmp_path, mon
     monkeypatch.setitem(sys.modules, "onnx", None)  # a WebUI whose protobuf is too old for current onnx
     path = onnx_decoder.export_decoder(session.model, tmp_path)
     decoder = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    assert len(decoder.get_outputs()) == 3
+    assert len(decoder.get_outputs()) == len(onnx_decoder.OUTPUT_NAMES)
 
 
 def test_the_lean_click_route_answers_with_the_display_mask(setup, session):

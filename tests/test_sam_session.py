@@ -354,3 +354,23 @@ def test_sam2_segment_map(tiny_sam2, image_a):
     assert session.encoder_calls == 0
 
 
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _sam2_importable(), reason="the optional sam2 package is not installed")
+def test_sam2_on_an_image_larger_than_its_input_makes_full_size_masks_on_demand(tiny_sam2):
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+    from tests._sam_fixtures import textured_image
+
+    image = textured_image(1200, 900, seed=4)
+    session = SamSession(tiny_sam2)
+    session.set_image(image)
+    prediction = session.predict(points=[(700, 450, 1)])
+    assert prediction.is_lazy and prediction.preview_size == (1024, 768) and prediction.size == (1200, 900)
+    bare = SAM2ImagePredictor(tiny_sam2.model)
+    bare.set_image(image)
+    masks, scores, _ = bare.predict(point_coords=np.array([[700.0, 450.0]]), point_labels=np.array([1]))
+    np.testing.assert_allclose(prediction.scores, scores, rtol=1e-5)
+    for index in range(3):
+        np.testing.assert_array_equal(prediction.mask(index), masks[index] > 0.5)

@@ -17,9 +17,11 @@ architecture: for them :func:`exportable` is False and clicks use the server's l
 Inputs of the exported model (float32): ``image_embeddings (1, 256, 64, 64)``, ``point_coords (1, N, 2)`` in the
 encoder's frame (``ResizeLongestSide``: x · new_w / w), ``point_labels (1, N)`` (1 include, 0 exclude, 2/3 box
 corners, -1 padding point when there is no box), ``mask_input (1, 1, 256, 256)``, ``has_mask_input (1,)``,
-``orig_im_size (2,)`` (h, w of the masks wanted: the display size). Outputs: ``masks (1, 4, h, w)`` logits,
-``iou_predictions (1, 4)``, ``low_res_masks (1, 4, 256, 256)``; candidate 0 is the single-mask answer, 1-3 the
-multimask ones, exactly as ``MaskDecoder`` slices them.
+``orig_im_size (2,)`` (h, w of the masks wanted: the display size), ``candidate (1,)`` int64 (the mask token
+to upscale; -1 = the best of the multimask tokens 1-3). Outputs: ``masks (1, 1, h, w)`` logits of that one
+candidate, ``iou_predictions (1, 4)``, ``low_res_masks (1, 4, 256, 256)`` (for refinement), ``chosen (1,)``;
+token 0 is the single-mask answer, 1-3 the multimask ones, exactly as ``MaskDecoder`` slices them. Only the drawn
+candidate is upscaled: upscaling all four to the display size cost more than the decoder in the browser.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ from segfill.errors import ModelError
 
 EXPORTABLE_FAMILIES = ("sam", "mobile_sam")
 OPSET = 17
-INPUT_NAMES = ("image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input", "orig_im_size")
-OUTPUT_NAMES = ("masks", "iou_predictions", "low_res_masks")
+INPUT_NAMES = ("image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input", "orig_im_size",
+               "candidate")
+OUTPUT_NAMES = ("masks", "iou_predictions", "low_res_masks", "chosen")
+FORMAT = 2  # bumped when the exported graph changes (part of the cached file's name)
 
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -55,7 +59,7 @@ def default_cache_folder(environ: dict[str, str] | None = None) -> Path:
 
 
 def decoder_filename(loaded: Any) -> str:
-    return f"{loaded.model_key}-decoder-opset{OPSET}.onnx"
+    return f"{loaded.model_key}-decoder-v{FORMAT}-opset{OPSET}.onnx"
 
 
 def _onnx_module(sam: Any) -> Any:
@@ -72,6 +76,24 @@ def _onnx_module(sam: Any) -> Any:
             orig_im_size = orig_im_size.to(torch.int64)
             h, w = orig_im_size[0], orig_im_size[1]
             return F.interpolate(masks, size=(h, w), mode="bilinear", align_corners=False)
+
+        @torch.no_grad()
+        def forward(self, image_embeddings, point_coords, point_labels, mask_input, has_mask_input, orig_im_size,
+                    candidate):
+            sparse_embedding = self._embed_points(point_coords, point_labels)
+            dense_embedding = self._embed_masks(mask_input, has_mask_input)
+            masks, scores = self.model.mask_decoder.predict_masks(
+                image_embeddings=image_embeddings,
+                image_pe=self.model.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse_embedding,
+                dense_prompt_embeddings=dense_embedding,
+            )
+            # only the candidate drawn is upscaled (the display-size upscaling is most of the decoder's time in the
+            # browser): ``candidate`` >= 0 picks a mask token, < 0 the best multimask one (tokens 1-3)
+            best = torch.argmax(scores[:, 1:], dim=1) + 1
+            chosen = torch.where(candidate >= 0, candidate.to(torch.int64), best)
+            low = torch.index_select(masks, 1, chosen)
+            return self.mask_postprocessing(low, orig_im_size), scores, masks, chosen
 
     return DynamicCropSamOnnxModel(model=sam, return_single_mask=False)
 
@@ -108,6 +130,7 @@ def export_decoder(loaded: Any, folder: str | os.PathLike | None = None) -> Path
             torch.randn(1, 1, *(4 * s for s in embed_size), dtype=torch.float, device=device),
             torch.tensor([1], dtype=torch.float, device=device),
             torch.tensor([1500, 2250], dtype=torch.float, device=device),
+            torch.tensor([-1], dtype=torch.int64, device=device),
         )
         buffer = io.BytesIO()
         with warnings.catch_warnings(), _without_onnx_package_if_missing():
@@ -145,7 +168,8 @@ class _without_onnx_package_if_missing:
 
 
 def decoder_inputs(embedding: Any, points: list, box: Any, input_size: tuple[int, int],
-                   original_size: tuple[int, int], out_size: tuple[int, int], mask_input: Any = None) -> dict[str, Any]:
+                   original_size: tuple[int, int], out_size: tuple[int, int], mask_input: Any = None,
+                   candidate: int = -1) -> dict[str, Any]:
     """The exported model's inputs (numpy float32) for a prompt in image pixels, as the browser builds them
     (``javascript/segfill_decoder.js`` does the same arithmetic): ``points`` ``[(x, y, label)]``, ``box``
     ``(x0, y0, x1, y1)`` or None, sizes ``(h, w)``; ``out_size`` is the size of the masks wanted."""
@@ -173,4 +197,5 @@ def decoder_inputs(embedding: Any, points: list, box: Any, input_size: tuple[int
                        if has_mask else np.zeros((1, 1, low_res, low_res), dtype=np.float32)),
         "has_mask_input": np.array([1.0 if has_mask else 0.0], dtype=np.float32),
         "orig_im_size": np.array(out_size, dtype=np.float32),
+        "candidate": np.array([candidate], dtype=np.int64),
     }

@@ -118,6 +118,12 @@ def build_payload(state: UserState, error: str | None = None, force_image: bool 
     interactive = interactive_info(state)
     if interactive is not None:
         payload["sam"] = interactive
+    from segfill.ui.state import encoding_report
+
+    report = encoding_report(state)
+    if report is not None:  # a background encoding of this image: the canvas shows a bar and polls (noop)
+        payload["encoding"] = {"done": report.done, "total": report.total, "message": report.message,
+                               "fraction": report.fraction, "eta_s": None if report.eta_s is None else round(report.eta_s, 1)}
     if state.pending_download is not None:
         payload["download"] = {"filename": state.pending_download.filename, "url": state.pending_download.data_url}
         state.pending_download = None
