@@ -40,12 +40,13 @@ def image_b():
 
 
 class PredictSpy:
-    """Wraps ``predictor.predict`` and records the keyword arguments of every call."""
+    """Wraps a session's decoder call (``SamSession._decode``: SamPredictor.predict's inputs, in image pixels)
+    and records the keyword arguments of every call."""
 
-    def __init__(self, predictor):
+    def __init__(self, session):
         self.calls = []
-        self._predict = predictor.predict
-        predictor.predict = self
+        self._predict = session._decode
+        session._decode = self
 
     def __call__(self, **kwargs):
         self.calls.append(kwargs)
@@ -205,15 +206,13 @@ def test_single_click_gives_three_candidates_best_is_argmax(tiny, image_a):
 def test_points_labels_and_box_reach_the_predictor(tiny, image_a):
     session = SamSession(tiny)
     session.set_image(image_a)
-    spy = PredictSpy(session.predictor)
+    spy = PredictSpy(session)
     prediction = session.predict(points=[(10, 20, 1), (30.5, 40, 0), (50, 60)], box=(100, 90, 5, 8))
     call = spy.calls[-1]
-    # the 160×120 image is larger than the tiny model's 128-px input: the session hands the prompt over in the
-    # encoder's frame, moved exactly as predict() would move it, and gets masks at that (preview) resolution
-    transform, size = session.predictor.transform, (120, 160)
-    np.testing.assert_array_equal(call["point_coords"], transform.apply_coords(np.array([[10, 20], [30.5, 40], [50, 60]]), size))
+    np.testing.assert_array_equal(call["point_coords"], [[10, 20], [30.5, 40], [50, 60]])
     np.testing.assert_array_equal(call["point_labels"], [1, 0, 1])
-    np.testing.assert_array_equal(call["box"], transform.apply_boxes(np.array([5, 8, 100, 90]), size))  # corners sorted
+    np.testing.assert_array_equal(call["box"], [5, 8, 100, 90])  # corners sorted
+    # masks are made from the logits on demand: the preview at the tiny model's 128-px input, full size when asked
     assert prediction.is_lazy and prediction.preview_size == (128, 96) and prediction.size == (160, 120)
     assert call["multimask_output"] is False  # several points + box: unambiguous, one mask
     assert call["mask_input"] is None
@@ -228,7 +227,7 @@ def test_points_labels_and_box_reach_the_predictor(tiny, image_a):
 def test_previous_logits_are_fed_back_only_when_points_are_appended(tiny, image_a, image_b):
     session = SamSession(tiny, EmbeddingCache())
     session.set_image(image_a)
-    spy = PredictSpy(session.predictor)
+    spy = PredictSpy(session)
 
     first = session.predict(points=[(40, 40, 1)])
     assert spy.calls[-1]["mask_input"] is None
@@ -336,7 +335,7 @@ def test_sam2_session_caches_and_matches_its_own_predictor(tiny_sam2, image_a, i
     np.testing.assert_array_equal(first.masks, masks > 0.5)
     np.testing.assert_allclose(first.scores, scores, rtol=1e-5)
 
-    spy = PredictSpy(session.predictor)
+    spy = PredictSpy(session)
     session.predict(points=[(50, 40, 1), (10, 100, 0)])
     np.testing.assert_array_equal(spy.calls[-1]["mask_input"], again.low_res_logits[again.best_index][None])
 

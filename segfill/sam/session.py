@@ -228,14 +228,12 @@ class Prediction:
     """
 
     def __init__(self, masks: np.ndarray | None = None, scores: Any = (), low_res_logits: Any = None, *,
-                 preview_masks: np.ndarray | None = None, upscale: MaskUpscale | None = None,
-                 full_logits: np.ndarray | None = None) -> None:
-        if masks is None and (preview_masks is None or upscale is None):
-            raise ValueError("a Prediction needs its masks, or preview masks and how to upscale them")
+                 upscale: MaskUpscale | None = None, full_logits: np.ndarray | None = None) -> None:
+        if masks is None and upscale is None:
+            raise ValueError("a Prediction needs its masks, or how to make them from its logits")
         self._masks = None if masks is None else np.asarray(masks, dtype=bool)
         self.scores = np.asarray(scores, dtype=np.float32)
         self.low_res_logits = np.asarray(low_res_logits) if low_res_logits is not None else None
-        self.preview_masks = self._masks if preview_masks is None else np.asarray(preview_masks, dtype=bool)
         self.upscale = upscale
         # SAM 2 hands back clamped logits for feeding back; its masks come from the unclamped ones
         self._full_logits = full_logits if full_logits is not None else self.low_res_logits
@@ -244,7 +242,7 @@ class Prediction:
 
     @property
     def is_lazy(self) -> bool:
-        """True when full-size masks are made on demand (the image is larger than the model's input)."""
+        """True when masks are made on demand from the logits (every prediction a SamSession makes)."""
         return self._masks is None
 
     @property
@@ -256,10 +254,19 @@ class Prediction:
 
     @property
     def preview_size(self) -> tuple[int, int]:
-        return int(self.preview_masks.shape[2]), int(self.preview_masks.shape[1])
+        """The encoder's input resolution for this image (at most its size): the size of :meth:`preview`."""
+        if self._masks is not None:
+            return self.size
+        height, width = self.upscale.input_size
+        full_w, full_h = self.size
+        return (int(width), int(height)) if width * height < full_w * full_h else (full_w, full_h)
 
     def preview(self, index: int) -> np.ndarray:
-        return self.preview_masks[int(index)]
+        return self.mask_at(index, self.preview_size)
+
+    @property
+    def preview_masks(self) -> np.ndarray:
+        return np.stack([self.preview(i) for i in range(len(self))])
 
     def mask(self, index: int) -> np.ndarray:
         """Candidate ``index`` at full size (bool ``(H, W)``)."""
@@ -277,6 +284,8 @@ class Prediction:
         """Candidate ``index`` at ``size`` (width, height), e.g. the display size, made from the logits by SAM's
         own upscaling when the full-size masks are made on demand (no full-size mask in between)."""
         width, height = int(size[0]), int(size[1])
+        if (width, height) == self.size:
+            return self.mask(index)
         if self._masks is None:
             return self.upscale.logits_to_mask(self._full_logits[int(index)], (height, width))
         return _resize_bool_mask(self._masks[int(index)], (width, height))
@@ -425,24 +434,24 @@ class Sam2Predictor:
         )
         return masks > 0.5, scores, low_res  # SAM 2 returns thresholded masks as float 0/1
 
-    def predict_preview(self, preview_hw: tuple[int, int], **prompt: Any):
-        """``predict`` with the masks made at ``preview_hw`` instead of the image size; also returns the
-        unclamped logits SAM 2 makes its masks from: (preview masks, scores, low_res, unclamped logits)."""
+    def predict_low_res(self, **prompt: Any):
+        """``predict`` without upscaling its masks; also returns the unclamped logits SAM 2 makes its masks from:
+        (low-res masks, scores, low_res (clamped, for feeding back), unclamped logits)."""
         transforms = self.inner._transforms
-        original = transforms.postprocess_masks
         captured: dict[str, Any] = {}
 
-        def at_preview_size(masks: Any, orig_hw: Any) -> Any:
+        def keep_low_res(masks: Any, orig_hw: Any) -> Any:
             captured["logits"] = masks.detach()
-            return original(masks, preview_hw)
+            return masks
 
-        transforms.postprocess_masks = at_preview_size
+        transforms.postprocess_masks = keep_low_res
         try:
             masks, scores, low_res = self.predict(**prompt)
         finally:
             del transforms.postprocess_masks  # back to the class's method
         logits = captured["logits"]
-        return masks, scores, low_res, logits[0].float().cpu().numpy() if logits.dim() == 4 else logits.float().cpu().numpy()
+        logits = logits[0] if logits.dim() == 4 else logits
+        return masks, scores, low_res, logits.float().cpu().numpy()
 
     def capture(self) -> CachedEmbedding:
         inner = self.inner
@@ -599,41 +608,63 @@ class SamSession:
         return prediction
 
     def _predict(self, point_coords, point_labels, box, mask_input, multimask: bool) -> Prediction:
-        """One decoder run. For an image larger than the model's input the masks come back at the input's
-        resolution (the preview) and full-size ones are made on demand (:class:`Prediction`), so a click on an
-        8000×6000 photo costs about what it costs on a 1024-px one."""
+        """One decoder run; its masks stay SAM's low-res logits until something asks for a mask (:class:`Prediction`),
+        so a click costs the decoder plus the one mask drawn, not three full-size upscalings (for an 8000×6000 photo
+        those cost more than the decoder; for a 1024-px one about as much)."""
+        low_res, scores, logits = self._decode(point_coords=point_coords, point_labels=point_labels, box=box,
+                                               mask_input=mask_input, multimask_output=multimask)
+        return Prediction(scores=scores, low_res_logits=low_res, upscale=self._mask_upscale(), full_logits=logits)
+
+    def _mask_upscale(self) -> MaskUpscale:
         predictor = self.predictor
         width, height = self._image_size
-        prompt = {"point_coords": point_coords, "point_labels": point_labels, "box": box, "mask_input": mask_input,
-                  "multimask_output": multimask}
         model_size = int(getattr(self.model, "image_size", 1024) or 1024)
-        if max(width, height) <= model_size:
-            masks, scores, low_res = predictor.predict(**prompt)
-            return Prediction(masks=masks, scores=scores, low_res_logits=low_res)
         threshold = float(getattr(predictor, "mask_threshold", getattr(getattr(predictor, "model", None), "mask_threshold", 0.0)))
         if isinstance(predictor, Sam2Predictor):
-            scale = model_size / max(width, height)
+            scale = min(1.0, model_size / max(width, height))
             preview_hw = (max(1, int(height * scale + 0.5)), max(1, int(width * scale + 0.5)))
-            preview, scores, low_res, logits = predictor.predict_preview(preview_hw, **prompt)
-            upscale = MaskUpscale("sam2", model_size, preview_hw, (height, width), threshold)
-            return Prediction(preview_masks=preview, scores=scores, low_res_logits=low_res, upscale=upscale,
-                              full_logits=logits)
-        # segment-anything's predictors (SAM, SAM-HQ, MobileSAM): prompts go to the encoder's frame exactly as
-        # predict() would move them, then predict() runs with the image's size set to that frame, so its
-        # postprocessing stops at the input resolution; the logits are bit for bit the same.
-        original_size = tuple(predictor.original_size)
-        input_size = tuple(predictor.input_size)
+            return MaskUpscale("sam2", model_size, preview_hw, (height, width), threshold)
+        return MaskUpscale("sam", model_size, tuple(predictor.input_size), tuple(predictor.original_size), threshold)
+
+    def _decode(self, point_coords=None, point_labels=None, box=None, mask_input=None, multimask_output=True):
+        """(low-res logits fed back on refinement, scores, low-res logits the masks are made from) for a prompt in
+        image pixels: SamPredictor.predict's arithmetic without its upscaling (SAM 2: its own predict, upscaling
+        intercepted; it clamps the logits it hands back, not those it makes masks from)."""
+        import torch
+
+        predictor = self.predictor
+        if isinstance(predictor, Sam2Predictor):
+            _masks, scores, low_res, logits = predictor.predict_low_res(
+                point_coords=point_coords, point_labels=point_labels, box=box, mask_input=mask_input,
+                multimask_output=multimask_output)
+            return low_res, scores, logits
+        device = predictor.device
+        points = boxes = masks = None
         if point_coords is not None:
-            prompt["point_coords"] = predictor.transform.apply_coords(point_coords, original_size)
+            coords = predictor.transform.apply_coords(point_coords, predictor.original_size)
+            points = (torch.as_tensor(coords, dtype=torch.float, device=device)[None, :, :],
+                      torch.as_tensor(point_labels, dtype=torch.int, device=device)[None, :])
         if box is not None:
-            prompt["box"] = predictor.transform.apply_boxes(box, original_size)
-        predictor.original_size = input_size
-        try:
-            preview, scores, low_res = predictor.predict(**prompt)
-        finally:
-            predictor.original_size = original_size
-        upscale = MaskUpscale("sam", model_size, input_size, original_size, threshold)
-        return Prediction(preview_masks=preview, scores=scores, low_res_logits=low_res, upscale=upscale)
+            boxes = torch.as_tensor(predictor.transform.apply_boxes(box, predictor.original_size), dtype=torch.float,
+                                    device=device)[None, :]
+        if mask_input is not None:
+            masks = torch.as_tensor(mask_input, dtype=torch.float, device=device)[None, :, :, :]
+        model = predictor.model
+        extra = {}
+        if getattr(predictor, "interm_features", None) is not None:  # SAM-HQ, as its SamPredictor calls it
+            extra = {"hq_token_only": False, "interm_embeddings": predictor.interm_features}
+        with torch.no_grad():
+            sparse, dense = model.prompt_encoder(points=points, boxes=boxes, masks=masks)
+            low_res, iou = model.mask_decoder(
+                image_embeddings=predictor.features,
+                image_pe=model.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=multimask_output,
+                **extra,
+            )
+        logits = low_res[0].detach().float().cpu().numpy()
+        return logits, iou[0].detach().float().cpu().numpy(), logits
 
     @property
     def last_prediction(self) -> Prediction | None:

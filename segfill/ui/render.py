@@ -63,7 +63,7 @@ def candidate_thumbnails(state: UserState) -> list[dict[str, Any]]:
     size = (base.shape[1], base.shape[0])
     thumbs = []
     for index, score in enumerate(prediction.scores):
-        mask = prediction.preview(index)  # the candidate at display size at most: no full-size mask for a thumbnail
+        mask = prediction.mask_at(index, size)  # made at thumbnail size from SAM's logits: no full-size mask
         alpha = (mask_to_grey(np.asarray(mask, dtype=bool), size).astype(np.float32) / 255.0)[..., None] * 0.6
         tinted = np.clip(base * (1 - alpha) + TINT_RGB * alpha, 0, 255).astype(np.uint8)
         thumbs.append({"index": index, "score": round(float(score), 3), "url": png_data_url(Image.fromarray(tinted, "RGB"))})

@@ -98,11 +98,11 @@ class Edit:
 
 class CompactPrediction:
     """An older SAM answer kept for undo, packed; same interface as :class:`~segfill.sam.session.Prediction`
-    (``mask(i)``, ``preview(i)``, ``masks``, ``scores``, ``best_index``, ``size``, ``preview_size``).
+    (``mask(i)``, ``mask_at(i, size)``, ``preview(i)``, ``masks``, ``scores``, ``best_index``, ``size``).
 
-    A prediction holding full-size candidates keeps them bit-packed (an 8000×6000 image's three candidates take
-    kilobytes instead of 144 MB); one whose full-size masks are made on demand keeps its preview candidates
-    packed and its logits losslessly compressed, and makes a full-size mask again only when asked."""
+    A prediction made from SAM's logits (every SamSession answer) keeps them losslessly compressed, a few hundred
+    kilobytes whatever the image size, and makes a mask again only when asked; one holding full-size masks keeps
+    them bit-packed."""
 
     def __init__(self, prediction: Any) -> None:
         import zlib
@@ -110,14 +110,11 @@ class CompactPrediction:
         self.scores = np.asarray(prediction.scores, dtype=np.float32)
         self.best_index = int(prediction.best_index)
         self.upscale = getattr(prediction, "upscale", None) if getattr(prediction, "is_lazy", False) else None
+        self.packed = None
+        self._logits = None
         if self.upscale is None:
             self.packed = [PackedMask.pack(np.asarray(prediction.mask(i), dtype=bool)) for i in range(len(prediction))]
-            self.packed_preview = self.packed
-            self._logits = None
         else:
-            self.packed = None
-            self.packed_preview = [PackedMask.pack(np.asarray(prediction.preview(i), dtype=bool))
-                                   for i in range(len(prediction))]
             logits = np.ascontiguousarray(prediction._full_logits, dtype=np.float32)
             self._logits = (logits.shape, zlib.compress(logits.tobytes(), 1))
 
@@ -125,34 +122,39 @@ class CompactPrediction:
     def is_lazy(self) -> bool:
         return self.upscale is not None
 
+    def _unpacked(self) -> Any:
+        import zlib
+
+        from segfill.sam.session import Prediction
+
+        shape, data = self._logits
+        logits = np.frombuffer(zlib.decompress(data), dtype=np.float32).reshape(shape)
+        return Prediction(scores=self.scores, upscale=self.upscale, full_logits=logits)
+
     def mask(self, index: int) -> np.ndarray:
         if self.packed is not None:
             return self.packed[int(index)].unpack()
-        return self.upscale.logits_to_mask(self._decompressed_logits()[int(index)])
-
-    def preview(self, index: int) -> np.ndarray:
-        return self.packed_preview[int(index)].unpack()
+        return self._unpacked().mask(index)
 
     def mask_at(self, index: int, size: tuple[int, int]) -> np.ndarray:
         if self.packed is not None:
             return _resize_bool_mask(self.packed[int(index)].unpack(), size)
-        return self.upscale.logits_to_mask(self._decompressed_logits()[int(index)], (int(size[1]), int(size[0])))
-
-    def _decompressed_logits(self) -> np.ndarray:
-        import zlib
-
-        shape, data = self._logits
-        return np.frombuffer(zlib.decompress(data), dtype=np.float32).reshape(shape)
+        return self._unpacked().mask_at(index, size)
 
     @property
     def size(self) -> tuple[int, int]:
-        height, width = self.upscale.original_size if self.upscale is not None else self.packed[0].shape
+        if self.upscale is not None:
+            height, width = self.upscale.original_size
+        else:
+            height, width = self.packed[0].shape
         return int(width), int(height)
 
     @property
     def preview_size(self) -> tuple[int, int]:
-        height, width = self.packed_preview[0].shape
-        return int(width), int(height)
+        return self.size if self.packed is not None else self._unpacked().preview_size
+
+    def preview(self, index: int) -> np.ndarray:
+        return self.mask_at(index, self.preview_size)
 
     @property
     def masks(self) -> np.ndarray:
