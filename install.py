@@ -15,17 +15,17 @@ import launch
 # the WebUI runs this file with its own root as cwd and PYTHONPATH; SegFill's engine lies next to it
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from segfill.sam.registry import FAMILY_PACKAGES  # noqa: E402  (stdlib-only module)
+from segfill.sam.registry import FAMILY_PACKAGES, family_requirements  # noqa: E402  (stdlib-only module)
 
-#: import name -> pip requirement, always installed when missing
-REQUIRED = {
-    "segment_anything": "segment-anything>=1.0",
-}
+#: import name -> pip requirement, always installed when missing. MobileSAM (vit_t, the model SegFill
+#: recommends on a CPU) is a small pure-Python package from PyPI; timm, which it imports, ships with the WebUI.
+REQUIRED = {"segment_anything": "segment-anything>=1.0"}
+REQUIRED.update({module: requirement for requirement, module in family_requirements("mobile_sam")})
 
-#: extra name (SEGFILL_EXTRAS) -> (import name, pip requirement); the registry says which package supplies
+#: extra name (SEGFILL_EXTRAS) -> [(import name, pip requirement)]; the registry says which packages supply
 #: each model family's architecture
-OPTIONAL = {family: (module, requirement) for family, (requirement, module) in FAMILY_PACKAGES.items()
-            if family != "sam"}
+OPTIONAL = {family: [(module, requirement) for requirement, module in family_requirements(family)]
+            for family in FAMILY_PACKAGES if family not in ("sam", "mobile_sam")}
 
 
 def wanted_extras():
@@ -36,16 +36,16 @@ def wanted_extras():
 def missing_requirements():
     missing = [req for module, req in REQUIRED.items() if not launch.is_installed(module)]
     for name in wanted_extras():
-        module, req = OPTIONAL[name]
-        if not launch.is_installed(module):
-            missing.append(req)
+        for module, req in OPTIONAL[name]:
+            if not launch.is_installed(module) and req not in missing:
+                missing.append(req)
     return missing
 
 
 def main():
     for req in missing_requirements():
         try:
-            if req == OPTIONAL["sam2"][1]:
+            if req == FAMILY_PACKAGES["sam2"][0]:
                 # sam2's sdist pins torch>=2.5.1 and builds a CUDA extension: install it the way that
                 # leaves the WebUI's torch alone (segfill/sam/sam2_install.py)
                 from segfill.sam.sam2_install import install_sam2

@@ -37,3 +37,13 @@ DETECT_TEXT_THRESHOLD = 0.25
 DETECT_MAX_BOXES = 20
 #: the manifest written beside every output (one JSON line per output)
 MANIFEST_NAME = "segfill-manifest.jsonl"
+
+#: the SAM model the tab recommends when SAM runs on a CPU (registry name): MobileSAM answers a first click in
+#: about a second there, where ViT-B needs several (BENCHMARKS.md, first click)
+CPU_RECOMMENDED_SAM_MODEL = "mobile_sam"
+
+#: SAM image-encoder precision: "auto" = bf16 autocast where the device has native bf16 and the model family
+#: matches fp32 within segfill.sam.precision.BF16_TOLERANCE, else fp32; "fp32" / "bf16" force it
+SAM_PRECISION = "auto"
+#: prompts the segment map decodes at once: bounds the decoder's memory (16: ~200 MB for a ViT model)
+SEGMENT_MAP_POINTS_PER_BATCH = 16

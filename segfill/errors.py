@@ -31,3 +31,14 @@ class MissingDependencyError(ModelError):
 
 class DownloadError(SegFillError):
     """A download failed or its checksum did not match; no file that looks valid is left behind."""
+
+
+class Cancelled(SegFillError):
+    """A long job (encoding, segment map, model loading, download) stopped because its ``should_stop()`` said
+    so; nothing it would have produced is kept. ``done`` / ``total`` say how far it got."""
+
+    def __init__(self, what: str, done: float = 0, total: float = 0) -> None:
+        self.what = what
+        self.done = done
+        self.total = total
+        super().__init__(f"{what[:1].upper()}{what[1:]} was cancelled.")

@@ -9,12 +9,15 @@ import numpy as np
 from tests.tiny_models import save_tiny_sam
 
 
-def load_tiny(path: Path, seed: int = 0):
-    """Save a tiny random SAM to ``path`` and load it back through ``segfill.sam.loading.load_sam``."""
+def load_tiny(path: Path, seed: int = 0, precision: str = "fp32"):
+    """Save a tiny random SAM to ``path`` and load it back through ``segfill.sam.loading.load_sam``.
+
+    fp32 by default: these tests compare SegFill's masks bit for bit with a bare ``SamPredictor``'s, which never
+    autocasts (the bf16 encoder path has its own tests, tests/test_sam_precision.py)."""
     from segfill.sam.loading import load_sam
 
     save_tiny_sam(path, seed=seed)
-    return load_sam(path, device="cpu")
+    return load_sam(path, device="cpu", precision=precision)
 
 
 def textured_image(width: int = 160, height: int = 120, seed: int = 0) -> np.ndarray:

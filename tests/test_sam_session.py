@@ -40,12 +40,13 @@ def image_b():
 
 
 class PredictSpy:
-    """Wraps ``predictor.predict`` and records the keyword arguments of every call."""
+    """Wraps a session's decoder call (``SamSession._decode``: SamPredictor.predict's inputs, in image pixels)
+    and records the keyword arguments of every call."""
 
-    def __init__(self, predictor):
+    def __init__(self, session):
         self.calls = []
-        self._predict = predictor.predict
-        predictor.predict = self
+        self._predict = session._decode
+        session._decode = self
 
     def __call__(self, **kwargs):
         self.calls.append(kwargs)
@@ -205,12 +206,14 @@ def test_single_click_gives_three_candidates_best_is_argmax(tiny, image_a):
 def test_points_labels_and_box_reach_the_predictor(tiny, image_a):
     session = SamSession(tiny)
     session.set_image(image_a)
-    spy = PredictSpy(session.predictor)
+    spy = PredictSpy(session)
     prediction = session.predict(points=[(10, 20, 1), (30.5, 40, 0), (50, 60)], box=(100, 90, 5, 8))
     call = spy.calls[-1]
     np.testing.assert_array_equal(call["point_coords"], [[10, 20], [30.5, 40], [50, 60]])
     np.testing.assert_array_equal(call["point_labels"], [1, 0, 1])
     np.testing.assert_array_equal(call["box"], [5, 8, 100, 90])  # corners sorted
+    # masks are made from the logits on demand: the preview at the tiny model's 128-px input, full size when asked
+    assert prediction.is_lazy and prediction.preview_size == (128, 96) and prediction.size == (160, 120)
     assert call["multimask_output"] is False  # several points + box: unambiguous, one mask
     assert call["mask_input"] is None
     assert len(prediction) == 1
@@ -224,7 +227,7 @@ def test_points_labels_and_box_reach_the_predictor(tiny, image_a):
 def test_previous_logits_are_fed_back_only_when_points_are_appended(tiny, image_a, image_b):
     session = SamSession(tiny, EmbeddingCache())
     session.set_image(image_a)
-    spy = PredictSpy(session.predictor)
+    spy = PredictSpy(session)
 
     first = session.predict(points=[(40, 40, 1)])
     assert spy.calls[-1]["mask_input"] is None
@@ -306,7 +309,7 @@ def tiny_sam2(tmp_path_factory):
     model = build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", ckpt_path=None, device="cpu", mode="eval")
     path = tmp_path_factory.mktemp("sam2") / "sam2_hiera_t_random.pt"
     torch.save({"model": model.state_dict()}, path)
-    return load_sam(path)
+    return load_sam(path, precision="fp32")  # compared bit for bit with SAM 2's own (fp32) predictor
 
 
 @pytest.mark.slow
@@ -332,7 +335,7 @@ def test_sam2_session_caches_and_matches_its_own_predictor(tiny_sam2, image_a, i
     np.testing.assert_array_equal(first.masks, masks > 0.5)
     np.testing.assert_allclose(first.scores, scores, rtol=1e-5)
 
-    spy = PredictSpy(session.predictor)
+    spy = PredictSpy(session)
     session.predict(points=[(50, 40, 1), (10, 100, 0)])
     np.testing.assert_array_equal(spy.calls[-1]["mask_input"], again.low_res_logits[again.best_index][None])
 
@@ -350,3 +353,23 @@ def test_sam2_segment_map(tiny_sam2, image_a):
     assert session.encoder_calls == 0
 
 
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _sam2_importable(), reason="the optional sam2 package is not installed")
+def test_sam2_on_an_image_larger_than_its_input_makes_full_size_masks_on_demand(tiny_sam2):
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+    from tests._sam_fixtures import textured_image
+
+    image = textured_image(1200, 900, seed=4)
+    session = SamSession(tiny_sam2)
+    session.set_image(image)
+    prediction = session.predict(points=[(700, 450, 1)])
+    assert prediction.is_lazy and prediction.preview_size == (1024, 768) and prediction.size == (1200, 900)
+    bare = SAM2ImagePredictor(tiny_sam2.model)
+    bare.set_image(image)
+    masks, scores, _ = bare.predict(point_coords=np.array([[700.0, 450.0]]), point_labels=np.array([1]))
+    np.testing.assert_allclose(prediction.scores, scores, rtol=1e-5)
+    for index in range(3):
+        np.testing.assert_array_equal(prediction.mask(index), masks[index] > 0.5)

@@ -510,25 +510,33 @@ def _fake_launch(installed):
     return launch, calls
 
 
-def test_install_installs_only_segment_anything_when_missing(monkeypatch):
+def test_install_installs_segment_anything_and_mobilesam_from_pypi_when_missing(monkeypatch):
     monkeypatch.delenv("SEGFILL_EXTRAS", raising=False)
-    launch, calls = _fake_launch(installed={"torch", "cv2", "numpy", "gradio"})
+    launch, calls = _fake_launch(installed={"torch", "cv2", "numpy", "gradio", "timm"})  # the WebUI ships timm
     _run_install(launch)
-    assert len(calls) == 1 and "segment-anything" in calls[0] and "--no-deps" in calls[0]
+    assert calls == ['install --no-deps "segment-anything>=1.0"', 'install --no-deps "mobilesam-mirror"']
+    assert not any("git+" in call or "github" in call for call in calls)  # no git URL: installs offline-capable
     for pinned in ("torch", "gradio", "opencv", "numpy", "pillow"):
-        assert pinned not in calls[0].lower().replace("segment-anything", "")
+        assert all(pinned not in call.lower().replace("segment-anything", "") for call in calls)
+
+
+def test_install_adds_timm_for_mobilesam_only_where_it_is_missing(monkeypatch):
+    monkeypatch.delenv("SEGFILL_EXTRAS", raising=False)
+    launch, calls = _fake_launch(installed={"segment_anything", "mobile_sam"})
+    _run_install(launch)
+    assert calls == ['install --no-deps "timm"']
 
 
 def test_install_second_start_runs_no_pip(monkeypatch):
     monkeypatch.delenv("SEGFILL_EXTRAS", raising=False)
-    launch, calls = _fake_launch(installed={"segment_anything"})
+    launch, calls = _fake_launch(installed={"segment_anything", "mobile_sam", "timm"})
     _run_install(launch)
     assert calls == []
 
 
 def test_install_optional_extras_only_when_asked(monkeypatch):
     monkeypatch.setenv("SEGFILL_EXTRAS", "sam_hq, unknown")
-    launch, calls = _fake_launch(installed={"segment_anything"})
+    launch, calls = _fake_launch(installed={"segment_anything", "mobile_sam", "timm"})
     _run_install(launch)
     assert calls == ['install --no-deps "segment-anything-hq"']
 
@@ -541,7 +549,7 @@ def test_install_sam2_extra_goes_through_the_torch_safe_installer(monkeypatch):
     used = []
     monkeypatch.setattr(sam2_install, "install_sam2",
                         lambda **kwargs: used.append(kwargs) or sam2_install.Sam2Status(True, None, "1.1.0", "ok"))
-    launch, calls = _fake_launch(installed={"segment_anything"})
+    launch, calls = _fake_launch(installed={"segment_anything", "mobile_sam", "timm"})
     _run_install(launch)
     assert calls == [] and len(used) == 1
 

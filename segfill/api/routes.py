@@ -344,9 +344,10 @@ def register_routes(
                 raise InputError(f"Candidate {body.candidate} does not exist; choose \"best\" or 0 to {count - 1}.")
             else:
                 chosen = int(body.candidate)
-            refined = refine(prediction.masks[chosen], refinement)
+            refined = refine(prediction.mask(chosen), refinement)
             return {
-                "masks": [_mask_png(candidate) for candidate in prediction.masks],
+                # one full-size candidate at a time (an 8000×6000 image's three float upscales never coexist)
+                "masks": [_mask_png(prediction.mask(index)) for index in range(count)],
                 "scores": [float(score) for score in prediction.scores],
                 "chosen": chosen,
                 "mask": _mask_png(refined),
@@ -448,6 +449,9 @@ def register_routes(
     from segfill.api.detect import register_detect_routes
 
     register_detect_routes(router, host, gpu, decode, _http_errors)
+    from segfill.api.interactive import register_interactive_routes
+
+    register_interactive_routes(router, host, gpu)  # browser decoder files, embeddings, the lean click route
     app.include_router(router)
     app.openapi_schema = None  # the app may have served /openapi.json already; let /docs show the new routes
     return router

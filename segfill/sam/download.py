@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from segfill.errors import DownloadError, ModelError
+from segfill.errors import Cancelled, DownloadError, ModelError
 from segfill.sam.registry import (
     KNOWN_MODELS,
     MODEL_FILE_SUFFIXES,
@@ -131,6 +131,7 @@ def download_model(
     suffixes: tuple[str, ...] = MODEL_FILE_SUFFIXES,
     force: bool = False,
     check: Callable[[Path, str, ModelSpec | None], Any] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Path:
     """Download ``source`` (a ModelSpec, a registry name or a URL) into ``folder`` and return the final path.
 
@@ -143,7 +144,9 @@ def download_model(
     Raises :class:`DownloadError` with one sentence; the ``.part`` file is removed on every failure,
     including KeyboardInterrupt. ``suffixes``: the file name endings accepted; ``check(part, filename, spec)``
     the structural check of the received file (default :func:`check_checkpoint`; a detector folder's
-    ``config.json``, vocabulary and safetensors files come through here with their own check).
+    ``config.json``, vocabulary and safetensors files come through here with their own check); a cancellation
+    (``should_stop()`` True between chunks) raises :class:`segfill.errors.Cancelled`. ``segfill.progress.byte_progress``
+    adapts the common ``progress(done, total, message)`` style to this module's ``progress(done_bytes, total_bytes)``.
     """
     sha256 = normalise_hash(sha256)
     md5 = normalise_hash(md5, "MD5")
@@ -187,7 +190,7 @@ def download_model(
     try:
         folder.mkdir(parents=True, exist_ok=True)
         digest = _stream_to_part(url, part, opener or _default_opener, progress, sha256, md5, size_bytes,
-                                 chunk_size, timeout, filename)
+                                 chunk_size, timeout, filename, should_stop)
         (check or check_checkpoint)(part, filename, spec)
         if existing and not force and not (sha256 or md5):
             # nothing to verify the existing file with but the bytes just downloaded
@@ -219,7 +222,8 @@ def _interrupted(filename: str, done: int, exc: BaseException) -> DownloadError:
 
 
 def _stream_to_part(url: str, part: Path, opener: Opener, progress: ProgressCallback | None, sha256: str | None,
-                    md5: str | None, size_bytes: int | None, chunk_size: int, timeout: float, filename: str) -> str:
+                    md5: str | None, size_bytes: int | None, chunk_size: int, timeout: float, filename: str,
+                    should_stop: Callable[[], bool] | None = None) -> str:
     """Stream ``url`` into ``part``, checking size and hashes; returns the SHA-256 of what was received."""
     sha = hashlib.sha256()
     md = hashlib.md5(usedforsecurity=False) if md5 and not sha256 else None
@@ -249,6 +253,8 @@ def _stream_to_part(url: str, part: Path, opener: Opener, progress: ProgressCall
                     raise _interrupted(filename, received, exc) from exc
                 if not block:
                     break
+                if should_stop is not None and should_stop():
+                    raise Cancelled(f"the download of {filename}", done, total or 0)
                 out.write(block)
                 sha.update(block)
                 if md is not None:

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from segfill.errors import MissingDependencyError, ModelError
+from segfill.progress import ProgressCallback, ShouldStop, check, report
+from segfill.sam.precision import check_precision
 from segfill.sam.registry import (
     CUSTOM_ARCH,
     FAMILY_PACKAGES,
@@ -28,6 +30,7 @@ from segfill.sam.registry import (
     ModelSpec,
     classify_shapes,
     family_arch_label,
+    family_install_hint,
     file_fingerprint,
     parse_model_type,
     read_state_dict,
@@ -61,10 +64,20 @@ class LoadedSam:
     spec: ModelSpec | None = None
     identified_by: str = "shapes"
     image_size: int = 1024
+    #: encoder precision setting ("auto", "fp32", "bf16"); segfill.sam.precision.model_precision resolves it
+    precision: str = "auto"
 
     @property
     def label(self) -> str:
         return family_arch_label(self.family, self.arch)
+
+    @property
+    def embedding_key(self) -> str:
+        """``model_key`` plus the encoder precision in force (bf16 embeddings differ slightly from fp32)."""
+        from segfill.sam.precision import model_precision
+
+        resolved = model_precision(self)
+        return self.model_key if resolved == "fp32" else f"{self.model_key}@{resolved}"
 
     def to(self, device: str) -> LoadedSam:
         self.model.to(device)
@@ -306,12 +319,7 @@ def _import_family(family: str):
         feature = f"Loading a {family_arch_label(family, '').strip()} model"
         if exc.name and exc.name.split(".")[0] != module:  # the package is there but needs another one
             raise MissingDependencyError(exc.name.split(".")[0], feature) from exc
-        hint = None
-        if family == "sam2":
-            hint = "pick it under 'Download a SAM model' in the SegFill tab to install it without touching torch"
-        elif family == "mobile_sam":
-            hint = f"pip install {package}"
-        raise MissingDependencyError(package, feature, hint) from exc
+        raise MissingDependencyError(package, feature, family_install_hint(family)) from exc
     except Exception as exc:  # e.g. a package written for a newer torch failing at import time
         raise ModelError(f"The installed '{package}' package does not work here ({type(exc).__name__}: {exc}); "
                          f"{family_arch_label(family, '').strip()} models are unavailable.") from exc
@@ -345,15 +353,31 @@ def _sam2_config_for(arch: str) -> str:
     return f"configs/sam2.1/sam2.1_hiera_{suffix}.yaml"
 
 
-def load_sam(path: str | os.PathLike, model_type: str | None = None, device: str = "cpu") -> LoadedSam:
+LOAD_STEPS = 4  # reading the file, building the model, copying the weights, moving it to the device
+
+
+def load_sam(path: str | os.PathLike, model_type: str | None = None, device: str = "cpu",
+             precision: str = "auto", progress: ProgressCallback | None = None,
+             should_stop: ShouldStop | None = None) -> LoadedSam:
     """Load a SAM checkpoint file and return a model on ``device`` in eval mode.
+
+    ``progress(done, LOAD_STEPS, message)`` is told about each step and ``should_stop()`` checked between
+    them (:class:`~segfill.errors.Cancelled`; nothing is kept).
+
+    ``precision`` is the encoder's number format setting (``segfill.sam.precision``: "auto" = bf16 autocast
+    where the device has native bf16 and the family matches fp32 within tolerance).
 
     ``model_type`` (e.g. "vit_b", "sam_hq:vit_l", "hiera_t") overrides identification; a file whose tensors
     contradict it is refused with an error naming the file and both types. Corrupt, truncated, non-SAM or
     pickled-object files raise :class:`ModelError` naming the file.
     """
     path = Path(path)
+    what = f"loading {path.name}"
+    check(should_stop, what, 0, LOAD_STEPS)
+    report(progress, 0, LOAD_STEPS, f"Reading {path.name}…")
     data = read_state_dict(path)
+    check(should_stop, what, 1, LOAD_STEPS)
+    report(progress, 1, LOAD_STEPS, f"Building the model of {path.name}…")
     weights, _wrapper = unwrap_state_dict(data)
     shapes = tensor_shapes(weights)
 
@@ -374,6 +398,8 @@ def load_sam(path: str | os.PathLike, model_type: str | None = None, device: str
     if family == "sam":
         config = derive_sam_config(shapes, path.name)
         model, empty = _construct_for_loading(lambda: build_sam_from_config(config))
+        check(should_stop, what, 2, LOAD_STEPS)
+        report(progress, 2, LOAD_STEPS, f"Copying the weights of {path.name}…")
         _load_weights(model, weights, path, family_arch_label(family, arch))
         if empty:
             _reset_pixel_stats(model)
@@ -381,7 +407,10 @@ def load_sam(path: str | os.PathLike, model_type: str | None = None, device: str
     else:
         model, image_size = _build_family_model(family, arch, weights, path, spec)
     del data, weights
+    check(should_stop, what, 3, LOAD_STEPS)
+    report(progress, 3, LOAD_STEPS, f"Moving {path.name} to {device}…")
     model.to(device)
+    report(progress, LOAD_STEPS, LOAD_STEPS, f"{path.name} is loaded.")
     return LoadedSam(
         model=model,
         arch=arch,
@@ -392,4 +421,5 @@ def load_sam(path: str | os.PathLike, model_type: str | None = None, device: str
         spec=spec,
         identified_by=method,
         image_size=int(image_size),
+        precision=check_precision(precision),
     )

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from segfill.errors import InputError, ModelError
 from segfill.sam.folders import ModelFile, download_folder, list_model_files, unique_folders
+from segfill.sam.precision import check_precision
 from segfill.sam.registry import KNOWN_MODELS
 
 DEVICES = ("auto", "cuda", "mps", "cpu")
@@ -64,13 +65,14 @@ class SamManager:
 
     def __init__(self, folders: Sequence[str | os.PathLike] | None = None, device: str = "auto",
                  idle_unload_s: float | None = None, loader: Callable | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, precision: str = "auto") -> None:
         if folders is None:
             from segfill.sam.folders import default_model_folders
 
             folders = default_model_folders()
         self.folders: list[Path] = unique_folders(folders)
         self.device_setting = device
+        self.precision = check_precision(precision)  # encoder number format (segfill.sam.precision)
         self.idle_unload_s = idle_unload_s if idle_unload_s and idle_unload_s > 0 else None
         self._loader = loader
         self._clock = clock
@@ -163,19 +165,24 @@ class SamManager:
         holder must call :meth:`get` again (a cheap check, fit for every click)."""
         return loaded is not None and loaded is self._loaded and not self._offloaded
 
-    def get(self, name: str, model_type: str | None = None):
-        """The loaded model called ``name`` (see :meth:`resolve_name`), loading or moving it if needed."""
-        entry = self.resolve_name(name)
-        return self._get(entry.path, model_type)
+    def get(self, name: str, model_type: str | None = None, progress: Callable | None = None,
+            should_stop: Callable[[], bool] | None = None):
+        """The loaded model called ``name`` (see :meth:`resolve_name`), loading or moving it if needed.
 
-    def get_path(self, path: str | os.PathLike, model_type: str | None = None):
+        ``progress(done, total, message)`` / ``should_stop()`` (:mod:`segfill.progress`) follow a load."""
+        entry = self.resolve_name(name)
+        return self._get(entry.path, model_type, progress, should_stop)
+
+    def get_path(self, path: str | os.PathLike, model_type: str | None = None, progress: Callable | None = None,
+                 should_stop: Callable[[], bool] | None = None):
         """Load an explicit file path (CLI / trusted settings only: never pass a path from a web request)."""
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"Model file {path} does not exist.")
-        return self._get(path, model_type)
+        return self._get(path, model_type, progress, should_stop)
 
-    def _get(self, path: Path, model_type: str | None):
+    def _get(self, path: Path, model_type: str | None, progress: Callable | None = None,
+             should_stop: Callable[[], bool] | None = None):
         source = (str(path.resolve()), model_type)
         with self._lock:
             device = self.device
@@ -188,7 +195,12 @@ class SamManager:
                 loader = self._loader
                 if loader is None:
                     from segfill.sam.loading import load_sam as loader
-                self._loaded = loader(path, model_type=model_type, device=device)
+                extra = {}
+                if progress is not None or should_stop is not None:
+                    extra = {"progress": progress, "should_stop": should_stop}
+                self._loaded = loader(path, model_type=model_type, device=device, **extra)
+                if hasattr(self._loaded, "precision"):
+                    self._loaded.precision = self.precision
                 self._loaded_source = source
                 self._offloaded = False
                 self.load_count += 1

@@ -42,10 +42,28 @@ UnsafeCheckpoint = safe_load.UnsafeCheckpoint
 FAMILY_PACKAGES = {
     "sam": ("segment-anything", "segment_anything"),
     "sam_hq": ("segment-anything-hq", "segment_anything_hq"),
-    # MobileSAM's authors publish no PyPI package; their repository is pip-installable and installs `mobile_sam`.
-    "mobile_sam": ("git+https://github.com/ChaoningZhang/MobileSAM.git", "mobile_sam"),
+    # MobileSAM's authors publish no PyPI package; `mobilesam-mirror` packages their code (module `mobile_sam`)
+    # from PyPI, so it installs offline-capable from the registry, without a git URL.
+    "mobile_sam": ("mobilesam-mirror", "mobile_sam"),
     "sam2": ("sam2", "sam2"),
 }
+# further (requirement, module) pairs a family's package needs but does not declare (mobilesam-mirror declares
+# no dependencies; its TinyViT encoder imports timm). The WebUI and Forge already ship timm.
+FAMILY_EXTRA_PACKAGES: dict[str, tuple[tuple[str, str], ...]] = {
+    "mobile_sam": (("timm", "timm"),),
+}
+
+
+def family_requirements(family: str) -> tuple[tuple[str, str], ...]:
+    """Every ``(pip requirement, module)`` a family needs, its own package first."""
+    return (FAMILY_PACKAGES[family],) + FAMILY_EXTRA_PACKAGES.get(family, ())
+
+
+def family_install_hint(family: str) -> str:
+    """The pip command line a person runs for a family (SAM 2.1 has its own torch-preserving installer)."""
+    if family == "sam2":
+        return "pick it under 'Download a SAM model' in the SegFill tab to install it without touching torch"
+    return "pip install " + " ".join(requirement for requirement, _module in family_requirements(family))
 
 MODEL_FILE_SUFFIXES = (".pth", ".pt", ".safetensors")
 

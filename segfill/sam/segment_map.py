@@ -23,6 +23,7 @@ import numpy as np
 
 from segfill import defaults
 from segfill.errors import InputError
+from segfill.progress import ProgressCallback, ShouldStop, check, report
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -137,15 +138,15 @@ class SegmentMap:
         label = int(self.labels[wy, wx])
         return label or None
 
-    def mask_of(self, ids: Iterable[int] | int) -> np.ndarray:
-        """Union of the given segments as a bool mask at full resolution."""
+    def mask_of(self, ids: Iterable[int] | int, size: tuple[int, int] | None = None) -> np.ndarray:
+        """Union of the given segments as a bool mask at full resolution (or at ``size``, (width, height))."""
         wanted = [int(ids)] if isinstance(ids, (int, np.integer)) else sorted({int(i) for i in ids})
         wanted = [i for i in wanted if i > 0]
-        full_w, full_h = self.full_size
+        full_w, full_h = size or self.full_size
         if not wanted:
             return np.zeros((full_h, full_w), dtype=bool)
         small = np.isin(self.labels, wanted)
-        if self.working_size == self.full_size:
+        if self.working_size == (full_w, full_h):
             return small
         # Linear upscaling of 0/255 then a threshold at half gives smooth edges instead of nearest's blocks.
         big = cv2.resize(small.view(np.uint8) * np.uint8(255), (full_w, full_h), interpolation=cv2.INTER_LINEAR)
@@ -324,22 +325,33 @@ def compute_segment_map(
     image: Any,
     max_side: int = DEFAULT_MAX_SIDE,
     points_per_side: int = defaults.SEGMENT_MAP_POINTS_PER_SIDE,
-    points_per_batch: int = 16,
+    points_per_batch: int = defaults.SEGMENT_MAP_POINTS_PER_BATCH,
     pred_iou_thresh: float = 0.88,
     stability_score_thresh: float = 0.95,
     box_nms_thresh: float = 0.7,
     min_mask_region_area: int = 0,
     cache: EmbeddingCache | None = None,
+    progress: ProgressCallback | None = None,
+    should_stop: ShouldStop | None = None,
+    stability_score_offset: float = 1.0,
 ) -> SegmentMap:
-    """Run SAM's automatic mask generator on ``image`` (RGB uint8 ``(H, W, 3)`` or PIL) at working resolution.
+    """SAM's automatic mask generation on ``image`` (RGB uint8 ``(H, W, 3)`` or PIL) at working resolution.
 
-    ``points_per_batch`` bounds the generator's peak memory: each batch holds ``3 × points_per_batch`` float
-    masks at working resolution (16 → about 200 MB at 1024×1024). With ``cache``, the working image's
-    embedding is shared with :class:`~segfill.sam.session.SamSession` lookups of the same working image.
+    The same grid of ``points_per_side``² single-point prompts, three candidates each, the same filters
+    (predicted IoU, stability score with SAM's offset, box NMS) and thresholds as segment-anything's
+    ``SamAutomaticMaskGenerator`` (one crop layer), but decided on SAM's 256×256 logits: only masks that pass
+    every filter are upscaled, one at a time, to the working size and painted. The generator instead upscales
+    all 3 × ``points_per_batch`` candidates of every batch to the working size and run-length encodes them, which
+    costs more than the decoder itself on a CPU (``benchmarks/segment_map.py``).
+
+    The embedding comes from ``cache`` when the working image was encoded before (a click on an image no
+    larger than the working size shares it). ``progress(done, total, message)`` is called after the encoder and
+    every batch of prompts; ``should_stop()`` is checked before each and raises :class:`~segfill.errors.Cancelled`.
+    ``points_per_batch`` bounds the decoder's memory (16: about 200 MB for a ViT model).
     """
-    from segment_anything.utils.amg import rle_to_mask
+    import torch
 
-    from segfill.sam.session import _as_rgb_uint8
+    from segfill.sam.session import MaskUpscale, Sam2Predictor, SamSession, _as_rgb_uint8
 
     rgb = _as_rgb_uint8(image)
     if max_side < 64:
@@ -350,58 +362,162 @@ def compute_segment_map(
     work_w, work_h = working_size(full_size, max_side)
     working = rgb if (work_w, work_h) == full_size else cv2.resize(rgb, (work_w, work_h), interpolation=cv2.INTER_AREA)
 
-    sam = model.model
+    grid = _point_grid(points_per_side) * np.array([work_w, work_h], dtype=np.float64)
+    total = len(grid)
+    check(should_stop, "the segment map", 0, total)
+    session = SamSession(model, cache)
+    report(progress, 0, total, "Encoding the image for the segment map…")
+    session.set_image(working)
+    check(should_stop, "the segment map", 0, total)
+    predictor = session.predictor
+    is_sam2 = isinstance(predictor, Sam2Predictor)
     module = _generator_module(getattr(model, "family", "sam"))
-    generator_class = module.SAM2AutomaticMaskGenerator if hasattr(module, "SAM2AutomaticMaskGenerator") else module.SamAutomaticMaskGenerator
-    ensure_working_nms(getattr(sam, "device", "cpu"), module)
-    generator = generator_class(
-        sam,
-        points_per_side=points_per_side,
-        points_per_batch=points_per_batch,
-        pred_iou_thresh=pred_iou_thresh,
-        stability_score_thresh=stability_score_thresh,
-        box_nms_thresh=box_nms_thresh,
-        min_mask_region_area=min_mask_region_area,
-        # RLEs are decoded one at a time while painting, instead of N working-size masks at once.
-        output_mode="uncompressed_rle",
-    )
-    if cache is not None:
-        generator.predictor = _CachedPredictorAdapter(model, cache)
-    records = generator.generate(working)
-    del generator
-    if not records:
+    ensure_working_nms(getattr(model.model, "device", "cpu"), module)
+    model_size = int(getattr(model, "image_size", 1024) or 1024)
+    if is_sam2:
+        upscale = MaskUpscale("sam2", model_size, (work_h, work_w), (work_h, work_w))
+        input_h = input_w = model_size
+    else:
+        input_h, input_w = (int(v) for v in predictor.input_size)
+        upscale = MaskUpscale("sam", model_size, (input_h, input_w), (work_h, work_w))
+    valid_hw = to_work = None
+
+    kept_logits: list[torch.Tensor] = []
+    kept_ious: list[torch.Tensor] = []
+    kept_stability: list[torch.Tensor] = []
+    kept_boxes: list[torch.Tensor] = []
+    with torch.inference_mode():
+        for start in range(0, total, points_per_batch):
+            check(should_stop, "the segment map", start, total)
+            points = grid[start:start + points_per_batch]
+            logits, ious = _decode_points(predictor, points, (work_h, work_w), is_sam2)
+            if valid_hw is None:
+                # the logits (256² for official models) cover the encoder's square input; SAM pads the image to
+                # that square, so only the image's share of them counts (SAM 2 stretches: all of it)
+                side = int(logits.shape[-1])
+                valid_hw = (max(1, -(-input_h * side // model_size)), max(1, -(-input_w * side // model_size)))
+                to_work = torch.tensor([work_w / valid_hw[1], work_h / valid_hw[0]] * 2)
+            logits = logits.flatten(0, 1).float()
+            ious = ious.flatten(0, 1).float()
+            keep = ious > pred_iou_thresh if pred_iou_thresh > 0 else torch.ones_like(ious, dtype=torch.bool)
+            logits, ious = logits[keep], ious[keep]
+            inside = logits[:, : valid_hw[0], : valid_hw[1]]
+            stability = _stability_score(inside, stability_score_offset)
+            if stability_score_thresh > 0:
+                keep = stability >= stability_score_thresh
+                logits, inside, ious, stability = logits[keep], inside[keep], ious[keep], stability[keep]
+            boxes = _mask_boxes(inside > 0)
+            nonempty = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+            kept_logits.append(logits[nonempty])
+            kept_ious.append(ious[nonempty])
+            kept_stability.append(stability[nonempty])
+            kept_boxes.append(boxes[nonempty].float() * to_work)
+            report(progress, min(start + points_per_batch, total), total,
+                   f"Segment map: {min(start + points_per_batch, total)} of {total} points…")
+    logits = torch.cat(kept_logits)
+    if len(logits) == 0:
         return SegmentMap.empty(full_size, (work_w, work_h))
+    ious, stability, boxes = torch.cat(kept_ious), torch.cat(kept_stability), torch.cat(kept_boxes)
+    keep = module.batched_nms(boxes, ious, torch.zeros(len(boxes)), iou_threshold=box_nms_thresh)
+    check(should_stop, "the segment map", total, total)
 
-    records.sort(key=lambda r: -int(r["area"]))
+    masks, areas, kept = [], [], []
+    for index in keep.tolist():
+        mask = upscale.logits_to_mask(logits[index].numpy())  # SAM's own upscaling, one mask at a time
+        if min_mask_region_area > 0:
+            from segfill.masks import remove_small_holes, remove_small_islands
+
+            mask = remove_small_islands(remove_small_holes(mask, min_mask_region_area), min_mask_region_area)
+        area = int(np.count_nonzero(mask))
+        if area == 0:
+            continue
+        masks.append(np.packbits(mask))  # painted below, larger first; packed meanwhile (1 bit a pixel)
+        areas.append(area)
+        kept.append(index)
+    if not masks:
+        return SegmentMap.empty(full_size, (work_w, work_h))
+    order = sorted(range(len(masks)), key=lambda i: -areas[i])
     labels = np.zeros((work_h, work_w), dtype=np.int32)
-    for new_id, record in enumerate(records, start=1):
-        labels[rle_to_mask(record["segmentation"])] = new_id
-    ious = [float(r["predicted_iou"]) for r in records]
-    stabilities = [float(r["stability_score"]) for r in records]
-    return SegmentMap(labels, full_size, _describe(labels, ious, stabilities))
+    for new_id, i in enumerate(order, start=1):
+        labels[np.unpackbits(masks[i], count=work_w * work_h).reshape(work_h, work_w).view(bool)] = new_id
+    ious_kept = [float(ious[kept[i]]) for i in order]
+    stabilities = [float(stability[kept[i]]) for i in order]
+    return SegmentMap(labels, full_size, _describe(labels, ious_kept, stabilities))
 
 
-class _CachedPredictorAdapter:
-    """A SamPredictor stand-in for the mask generator whose ``set_image`` goes through a SamSession (and so
-    through the embedding cache); everything else is the session's predictor."""
+def _point_grid(points_per_side: int) -> np.ndarray:
+    """SAM's grid: ``n``² points at the centres of an ``n``×``n`` tiling of [0, 1]² (x, y)."""
+    offset = 1 / (2 * points_per_side)
+    side = np.linspace(offset, 1 - offset, points_per_side)
+    xs, ys = np.meshgrid(side, side)
+    return np.stack([xs.reshape(-1), ys.reshape(-1)], axis=-1)
 
-    def __init__(self, model: LoadedSam, cache: EmbeddingCache) -> None:
-        from segfill.sam.session import SamSession
 
-        self._session = SamSession(model, cache)
+def _decode_points(predictor: Any, points: np.ndarray, image_hw: tuple[int, int], is_sam2: bool):
+    """(low-res logits (B, 3, 256, 256), predicted IoUs (B, 3)) for one positive point per prompt, no upscaling."""
+    import torch
 
-    def set_image(self, image: np.ndarray, image_format: str = "RGB") -> None:
-        self._session.set_image(image)
+    labels = torch.ones((len(points), 1), dtype=torch.int)
+    if is_sam2:
+        inner = predictor.inner
+        model = inner.model
+        coords = inner._transforms.transform_coords(torch.as_tensor(points, dtype=torch.float32, device=inner.device),
+                                                    normalize=True, orig_hw=image_hw)[:, None, :]
+        sparse, dense = model.sam_prompt_encoder(points=(coords, labels.to(inner.device)), boxes=None, masks=None)
+        high_res = [level[0].unsqueeze(0) for level in inner._features["high_res_feats"]]
+        logits, ious, _, _ = model.sam_mask_decoder(
+            image_embeddings=inner._features["image_embed"][0].unsqueeze(0),
+            image_pe=model.sam_prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=True,
+            repeat_image=True,
+            high_res_features=high_res,
+        )
+        return logits.cpu(), ious.cpu()
+    model = predictor.model
+    coords = torch.as_tensor(predictor.transform.apply_coords(points, image_hw), dtype=torch.float32,
+                             device=predictor.device)[:, None, :]
+    sparse, dense = model.prompt_encoder(points=(coords, labels.to(predictor.device)), boxes=None, masks=None)
+    extra = {}
+    if getattr(predictor, "interm_features", None) is not None:  # SAM-HQ
+        extra = {"hq_token_only": False, "interm_embeddings": predictor.interm_features}
+    logits, ious = model.mask_decoder(
+        image_embeddings=predictor.features,
+        image_pe=model.prompt_encoder.get_dense_pe(),
+        sparse_prompt_embeddings=sparse,
+        dense_prompt_embeddings=dense,
+        multimask_output=True,
+        **extra,
+    )
+    return logits.cpu(), ious.cpu()
 
-    def reset_image(self) -> None:
-        self._session.reset_image()
 
-    def reset_predictor(self) -> None:  # SAM 2's generator calls this name
-        self._session.reset_image()
+def _stability_score(logits: torch.Tensor, offset: float, threshold: float = 0.0) -> torch.Tensor:
+    """SAM's stability score: IoU of the masks thresholded at ``threshold ± offset`` (on the given logits)."""
+    import torch
 
-    @property
-    def encoder_calls(self) -> int:
-        return self._session.encoder_calls
+    intersections = (logits > (threshold + offset)).sum(dim=(-1, -2), dtype=torch.int32)
+    unions = (logits > (threshold - offset)).sum(dim=(-1, -2), dtype=torch.int32)
+    return intersections.float() / unions.clamp(min=1).float()
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._session.predictor, name)
+
+def _mask_boxes(masks: torch.Tensor) -> torch.Tensor:
+    """(x0, y0, x1, y1) with exclusive ends of each bool mask (N, h, w); an empty mask gives (0, 0, 0, 0)."""
+    import torch
+
+    if masks.numel() == 0:
+        return torch.zeros((0, 4), dtype=torch.int64)
+    rows = masks.any(dim=2)
+    cols = masks.any(dim=1)
+    h, w = masks.shape[-2:]
+    arange_h = torch.arange(h)
+    arange_w = torch.arange(w)
+    y0 = torch.where(rows, arange_h, h).min(dim=1).values
+    y1 = torch.where(rows, arange_h + 1, 0).max(dim=1).values
+    x0 = torch.where(cols, arange_w, w).min(dim=1).values
+    x1 = torch.where(cols, arange_w + 1, 0).max(dim=1).values
+    empty = ~rows.any(dim=1)
+    boxes = torch.stack([x0, y0, x1, y1], dim=1)
+    boxes[empty] = 0
+    return boxes

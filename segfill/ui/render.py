@@ -15,21 +15,16 @@ import numpy as np
 from PIL import Image
 
 from segfill.ui.dataurl import jpeg_data_url, png_data_url
-from segfill.ui.state import UserState
+from segfill.ui.state import MASK_DISPLAY_SIDE, UserState, scaled_size
 
-#: long side of the mask sent to the browser for display (the download is always full resolution)
-MASK_DISPLAY_SIDE = 1024
+__all__ = ["MASK_DISPLAY_SIDE", "build_payload", "candidate_thumbnails", "display_size", "mask_display_url", "mask_to_grey"]
 #: long side of the image shown in the canvas (zoom beyond it shows the pixels of this copy)
 IMAGE_DISPLAY_SIDE = 2048
 THUMB_SIDE = 96
 TINT_RGB = np.array([30, 144, 255], dtype=np.float32)
 
 
-def display_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
-    """``(width, height)`` scaled down (never up) so the long side is at most ``max_side``."""
-    width, height = size
-    scale = min(1.0, max_side / max(width, height))
-    return max(1, int(round(width * scale))), max(1, int(round(height * scale)))
+display_size = scaled_size  # (width, height) scaled down (never up) so the long side is at most max_side
 
 
 def mask_to_grey(mask: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -68,7 +63,8 @@ def candidate_thumbnails(state: UserState) -> list[dict[str, Any]]:
     base = _image_thumb(state).astype(np.float32)
     size = (base.shape[1], base.shape[0])
     thumbs = []
-    for index, (mask, score) in enumerate(zip(prediction.masks, prediction.scores, strict=True)):
+    for index, score in enumerate(prediction.scores):
+        mask = prediction.mask_at(index, size)  # made at thumbnail size from SAM's logits: no full-size mask
         alpha = (mask_to_grey(np.asarray(mask, dtype=bool), size).astype(np.float32) / 255.0)[..., None] * 0.6
         tinted = np.clip(base * (1 - alpha) + TINT_RGB * alpha, 0, 255).astype(np.uint8)
         thumbs.append({"index": index, "score": round(float(score), 3), "url": png_data_url(Image.fromarray(tinted, "RGB"))})
@@ -132,9 +128,8 @@ def build_payload(state: UserState, error: str | None = None, force_image: bool 
             shown = shown.resize(display_size((width, height), IMAGE_DISPLAY_SIDE), Image.LANCZOS)
         payload["image"] = jpeg_data_url(shown)
         state.sent_image_revision = state.image_revision
-    raw, refined = state.masks()
-    area = int(np.count_nonzero(refined > 0.5)) if refined.dtype != bool else int(np.count_nonzero(refined))
-    payload["mask"] = mask_display_url(refined) if area or refined.dtype != bool else None
+    shown_mask, area = state.shown_mask()  # display size: a huge image's click makes no full-size mask
+    payload["mask"] = mask_display_url(shown_mask) if area or shown_mask.dtype != bool else None
     payload["mask_area"] = area
     payload["points"] = [[round(x, 2), round(y, 2), int(label)] for x, y, label in edit.points]
     payload["box"] = list(edit.box) if edit.box is not None else None
@@ -153,7 +148,47 @@ def build_payload(state: UserState, error: str | None = None, force_image: bool 
     if state.segment_map is not None and state.sent_segment_revision != state.segment_map_revision:
         payload["segment_map"] = png_data_url(Image.fromarray(state.segment_map.color_map(), "RGB"))
         state.sent_segment_revision = state.segment_map_revision
+    interactive = interactive_info(state)
+    if interactive is not None:
+        payload["sam"] = interactive
+    from segfill.ui.state import encoding_report
+
+    report = encoding_report(state)
+    if report is not None:  # a background encoding of this image: the canvas shows a bar and polls (noop)
+        payload["encoding"] = {"done": report.done, "total": report.total, "message": report.message,
+                               "fraction": report.fraction, "eta_s": None if report.eta_s is None else round(report.eta_s, 1)}
     if state.pending_download is not None:
         payload["download"] = {"filename": state.pending_download.filename, "url": state.pending_download.data_url}
         state.pending_download = None
     return payload
+
+
+#: where the REST API's routes live (the browser decoder fetches its files and embeddings there)
+API_PREFIX = "/segfill/v1"
+
+
+def interactive_info(state: UserState) -> dict[str, Any] | None:
+    """What ``javascript/segfill_decoder.js`` needs to answer hovers and clicks itself (or through the lean click
+    route), for the current image's embedding; None until the embedding exists. Sent with every payload (small)."""
+    session = state.session
+    if session is None or not session.is_image_set or session.image_key is None or state.image is None:
+        return None
+    from segfill.sam import onnx_decoder
+
+    loaded = session.model
+    embedding_key, digest = session.image_key
+    height, width = state.image.shape[:2]
+    shown = scaled_size((width, height), MASK_DISPLAY_SIDE)
+    browser = onnx_decoder.exportable(loaded)
+    return {
+        "model_key": loaded.model_key,
+        "family": loaded.family,
+        "embedding_key": embedding_key,
+        "digest": digest,
+        "image_size": int(getattr(loaded, "image_size", 1024)),
+        "display": [shown[0], shown[1]],
+        "decoder_url": f"{API_PREFIX}/decoder/{loaded.model_key}.onnx" if browser else None,
+        "embedding_url": f"{API_PREFIX}/embedding/{embedding_key}/{digest}" if browser else None,
+        "click_url": f"{API_PREFIX}/click",
+        "web_url": f"{API_PREFIX}/web/",
+    }

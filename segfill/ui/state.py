@@ -31,7 +31,7 @@ from segfill.args import MaskRefinement
 from segfill.errors import InputError, SegFillError
 from segfill.history import UndoHistory
 from segfill.masks import pack_mask, unpack_mask
-from segfill.sam.session import validate_box, validate_points
+from segfill.sam.session import _resize_bool_mask, validate_box, validate_points
 
 if TYPE_CHECKING:  # pragma: no cover
     from segfill.hosts.base import Host
@@ -131,23 +131,71 @@ class Edit:
 
 
 class CompactPrediction:
-    """An older SAM answer kept for undo: candidates bit-packed (an 8000×6000 image's three candidates take
-    kilobytes instead of 144 MB); same ``masks`` / ``scores`` / ``best_index`` interface as ``Prediction``."""
+    """An older SAM answer kept for undo, packed; same interface as :class:`~segfill.sam.session.Prediction`
+    (``mask(i)``, ``mask_at(i, size)``, ``preview(i)``, ``masks``, ``scores``, ``best_index``, ``size``).
+
+    A prediction made from SAM's logits (every SamSession answer) keeps them losslessly compressed, a few hundred
+    kilobytes whatever the image size, and makes a mask again only when asked; one holding full-size masks keeps
+    them bit-packed."""
 
     def __init__(self, prediction: Any) -> None:
-        self.packed = [PackedMask.pack(np.asarray(mask, dtype=bool)) for mask in prediction.masks]
+        import zlib
+
         self.scores = np.asarray(prediction.scores, dtype=np.float32)
         self.best_index = int(prediction.best_index)
+        self.upscale = getattr(prediction, "upscale", None) if getattr(prediction, "is_lazy", False) else None
+        self.packed = None
+        self._logits = None
+        if self.upscale is None:
+            self.packed = [PackedMask.pack(np.asarray(prediction.mask(i), dtype=bool)) for i in range(len(prediction))]
+        else:
+            logits = np.ascontiguousarray(prediction._full_logits, dtype=np.float32)
+            self._logits = (logits.shape, zlib.compress(logits.tobytes(), 1))
+
+    @property
+    def is_lazy(self) -> bool:
+        return self.upscale is not None
+
+    def _unpacked(self) -> Any:
+        import zlib
+
+        from segfill.sam.session import Prediction
+
+        shape, data = self._logits
+        logits = np.frombuffer(zlib.decompress(data), dtype=np.float32).reshape(shape)
+        return Prediction(scores=self.scores, upscale=self.upscale, full_logits=logits)
+
+    def mask(self, index: int) -> np.ndarray:
+        if self.packed is not None:
+            return self.packed[int(index)].unpack()
+        return self._unpacked().mask(index)
+
+    def mask_at(self, index: int, size: tuple[int, int]) -> np.ndarray:
+        if self.packed is not None:
+            return _resize_bool_mask(self.packed[int(index)].unpack(), size)
+        return self._unpacked().mask_at(index, size)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        if self.upscale is not None:
+            height, width = self.upscale.original_size
+        else:
+            height, width = self.packed[0].shape
+        return int(width), int(height)
+
+    @property
+    def preview_size(self) -> tuple[int, int]:
+        return self.size if self.packed is not None else self._unpacked().preview_size
+
+    def preview(self, index: int) -> np.ndarray:
+        return self.mask_at(index, self.preview_size)
 
     @property
     def masks(self) -> np.ndarray:
-        return np.stack([packed.unpack() for packed in self.packed])
-
-    def mask(self, index: int) -> np.ndarray:
-        return self.packed[index].unpack()
+        return np.stack([self.mask(i) for i in range(len(self))])
 
     def __len__(self) -> int:
-        return len(self.packed)
+        return int(self.scores.shape[0])
 
 
 #: SAM answers kept unpacked (the newest ones; older ones become CompactPrediction)
@@ -186,6 +234,10 @@ class UserState:
         self.sent_thumbs_of: Any = None  # the prediction whose thumbnails the browser shows
         self.timings: dict[str, float] = {}  # of the last browser call (ms), sent with the payload for benchmarks
         self._mask_cache: tuple[Edit | None, np.ndarray | None, np.ndarray | None] = (None, None, None)
+        self._display_cache: tuple[Edit | None, np.ndarray | None, int] = (None, None, 0)
+        self._display_base_cache: tuple[PackedMask, np.ndarray] | None = None
+        # background encodings (segfill.sam.encoding.EncodingJob) by embedding cache key
+        self.encoding_jobs: dict[tuple[str, str], Any] = {}
 
     # gr.State deep-copies values in some gradio versions; the state holds models and locks, so a copy is the
     # same object. Its initial value in gr.State is None, so sessions never share one.
@@ -262,7 +314,7 @@ class UserState:
         edit = edit or self.edit
         selection = None
         if edit.prediction is not None:
-            selection = np.asarray(edit.prediction.masks[edit.candidate_index], dtype=bool)
+            selection = np.asarray(edit.prediction.mask(edit.candidate_index), dtype=bool)
         if edit.segment_ids and self.segment_map is not None:
             segments = self.segment_map.mask_of(edit.segment_ids)
             selection = segments if selection is None else (selection | segments)
@@ -303,6 +355,96 @@ class UserState:
 
     def reset_masks(self) -> None:
         self._mask_cache = (None, None, None)
+        self._display_cache = (None, None, 0)
+
+    # -- what a click shows: the mask at display size ---------------------------------------------------------
+    @property
+    def display_size(self) -> tuple[int, int] | None:
+        """(width, height) of the mask the browser is sent: the image's size, at most MASK_DISPLAY_SIDE a side."""
+        if self.size is None:
+            return None
+        return scaled_size(self.size, MASK_DISPLAY_SIDE)
+
+    def shown_mask(self) -> tuple[np.ndarray, int]:
+        """(the final mask at :attr:`display_size` — bool, or float32 when feathered —, its area in full-size px).
+
+        For an image no larger than the display size this is :meth:`final_mask` itself. For a larger one it is
+        made at display size from SAM's preview candidates, the segment map, the display copy of the working
+        mask and the strokes and refinements scaled to it, so a click on an 8000×6000 photo never makes a
+        full-size mask; :meth:`final_mask` (downloads, inpaint, commit) is still exact at full size. Cached per
+        edit."""
+        edit = self.edit
+        cached_edit, mask, area = self._display_cache
+        if cached_edit is edit and mask is not None:
+            return mask, area
+        size, shown = self.size, self.display_size
+        if size is None:
+            raise InputError("Upload an image first.")
+        if shown == size:
+            mask = self.final_mask()
+            area = int(np.count_nonzero(mask > 0.5)) if mask.dtype != bool else int(np.count_nonzero(mask))
+        else:
+            mask = self._display_final(edit, shown)
+            count = int(np.count_nonzero(mask > 0.5)) if mask.dtype != bool else int(np.count_nonzero(mask))
+            area = int(round(count * (size[0] * size[1]) / (shown[0] * shown[1])))
+        self._display_cache = (edit, mask, area)
+        return mask, area
+
+    def _display_final(self, edit: Edit, shown: tuple[int, int]) -> np.ndarray:
+        from segfill.masks import CombineOp, combine, refine
+
+        width, height = self.size
+        scale = shown[0] / width
+        mask = self._display_base(edit.base, shown)
+        selection = None
+        if edit.prediction is not None:
+            selection = np.asarray(edit.prediction.mask_at(edit.candidate_index, shown), dtype=bool)
+        if edit.segment_ids and self.segment_map is not None:
+            segments = _resize_bool(self.segment_map.mask_of(edit.segment_ids, size=shown), shown)
+            selection = segments if selection is None else (selection | segments)
+        if selection is not None:
+            mask = np.asarray(combine(mask, selection, CombineOp[edit.op.upper()]), dtype=bool)
+        if edit.strokes:
+            scaled = [Stroke(tuple((x * scale, y * scale) for x, y in st.points), st.radius * scale, st.erase)
+                      for st in edit.strokes]
+            mask = paint_strokes(mask, scaled)
+        return refine(mask, scaled_refinement(edit.refinement, scale))
+
+    def _display_base(self, base: PackedMask | None, shown: tuple[int, int]) -> np.ndarray:
+        if base is None:
+            return np.zeros((shown[1], shown[0]), dtype=bool)
+        cached = self._display_base_cache
+        if cached is not None and cached[0] is base and cached[1].shape == (shown[1], shown[0]):
+            return cached[1]
+        small = _resize_bool(base.unpack(), shown)
+        self._display_base_cache = (base, small)
+        return small
+
+
+#: long side of the mask the browser draws (the download is always full resolution)
+MASK_DISPLAY_SIDE = 1024
+
+
+def scaled_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """``(width, height)`` scaled down (never up) so the long side is at most ``max_side``."""
+    width, height = size
+    scale = min(1.0, max_side / max(width, height))
+    return max(1, int(round(width * scale))), max(1, int(round(height * scale)))
+
+
+_resize_bool = _resize_bool_mask  # bool mask at (width, height): area average down, linear up, >= 50 %
+
+
+def scaled_refinement(refinement: MaskRefinement, scale: float) -> dict[str, Any]:
+    """The refinement's pixel sizes times ``scale`` (for the display copy); a size that is not 0 stays >= 1."""
+    values = refinement.dict()
+    for name in ("grow", "shrink"):
+        if values[name]:
+            values[name] = max(1, int(round(values[name] * scale)))
+    if values["remove_specks"]:
+        values["remove_specks"] = max(1, int(round(values["remove_specks"] * scale * scale)))
+    values["feather"] = float(values["feather"]) * scale
+    return values
 
 
 def paint_strokes(mask: np.ndarray, strokes: Sequence[Stroke]) -> np.ndarray:
@@ -323,8 +465,14 @@ def paint_strokes(mask: np.ndarray, strokes: Sequence[Stroke]) -> np.ndarray:
 
 
 # -- operations on the state (called by the UI callbacks and the tests) ---------------------------------------
-def set_image(state: UserState, image: Any, host: Host, model_name: str | None = None) -> None:
-    """Make ``image`` the user's image: clears selections and history, computes (or reuses) the embedding."""
+def set_image(state: UserState, image: Any, host: Host, model_name: str | None = None, background: bool = False,
+              progress: Any = None, should_stop: Any = None) -> None:
+    """Make ``image`` the user's image: clears selections and history, computes (or reuses) the embedding.
+
+    ``background=True`` returns at once and computes the embedding in a worker thread (:func:`start_encoding`):
+    strokes, refinements and the rest of the editing work meanwhile; the first click waits for it
+    (:func:`encoding_report` says how far it is). Otherwise ``progress`` / ``should_stop`` follow the encoding
+    (:mod:`segfill.progress`)."""
     from segfill.masks import image_to_rgb
 
     rgb = np.ascontiguousarray(image_to_rgb(image))
@@ -339,7 +487,71 @@ def set_image(state: UserState, image: Any, host: Host, model_name: str | None =
     state.history.reset(Edit(op=op, refinement=refinement))
     state.revision += 1
     state.reset_masks()
-    ensure_session(state, host, model_name)
+    if background:
+        start_encoding(state, host, rgb, model_name)
+    else:
+        ensure_session(state, host, model_name, progress=progress, should_stop=should_stop)
+
+
+def start_encoding(state: UserState, host: Host, image: Any, model_name: str | None = None) -> Any:
+    """Start computing ``image``'s embedding in the background (into the host's shared cache) and return the
+    :class:`~segfill.sam.encoding.EncodingJob`; ``image`` need not be the current image (e.g. an inpainting
+    result the user may continue with). A session that later needs it waits for the job instead of encoding
+    again; a cached embedding makes a job that is done at once."""
+    from segfill.masks import image_to_rgb
+    from segfill.sam.encoding import encode_in_background
+
+    rgb = np.ascontiguousarray(image_to_rgb(image))
+    loaded = _model_for(state, host, model_name)
+    job = encode_in_background(loaded, rgb, host.embeddings)
+    state.encoding_jobs = {key: old for key, old in state.encoding_jobs.items() if not old.done()}
+    state.encoding_jobs[job.image_key] = job
+    return job
+
+
+def encoding_report(state: UserState) -> Any:
+    """Progress of the current image's background encoding (:class:`~segfill.progress.ProgressReport`), or
+    None when nothing is being encoded for it."""
+    job = _job_for_current_image(state)
+    return None if job is None or job.done() else job.report()
+
+
+def cancel_encoding(state: UserState) -> bool:
+    """Cancel the current image's background encoding; True if one was running."""
+    job = _job_for_current_image(state)
+    if job is None or job.done():
+        return False
+    job.cancel()
+    return True
+
+
+def _job_for_current_image(state: UserState) -> Any:
+    if state.image is None or not state.encoding_jobs:
+        return None
+    from segfill.sam.session import image_digest
+
+    digest = image_digest(state.image)
+    for (_model, image_key), job in state.encoding_jobs.items():
+        if image_key == digest:
+            return job
+    return None
+
+
+def _model_for(state: UserState, host: Host, model_name: str | None = None) -> Any:
+    wanted = model_name or state.model_name or host.defaults().sam_model
+    if not wanted:
+        names = model_names(host)
+        if not names:
+            raise SegFillError("No SAM model is installed; download one in 'SAM model' or pass --sam-checkpoint.")
+        wanted = names[0]
+    if state.session is not None and wanted == state.model_name and host.sam.is_current(state.session.model):
+        return state.session.model
+    from segfill.sam.session import SamSession
+
+    loaded = host.sam.get(wanted)
+    state.session = SamSession(loaded, cache=host.embeddings)
+    state.model_name = wanted
+    return loaded
 
 
 def clear_image(state: UserState) -> None:
@@ -353,28 +565,28 @@ def clear_image(state: UserState) -> None:
         state.session.reset_image()
 
 
-def ensure_session(state: UserState, host: Host, model_name: str | None = None) -> SamSession:
-    """The user's SAM session on the current image with the chosen model (shared model, shared cache)."""
-    from segfill.sam.session import SamSession
+def ensure_session(state: UserState, host: Host, model_name: str | None = None, progress: Any = None,
+                   should_stop: Any = None) -> SamSession:
+    """The user's SAM session on the current image with the chosen model (shared model, shared cache).
 
+    A background encoding of this image (:func:`start_encoding`) is waited for rather than done twice."""
     image = state.require_image()
-    wanted = model_name or state.model_name or host.defaults().sam_model
     # a kept session goes stale when SAM was unloaded (idle, model switch) or offloaded for a generation: its
     # model would sit on the wrong device or pin memory the manager meant to free
-    if state.session is None or wanted != state.model_name or not host.sam.is_current(state.session.model):
-        if not wanted:
-            names = model_names(host)
-            if not names:
-                raise SegFillError("No SAM model is installed; download one in 'SAM model' or pass --sam-checkpoint.")
-            wanted = names[0]
-        loaded = host.sam.get(wanted)
-        state.session = SamSession(loaded, cache=host.embeddings)
-        state.model_name = wanted
+    _model_for(state, host, model_name)
     session = state.session
     # set_image is free for a cached embedding but forgets the last prompt (whose logits refine the next
     # click), so call it only when the image or the model really changed.
     if state.session_image != (state.image_revision, id(session)) or not session.is_image_set:
-        session.set_image(image)
+        from segfill.sam.session import embedding_key
+
+        job = _job_for_current_image(state)
+        if job is not None and job.image_key[0] == embedding_key(session.model):
+            try:
+                job.wait()
+            except SegFillError:
+                pass  # cancelled or failed in the background: encode here, in the open
+        session.set_image(image, progress=progress, should_stop=should_stop)
         state.session_image = (state.image_revision, id(session))
     return session
 
@@ -461,7 +673,7 @@ def apply_event(state: UserState, event: dict[str, Any], host: Host, progress: A
             raise InputError(f"Candidate {index + 1} does not exist.")
         session = state.session
         if session is not None and session.last_prediction is edit.prediction:
-            session.choose(index)  # the next point refines this candidate, as in SAM's own interactive tool
+            session.pick(index)  # the next point refines this candidate, as in SAM's own interactive tool
         state.push(replace(edit, candidate=index))
     elif kind == "stroke":
         state.require_image()

@@ -60,7 +60,8 @@ def start_server(command: list, log_path: Path, port: int):
 
     @contextlib.contextmanager
     def running():
-        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
+        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False",
+                   SEGFILL_CACHE=str(log_path.parent / "cache"))  # the exported browser decoder stays out of ~/.cache
         env.pop("SEGFILL_MODELS", None)
         with open(log_path, "w") as log:
             process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
