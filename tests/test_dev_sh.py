@@ -47,7 +47,9 @@ def _dev_sh(folder: Path, *args: str, python: str | None = None) -> subprocess.C
 def copy(tmp_path) -> Path:
     """dev.sh beside empty requirement files (what a broken check would install: nothing)."""
     shutil.copy(REPO / "dev.sh", tmp_path / "dev.sh")
-    for name in ("requirements.txt", "requirements-dev.txt", "requirements-webui.txt", "requirements-forge.txt"):
+    for name in ("requirements.txt", "requirements-dev.txt", "requirements-webui.txt", "requirements-forge.txt",
+                 "segfill/sam/sam2_install.py"):  # what the virtualenv stamp is made of
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("")
     return tmp_path
 

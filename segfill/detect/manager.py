@@ -11,7 +11,6 @@ name or a hub id SegFill knows; never a path. Explicit sources (CLI, trusted set
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from segfill.detect.download import ProgressCallback, download_detector
 from segfill.detect.loading import default_detector_folders, load_detector, resolve_folder
 from segfill.detect.registry import FAMILIES, KNOWN_DETECTORS, family_of_config, read_config
 from segfill.errors import InputError
+from segfill.residency import ModelSlot
 
 
 class UnknownDetectorError(InputError):
@@ -40,15 +40,8 @@ class DetectorManager:
                  downloader: Callable[..., Path] = download_detector) -> None:
         self.folders = [Path(f) for f in (folders if folders is not None else default_detector_folders())]
         self.device_setting = device
-        self.idle_unload_s = idle_unload_s if idle_unload_s and idle_unload_s > 0 else None
-        self._clock = clock
-        self._lock = threading.RLock()
-        self._loaded = None
-        self._loaded_folder: Path | None = None
-        self._offloaded = False
-        self._last_used = 0.0
-        self._timer: threading.Timer | None = None
-        self.load_count = 0
+        # the one detector held, keyed by its folder: SAM's policy (segfill.residency)
+        self._slot = ModelSlot(idle_unload_s, clock, name="detector")
         self._downloader = downloader  # downloader(repo_id, into_folder, progress=...) -> folder (tests inject one)
 
     @property
@@ -100,11 +93,19 @@ class DetectorManager:
     # ---- loading
 
     @property
+    def idle_unload_s(self) -> float | None:
+        return self._slot.idle_unload_s
+
+    @property
+    def load_count(self) -> int:
+        return self._slot.load_count
+
+    @property
     def loaded(self):
-        return self._loaded
+        return self._slot.loaded
 
     def is_current(self, loaded) -> bool:
-        return loaded is not None and loaded is self._loaded and not self._offloaded
+        return self._slot.is_current(loaded)
 
     def get(self, source: str, progress: ProgressCallback | None = None):
         """The loaded detector for ``source`` (folder, family name or hub id), downloading a hub id once with
@@ -112,84 +113,20 @@ class DetectorManager:
         def download(repo_id: str, into: Path) -> Path:
             return self._downloader(repo_id, into, progress=progress)
 
-        with self._lock:
+        with self._slot.lock:
             folder, canonical = resolve_folder(source, self.folders, download=download)
             device = self.device
-            if self._loaded is not None and self._loaded_folder == folder:
-                if self._offloaded or self._loaded.device != device:
-                    self._loaded.to(device)
-                    self._offloaded = False
-            else:
-                self._drop_locked()
-                self._loaded = load_detector(folder, source=canonical, device=device)
-                self._loaded_folder = folder
-                self._offloaded = False
-                self.load_count += 1
-            self._touch_locked()
-            return self._loaded
+            return self._slot.get(folder, device, lambda: load_detector(folder, source=canonical, device=device))
 
-    # ---- releasing (same contract as SamManager)
+    # ---- releasing (same contract as SamManager: segfill.residency.ModelSlot)
 
     def unload(self) -> bool:
-        with self._lock:
-            was = self._loaded is not None
-            self._drop_locked()
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            return was
+        return self._slot.unload()
 
     def offload_to_cpu(self) -> bool:
-        from segfill.sam.manager import _free_device_memory
-
-        with self._lock:
-            if self._loaded is None:
-                return False
-            previous = self._loaded.device
-            if previous != "cpu":
-                self._loaded.to("cpu")
-                _free_device_memory(previous)
-            self._offloaded = True
-            return True
+        return self._slot.offload_to_cpu()
 
     offload = offload_to_cpu
 
     def unload_if_idle(self, now: float | None = None) -> bool:
-        with self._lock:
-            if self._loaded is None or self.idle_unload_s is None:
-                return False
-            now = self._clock() if now is None else now
-            if now - self._last_used < self.idle_unload_s:
-                return False
-            self._drop_locked()
-            return True
-
-    def _drop_locked(self) -> None:
-        from segfill.sam.manager import _free_device_memory
-
-        if self._loaded is None:
-            return
-        device = self._loaded.device
-        self._loaded = None
-        self._loaded_folder = None
-        self._offloaded = False
-        _free_device_memory(device)
-
-    def _touch_locked(self) -> None:
-        self._last_used = self._clock()
-        if self.idle_unload_s is None:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = threading.Timer(self.idle_unload_s, self._on_timer)
-        self._timer.daemon = True
-        self._timer.name = "segfill-detector-idle-unload"
-        self._timer.start()
-
-    def _on_timer(self) -> None:
-        with self._lock:
-            if not self.unload_if_idle() and self._loaded is not None and self.idle_unload_s is not None:
-                remaining = max(0.01, self._last_used + self.idle_unload_s - self._clock())
-                self._timer = threading.Timer(remaining, self._on_timer)
-                self._timer.daemon = True
-                self._timer.start()
+        return self._slot.unload_if_idle(now)

@@ -11,14 +11,13 @@ once. ``idle_unload_s`` frees the model after that many seconds without a :meth:
 
 from __future__ import annotations
 
-import gc
 import os
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from segfill.errors import InputError, ModelError
+from segfill.residency import ModelSlot
 from segfill.sam.folders import ModelFile, download_folder, list_model_files, unique_folders
 from segfill.sam.precision import check_precision
 from segfill.sam.registry import KNOWN_MODELS
@@ -51,15 +50,6 @@ def resolve_device(device: str | None = "auto") -> str:
     return choice
 
 
-def _free_device_memory(device: str) -> None:
-    gc.collect()
-    if device.startswith("cuda"):
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
-
 class SamManager:
     """Device policy and a one-model cache. ``loader`` is injectable for tests (default ``load_sam``)."""
 
@@ -73,17 +63,10 @@ class SamManager:
         self.folders: list[Path] = unique_folders(folders)
         self.device_setting = device
         self.precision = check_precision(precision)  # encoder number format (segfill.sam.precision)
-        self.idle_unload_s = idle_unload_s if idle_unload_s and idle_unload_s > 0 else None
         self._loader = loader
-        self._clock = clock
-        self._lock = threading.RLock()
-        self._loaded = None  # LoadedSam
-        self._loaded_source: tuple[str, str | None] | None = None  # (resolved path, model_type)
-        self._offloaded = False
-        self._last_used = 0.0
-        self._timer: threading.Timer | None = None
+        # the one LoadedSam held, keyed by (resolved path, model_type): segfill.residency's policy
+        self._slot = ModelSlot(idle_unload_s, clock, name="sam")
         self._device: str | None = None
-        self.load_count = 0  # how many times a file was actually loaded (tests, diagnostics)
 
     # ---- devices
 
@@ -96,11 +79,11 @@ class SamManager:
     def set_device(self, device: str) -> None:
         """Change the device policy; a loaded model moves on its next :meth:`get`."""
         resolved = resolve_device(device)
-        with self._lock:
+        with self._slot.lock:
             self.device_setting = device
             self._device = resolved
-            if self._loaded is not None and self._loaded.device != resolved:
-                self._offloaded = True  # move on next get
+            if self._slot.loaded is not None and self._slot.loaded.device != resolved:
+                self._slot.mark_to_move()
 
     # ---- listing
 
@@ -154,16 +137,25 @@ class SamManager:
     # ---- loading
 
     @property
+    def idle_unload_s(self) -> float | None:
+        return self._slot.idle_unload_s
+
+    @property
+    def load_count(self) -> int:
+        """How many times a file was actually loaded (tests, diagnostics)."""
+        return self._slot.load_count
+
+    @property
     def loaded(self):
         """The LoadedSam currently held (possibly offloaded to the CPU), or None."""
-        return self._loaded
+        return self._slot.loaded
 
     def is_current(self, loaded) -> bool:
         """Whether ``loaded`` (a LoadedSam a session kept) is still the held model, on its device.
 
         False after an unload, an idle unload, a switch to another model or an offload to the CPU: the
         holder must call :meth:`get` again (a cheap check, fit for every click)."""
-        return loaded is not None and loaded is self._loaded and not self._offloaded
+        return self._slot.is_current(loaded)
 
     def get(self, name: str, model_type: str | None = None, progress: Callable | None = None,
             should_stop: Callable[[], bool] | None = None):
@@ -183,98 +175,32 @@ class SamManager:
 
     def _get(self, path: Path, model_type: str | None, progress: Callable | None = None,
              should_stop: Callable[[], bool] | None = None):
-        source = (str(path.resolve()), model_type)
-        with self._lock:
-            device = self.device
-            if self._loaded is not None and self._loaded_source == source:
-                if self._offloaded or self._loaded.device != device:
-                    self._loaded.to(device)
-                    self._offloaded = False
-            else:
-                self._drop_locked()
-                loader = self._loader
-                if loader is None:
-                    from segfill.sam.loading import load_sam as loader
-                extra = {}
-                if progress is not None or should_stop is not None:
-                    extra = {"progress": progress, "should_stop": should_stop}
-                self._loaded = loader(path, model_type=model_type, device=device, **extra)
-                if hasattr(self._loaded, "precision"):
-                    self._loaded.precision = self.precision
-                self._loaded_source = source
-                self._offloaded = False
-                self.load_count += 1
-            self._touch_locked()
-            return self._loaded
+        def load():
+            loader = self._loader
+            if loader is None:
+                from segfill.sam.loading import load_sam as loader
+            extra = {}
+            if progress is not None or should_stop is not None:
+                extra = {"progress": progress, "should_stop": should_stop}
+            loaded = loader(path, model_type=model_type, device=self.device, **extra)
+            if hasattr(loaded, "precision"):
+                loaded.precision = self.precision
+            return loaded
 
-    # ---- releasing
+        return self._slot.get((str(path.resolve()), model_type), self.device, load)
+
+    # ---- releasing (segfill.residency.ModelSlot)
 
     def unload(self) -> bool:
         """Forget the loaded model and free its memory; True if one was loaded."""
-        with self._lock:
-            was_loaded = self._loaded is not None
-            self._drop_locked()
-            self._cancel_timer_locked()
-            return was_loaded
+        return self._slot.unload()
 
     def offload_to_cpu(self) -> bool:
         """Move the model to the CPU (e.g. before an image generation); the next get() moves it back."""
-        with self._lock:
-            if self._loaded is None:
-                return False
-            previous = self._loaded.device
-            if previous != "cpu":
-                self._loaded.to("cpu")
-                _free_device_memory(previous)
-            self._offloaded = True
-            return True
+        return self._slot.offload_to_cpu()
 
     offload = offload_to_cpu
 
     def unload_if_idle(self, now: float | None = None) -> bool:
         """Unload when ``idle_unload_s`` has passed since the last get(); True if it unloaded."""
-        with self._lock:
-            if self._loaded is None or self.idle_unload_s is None:
-                return False
-            now = self._clock() if now is None else now
-            if now - self._last_used < self.idle_unload_s:
-                return False
-            self._drop_locked()
-            return True
-
-    def _drop_locked(self) -> None:
-        if self._loaded is None:
-            return
-        device = self._loaded.device
-        self._loaded = None
-        self._loaded_source = None
-        self._offloaded = False
-        _free_device_memory(device)
-
-    # ---- idle timer
-
-    def _touch_locked(self) -> None:
-        self._last_used = self._clock()
-        if self.idle_unload_s is None:
-            return
-        self._cancel_timer_locked()
-        timer = threading.Timer(self.idle_unload_s, self._on_timer)
-        timer.daemon = True
-        timer.name = "segfill-sam-idle-unload"
-        self._timer = timer
-        timer.start()
-
-    def _cancel_timer_locked(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _on_timer(self) -> None:
-        with self._lock:
-            if not self.unload_if_idle() and self._loaded is not None and self.idle_unload_s is not None:
-                # used again meanwhile (the timer raced a get): check again when the new idle period ends
-                remaining = max(0.01, self._last_used + self.idle_unload_s - self._clock())
-                timer = threading.Timer(remaining, self._on_timer)
-                timer.daemon = True
-                self._timer = timer
-                timer.start()
+        return self._slot.unload_if_idle(now)
