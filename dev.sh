@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # SegFill developer entry point: sets up what it needs on first use, then runs.
-#   ./dev.sh serve [ARGS]   the standalone app (python -m segfill serve ARGS) on 127.0.0.1
+#   ./dev.sh serve [ARGS]   the standalone app (python -m segfill serve ARGS) on 127.0.0.1, on the standalone
+#                           stack (.venv-forge: Forge's pins, gradio 4, transformers 4.46 with GroundingDINO)
 #   ./dev.sh test [ARGS]    the whole test suite on the WebUI 1.10 stack (gradio 3, pydantic 1), then
 #                           again on Forge's stack (gradio 4, pydantic 2, Pillow 10)
 #   ./dev.sh setup          only build the virtualenvs (.venv, .venv-forge)
-#   ./dev.sh python ARGS    run the project's Python (.venv)
+#   ./dev.sh python ARGS    run the project's Python (the standalone stack, .venv-forge)
 #   ./dev.sh which-python   the Python the virtualenvs are made with (3.10 or 3.11; SEGFILL_PYTHON chooses one)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -71,12 +72,12 @@ case "$cmd" in
     ensure_chromium
     ;;
   serve)
-    make_venv .venv requirements-webui.txt
-    exec .venv/bin/python -m segfill serve "$@"
+    make_venv .venv-forge requirements-forge.txt
+    exec .venv-forge/bin/python -m segfill serve "$@"
     ;;
   python)
-    make_venv .venv requirements-webui.txt
-    exec .venv/bin/python "$@"
+    make_venv .venv-forge requirements-forge.txt
+    exec .venv-forge/bin/python "$@"
     ;;
   test)
     make_venv .venv requirements-webui.txt

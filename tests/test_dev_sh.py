@@ -81,13 +81,13 @@ def test_every_command_refuses_before_making_a_virtualenv(copy, command):
 
 @needs_too_new
 def test_a_virtualenv_made_with_such_a_python_is_named_not_used(copy):
-    (copy / ".venv" / "bin").mkdir(parents=True)
-    (copy / ".venv" / "bin" / "python").symlink_to(TOO_NEW)
+    (copy / ".venv-forge" / "bin").mkdir(parents=True)
+    (copy / ".venv-forge" / "bin" / "python").symlink_to(TOO_NEW)
     done = _dev_sh(copy, "python", "-c", "print('ran')", python=sys.executable)
     assert done.returncode == 1 and "ran" not in done.stdout
     assert done.stderr.strip().splitlines() == [
-        f"dev.sh: .venv/bin/python is Python 3.{_minor(TOO_NEW)}; SegFill needs Python 3.10 or 3.11: "
-        "delete .venv and run again"]
+        f"dev.sh: .venv-forge/bin/python is Python 3.{_minor(TOO_NEW)}; SegFill needs Python 3.10 or 3.11: "
+        "delete .venv-forge and run again"]
 
 
 def _minor(python: str) -> int:
