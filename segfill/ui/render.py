@@ -15,6 +15,7 @@ from PIL import Image
 
 from segfill.ui.dataurl import jpeg_data_url, png_data_url
 from segfill.ui.state import UserState
+from segfill.ui.workspace import detail_payload
 
 #: long side of the mask sent to the browser for display (the download is always full resolution)
 MASK_DISPLAY_SIDE = 1024
@@ -75,6 +76,18 @@ def candidate_thumbnails(state: UserState) -> list[dict[str, Any]]:
     return thumbs
 
 
+def _results_parts(state: UserState, payload: dict[str, Any], force: bool) -> None:
+    """The result on the canvas (its picture only when it changed) and the gallery (only when it changed)."""
+    from segfill.ui.workspace import result_payload, results_payload
+
+    shown = state.pending_result
+    payload["result"] = result_payload(state, include_image=force or shown != state.sent_result)
+    state.sent_result = shown
+    if force or state.sent_results_revision != state.results_revision:
+        payload["results"] = results_payload(state)
+        state.sent_results_revision = state.results_revision
+
+
 def build_payload(state: UserState, error: str | None = None, force_image: bool = False) -> dict[str, Any]:
     """Everything the canvas needs to redraw after an event."""
     edit = state.edit
@@ -89,6 +102,9 @@ def build_payload(state: UserState, error: str | None = None, force_image: bool 
         "model": state.model_name or "",
         "timings": {key: round(value, 2) for key, value in state.timings.items()},
     }
+    payload["busy"] = state.busy or ""
+    payload["notice"] = state.notice or ""
+    _results_parts(state, payload, force_image)
     if state.image is None:
         payload.update(width=0, height=0, image=None, mask=None, points=[], box=None, candidates=[])
         state.sent_image_revision = state.image_revision
@@ -120,6 +136,10 @@ def build_payload(state: UserState, error: str | None = None, force_image: bool 
     if state.segment_map is not None and state.sent_segment_revision != state.segment_map_revision:
         payload["segment_map"] = png_data_url(Image.fromarray(state.segment_map.color_map(), "RGB"))
         state.sent_segment_revision = state.segment_map_revision
+    payload["frame"] = list(edit.frame)
+    payload["frame_plan"] = state.frame_plan if any(edit.frame) else None
+    payload["detail"] = detail_payload(state, refined, state.sent_detail)
+    payload["strokes_soft"] = any(stroke.soft for stroke in edit.strokes)
     if state.pending_download is not None:
         payload["download"] = {"filename": state.pending_download.filename, "url": state.pending_download.data_url}
         state.pending_download = None
