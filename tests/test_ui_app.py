@@ -33,11 +33,14 @@ def test_tab_has_its_channel_components_and_no_send_button_standalone(host):
     from segfill.ui.builder import build_tab
 
     ids = elem_ids(build_tab(host))
-    for required in ("segfill_events", "segfill_render", "segfill_event_button", "segfill_canvas_host", "segfill_image",
+    for required in ("segfill_events", "segfill_render", "segfill_event_button", "segfill_canvas_host", "segfill_file",
                      "segfill_model", "segfill_model_refresh", "segfill_download_button", "segfill_op", "segfill_grow",
                      "segfill_shrink", "segfill_feather", "segfill_fill_holes", "segfill_specks", "segfill_invert",
-                     "segfill_inpaint", "segfill_outpaint", "segfill_result"):
+                     "segfill_inpaint", "segfill_outpaint", "segfill_preset", "segfill_outpaint_preset", "segfill_aspect",
+                     "segfill_anchor", "segfill_zoom_15", "segfill_zoom_2", "segfill_pad_left", "segfill_pad_right",
+                     "segfill_pad_top", "segfill_pad_bottom"):
         assert required in ids, required
+    assert "segfill_image" not in ids and "segfill_result" not in ids, "one image input (the canvas), results on it"
     assert "segfill_send_inpaint" not in ids
 
 
@@ -52,8 +55,9 @@ def test_hidden_channel_is_hidden_by_css_not_visible_false(host):
     from segfill.ui.builder import build_tab
 
     tab = build_tab(host)
-    channel = [b for b in tab.blocks.values() if getattr(b, "elem_id", None) in ("segfill_events", "segfill_render")]
-    assert len(channel) == 2
+    channel = [b for b in tab.blocks.values() if getattr(b, "elem_id", None) in ("segfill_events", "segfill_render",
+                                                                                   "segfill_file")]
+    assert len(channel) == 3
     for block in channel:
         assert block.visible is not False
         assert "segfill-hidden" in (block.elem_classes or [])

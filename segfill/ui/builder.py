@@ -194,9 +194,9 @@ DOWNLOAD_PROGRESS_HTML = '<div class="segfill-download"><progress max="100" valu
 
 
 def _busy_js(text: str) -> str:
-    """Front-end function of a job button: the canvas shows ``text`` as busy; the inputs pass through."""
-    return ("(...args) => { if (window.segfillCanvas) { window.segfillCanvas.busy('generate', {text: "
-            f"{text!r}}}); }} return args; }}")
+    """A job button's own front-end-only listener: the canvas shows ``text`` as busy until the answer."""
+    return ("() => { if (window.segfillCanvas) { window.segfillCanvas.busy('generate', {text: "
+            f"{text!r}}}); }} return []; }}")
 
 
 def _mode_js(mode: str) -> str:
@@ -451,10 +451,12 @@ def _wire_jobs(host: Host, user_state: Any, render_box: Any, refinement: list, i
                                                             progress=_progress_adapter(progress), preset=preset)
         return state, payload, ""
 
+    inpaint_button.click(fn=None, inputs=None, outputs=None, **js_kwargs(_busy_js("Inpainting…")))
     inpaint_button.click(inpaint_fn, inputs=[user_state, inpaint.preset, *inpaint.generation],
-                         outputs=[user_state, render_box, inpaint_job], **js_kwargs(_busy_js("Inpainting…"))).then(**render)
+                         outputs=[user_state, render_box, inpaint_job]).then(**render)
+    outpaint_button.click(fn=None, inputs=None, outputs=None, **js_kwargs(_busy_js("Outpainting…")))
     outpaint_button.click(outpaint_fn, inputs=[user_state, outpaint.preset, *outpaint.generation, *frame_numbers],
-                          outputs=[user_state, render_box, outpaint_job], **js_kwargs(_busy_js("Outpainting…"))).then(**render)
+                          outputs=[user_state, render_box, outpaint_job]).then(**render)
 
     for job in (inpaint, outpaint):
         def preset_fn(state, name, kind=job.kind):

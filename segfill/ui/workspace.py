@@ -343,7 +343,7 @@ def detail_payload(state: UserState, refined: np.ndarray, sent: dict[str, Any]) 
         crop = state.image[y0:y1, x0:x1]
         if (crop.shape[1], crop.shape[0]) != size:
             crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
-        out["image"] = jpeg_data_url(Image.fromarray(np.ascontiguousarray(crop), "RGB"), quality=95)
+        out["image"] = jpeg_data_url(Image.fromarray(np.ascontiguousarray(crop), "RGB"), quality=95, subsampling=0)
         sent["image"] = image_key
     mask_key = (state.revision, state.image_revision, rect, size)
     if sent.get("mask") != mask_key:
