@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segfill.ui import actions
+from segfill.ui import actions, workspace
 from segfill.ui import callbacks as cb
 from segfill.ui import state as st
-from segfill.ui import workspace
 from segfill.ui.dataurl import decode_data_url
 from tests.browser.tiny_assets import sample_image
 
@@ -364,7 +363,8 @@ def test_a_slider_drag_is_one_undo_step_back_to_the_value_before_it(host, image)
 def test_a_preset_sets_the_mask_and_job_controls_and_keeps_the_users_own(host, image):
     state = opened(host, image)
     out = actions.on_preset(state, "Retouch a portrait", "inpaint", takes_prompts=True)
-    state, payload, summary = out[0], json.loads(out[1]), out[2]
+    state, summary = out[0], out[2]
+    assert json.loads(out[1])["error"] == ""
     refinement = dict(zip(actions.PRESET_REFINEMENT, out[3:9], strict=True))
     generation = dict(zip(actions.GENERATION_CONTROLS, out[9:], strict=True))
     assert refinement["grow"] == 4 and refinement["feather"] == 24 and refinement["shrink"] is cb.NO_CHANGE
