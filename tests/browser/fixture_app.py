@@ -1,9 +1,13 @@
-"""``python -m segfill serve`` for the browser tests, with one fixture: a known segment map.
+"""``python -m segfill serve`` for the browser tests, with two fixtures:
 
-SAM's automatic mask generator on a tiny random-weight model finds meaningless segments (often none), so a
-browser test could not check that clicking a segment picks it. Here the generator is replaced by a map of the
-test image's own shapes (the disc, the square and the background, found by colour), so the test knows which
-segment each pixel belongs to. Everything else is the real ``serve`` command.
+- a known segment map: SAM's automatic mask generator on a tiny random-weight model finds meaningless segments
+  (often none), so a browser test could not check that clicking a segment picks it. Here the generator is
+  replaced by a map of the test image's own shapes (the disc, the square and the background, found by colour),
+  so the test knows which segment each pixel belongs to;
+- a slow embedding for images exactly ``SLOW_WIDTH`` px wide, so a test can see what the canvas shows while the
+  first embedding is computed (minutes on a busy CPU with a real SAM).
+
+Everything else is the real ``serve`` command.
 
     python -m tests.browser.fixture_app --port 7999 --sam-checkpoint tiny.pth --backend opencv --device cpu
 """
@@ -11,6 +15,7 @@ segment each pixel belongs to. Everything else is the real ``serve`` command.
 from __future__ import annotations
 
 import sys
+import time
 
 import numpy as np
 
@@ -40,11 +45,29 @@ def fixture_segment_map(model, image, **_options):
     return SegmentMap.from_masks(shape_masks(rgb), (rgb.shape[1], rgb.shape[0]))
 
 
+SLOW_SECONDS = 2.5
+
+
+def install_slow_embedding() -> None:
+    from segfill.sam.session import SamSession
+    from tests.browser.tiny_assets import SLOW_WIDTH
+
+    original = SamSession.set_image
+
+    def set_image(self, image):
+        if np.asarray(image).shape[1] == SLOW_WIDTH:
+            time.sleep(SLOW_SECONDS)
+        return original(self, image)
+
+    SamSession.set_image = set_image
+
+
 def main(argv: list[str] | None = None) -> int:
     import segfill.sam.segment_map as segment_map
     from segfill.cli import main as segfill_main
 
     segment_map.compute_segment_map = fixture_segment_map
+    install_slow_embedding()
     return segfill_main(["serve", *(sys.argv[1:] if argv is None else argv)])
 
 
