@@ -172,6 +172,10 @@
     window.segfillCollectEvents = function (state, events) {
         var batch = S.queue;
         S.queue = [];
+        // an answer to background events only (the zoomed view, a resend) must not wipe the last message
+        S.backgroundBatch = batch.length > 0 && batch.every(function (e) {
+            return e.type === "view" || e.type === "noop";
+        });
         return [state, JSON.stringify(batch)];
     };
 
@@ -215,7 +219,10 @@
         S.payload = p;
         S.rev = p.rev;
         var seq = ++S.applied;
-        setStatus(p.error || p.message || "", !!p.error);
+        if (p.error || p.message || !S.backgroundBatch) {
+            setStatus(p.error || p.message || "", !!p.error);
+        }
+        S.backgroundBatch = false;
         setBusy("server", p.busy ? {text: p.busy} : null);
         setNotice(p.notice || "");
         var jobs = [];
@@ -685,9 +692,11 @@
             return false;
         }
         var dpr = window.devicePixelRatio || 1;
-        var maskFactor = S.maskCanvas ? S.maskCanvas.width / S.width : Math.min(1, 1024 / Math.max(S.width, S.height));
+        // the copies the canvas holds: the image at 2048 px, the mask at 1024 px (long side) at most
+        var maskFactor = Math.min(1, 1024 / Math.max(S.width, S.height));
         var imageFactor = S.image.naturalWidth / S.width;
-        return S.scale * dpr > Math.min(maskFactor, imageFactor) * 1.05;
+        var factor = Math.min(maskFactor, imageFactor);
+        return factor < 0.999 && S.scale * dpr > factor * 1.05;
     }
 
     function scheduleViewReport() {

@@ -382,7 +382,7 @@ def build_tab_contents(host: Host) -> None:
         return state, payload, None
 
     def embed_fn(state, model_name):
-        return cb.on_embed(state, model_name, host)
+        return tuple(_unwrap(cb.on_embed(state, model_name, host)))
 
     # (a front-end-only step reports no completion in gradio 3: both follow the Python step directly)
     opened = file_input.upload(file_fn, inputs=[user_state, file_input], outputs=[user_state, render_box, file_input])

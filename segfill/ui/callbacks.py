@@ -150,12 +150,13 @@ def on_file(state: st.UserState | None, file: Any, host: Host) -> tuple[Any, ...
 
 
 def on_embed(state: st.UserState | None, model_name: str | None, host: Host) -> tuple[Any, ...]:
-    """Second step of opening an image: SAM's embedding (free when cached), then the canvas is ready."""
+    """Second step of opening an image: SAM's embedding (free when cached), then the canvas is ready. With
+    nothing to do (the file was refused, no model) the payload is NO_CHANGE: the message on the canvas stays."""
+    if state is None or state.image is None or not state.busy:
+        return state, NO_CHANGE
 
     def action(s: st.UserState) -> None:
         try:
-            if s.image is None or not s.busy:
-                return
             st.ensure_session(s, host, model_name or None)
             s.message = READY_MESSAGE.format(w=s.size[0], h=s.size[1])
         finally:

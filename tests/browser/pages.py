@@ -4,6 +4,7 @@ nothing is queued or in flight, nothing is busy), never for a fixed time."""
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ from PIL import Image
 
 ROOT = "#segfill_canvas_root"
 IDLE_JS = ("() => { const s = window.segfillDebugState(); const p = window.segfillLastPayload();"
-           " return !s.inFlight && !s.queue && !s.busy.length && !p.busy; }")
+           " const drawn = document.querySelector('#segfill_canvas_root').dataset.segfillRendered === String(p.rev);"
+           " return drawn && !s.inFlight && !s.queue && !s.busy.length && !p.busy; }")
 
 
 class SegFillPage:
@@ -121,7 +123,7 @@ class SegFillPage:
     def choose(self, elem_id: str, option: str) -> None:
         """Pick ``option`` in the gr.Dropdown ``elem_id`` (gradio 3.41 and 4)."""
         self.page.locator(f"#{elem_id} input").first.click()
-        self.page.locator(f"#{elem_id} ul li").filter(has_text=re.compile(rf"^\s*{re.escape(option)}\s*$")).first.click()
+        self.page.locator(f"#{elem_id} ul li[aria-label={json.dumps(option)}]").first.click()
 
     def set_number(self, elem_id: str, value: float) -> None:
         field = self.page.locator(f"#{elem_id} input[type=number]")
