@@ -193,6 +193,7 @@
         }
         if (payload) {
             setBusy("generate", null); // a job button's busy note ends with its answer
+            setBusy("segment_map", null);
             applyPayload(payload);
         }
         if (S.queue.length) {
@@ -1733,7 +1734,7 @@
             el.hidden = el.getAttribute("data-options").split(" ").indexOf(mode) < 0;
         });
         if (mode === "segments" && S.width && !S.segmentImage) {
-            setStatus("Computing the segment map…", false);
+            setBusy("segment_map", {text: "Computing the segment map…"});
             send({type: "segment_map"});
         }
         if ((mode === "frame") !== wasFrame && !S.userZoomed) {

@@ -32,6 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from segfill.hosts.base import Host
 
 HIDDEN = ["segfill-hidden"]
+#: canvas and panel updates happen many times a minute: no gradio progress overlay over the controls they update
+QUIET = {"show_progress": "hidden"}
 
 _ICON_PATHS = {
     "open": "M3 7h6l2 2h10v10H3zM12 17v-5M9.5 14.5 12 12l2.5 2.5",
@@ -80,13 +82,15 @@ SHORTCUTS = (
 )
 
 
-def canvas_html(notice: str = "") -> str:
-    """The canvas markup; ``notice`` (e.g. no SAM model installed yet) is shown on the empty canvas."""
+def canvas_html(notice: str = "", features: tuple[str, ...] = ()) -> str:
+    """The canvas markup; ``notice`` (e.g. no SAM model installed yet) is shown on the empty canvas;
+    ``features`` (``segfill.ui.state.CANVAS_FEATURES``, e.g. "detect") switch on canvas controls whose events
+    Python handles."""
     shortcuts = "".join(f"<dt>{html_lib.escape(k)}</dt><dd>{html_lib.escape(v)}</dd>" for k, v in SHORTCUTS)
     notice_html = f'<p class="segfill-notice" data-role="notice">{html_lib.escape(notice)}</p>' if notice else \
         '<p class="segfill-notice" data-role="notice"></p>'
     return f"""
-<div id="segfill_canvas_root" class="segfill-root" tabindex="0" data-segfill-rendered="0" data-segfill-mode="select">
+<div id="segfill_canvas_root" class="segfill-root" tabindex="0" data-segfill-rendered="0" data-segfill-mode="select" data-features="{html_lib.escape(" ".join(features))}">
   <div class="segfill-topbar" role="toolbar" aria-label="Canvas">
     <button type="button" data-action="open" title="Open an image (or drop one on the canvas, or paste it)" aria-label="Open an image">{icon("open")}</button>
     <span class="segfill-options" data-options="brush eraser">
@@ -282,7 +286,7 @@ def build_tab_contents(host: Host) -> None:
     user_state = gr.State(None)
     with gr.Row(elem_id="segfill_main", equal_height=False):
         with gr.Column(scale=5, min_width=520, elem_id="segfill_canvas_column"):
-            gr.HTML(canvas_html(notice), elem_id="segfill_canvas_host")
+            gr.HTML(canvas_html(notice, tuple(getattr(st, "CANVAS_FEATURES", ()))), elem_id="segfill_canvas_host")
             events_box = gr.Textbox(value="", elem_id="segfill_events", elem_classes=HIDDEN, show_label=False)
             render_box = gr.Textbox(value="", elem_id="segfill_render", elem_classes=HIDDEN, show_label=False)
             event_button = gr.Button("events", elem_id="segfill_event_button", elem_classes=HIDDEN)
@@ -292,13 +296,11 @@ def build_tab_contents(host: Host) -> None:
                 with gr.Tab("Mask", id="mask", elem_id="segfill_tab_mask") as mask_tab:
                     op_radio = gr.Radio(choices=list(cb.OP_LABELS.values()), value="Add", label="Combine selections",
                                         elem_id="segfill_op")
-                    with gr.Row():
-                        grow = gr.Slider(0, 256, value=0, step=1, label="Grow (px)", elem_id="segfill_grow")
-                        shrink = gr.Slider(0, 256, value=0, step=1, label="Shrink (px)", elem_id="segfill_shrink")
-                    with gr.Row():
-                        feather = gr.Slider(0, 256, value=0, step=1, label="Feather (px)", elem_id="segfill_feather")
-                        remove_specks = gr.Slider(0, 20000, value=0, step=10, label="Remove specks (px²)",
-                                                  elem_id="segfill_specks")
+                    grow = gr.Slider(0, 256, value=0, step=1, label="Grow (px)", elem_id="segfill_grow")
+                    shrink = gr.Slider(0, 256, value=0, step=1, label="Shrink (px)", elem_id="segfill_shrink")
+                    feather = gr.Slider(0, 256, value=0, step=1, label="Feather (px)", elem_id="segfill_feather")
+                    remove_specks = gr.Slider(0, 20000, value=0, step=10, label="Remove specks (px²)",
+                                              elem_id="segfill_specks")
                     with gr.Row():
                         fill_holes = gr.Checkbox(value=False, label="Fill holes", elem_id="segfill_fill_holes")
                         invert = gr.Checkbox(value=False, label="Invert", elem_id="segfill_invert")
@@ -374,7 +376,7 @@ def build_tab_contents(host: Host) -> None:
 
     event_button.click(events_fn, inputs=[user_state, events_box],
                        outputs=[user_state, render_box, *refinement, *frame_numbers, aspect],
-                       **js_kwargs(COLLECT_JS)).then(**render)
+                       **js_kwargs(COLLECT_JS), **QUIET).then(**render)
 
     # opening an image: read and show it, then SAM's embedding (the canvas shows the photo and a busy note)
     def file_fn(state, file):
@@ -385,21 +387,24 @@ def build_tab_contents(host: Host) -> None:
         return tuple(_unwrap(cb.on_embed(state, model_name, host)))
 
     # (a front-end-only step reports no completion in gradio 3: both follow the Python step directly)
-    opened = file_input.upload(file_fn, inputs=[user_state, file_input], outputs=[user_state, render_box, file_input])
+    opened = file_input.upload(file_fn, inputs=[user_state, file_input], outputs=[user_state, render_box, file_input],
+                               **QUIET)
     opened.then(**render)
-    opened.then(embed_fn, inputs=[user_state, model_dropdown], outputs=[user_state, render_box]).then(**render)
+    opened.then(embed_fn, inputs=[user_state, model_dropdown], outputs=[user_state, render_box], **QUIET).then(**render)
 
     for control in refinement:
-        control.input(cb.on_controls, inputs=[user_state, *refinement], outputs=[user_state, render_box]).then(**render)
+        control.input(cb.on_controls, inputs=[user_state, *refinement], outputs=[user_state, render_box],
+                      **QUIET).then(**render)
 
     # models
     def model_fn(state, model_name):
         return cb.on_model(state, model_name, host)
 
     switching = model_dropdown.input(cb.on_model_starting, inputs=[user_state, model_dropdown],
-                                     outputs=[user_state, render_box])
+                                     outputs=[user_state, render_box], **QUIET)
     switching.then(**render)
-    switching.then(model_fn, inputs=[user_state, model_dropdown], outputs=[user_state, render_box]).then(**render)
+    switching.then(model_fn, inputs=[user_state, model_dropdown], outputs=[user_state, render_box],
+                   **QUIET).then(**render)
     refresh_button.click(_refresh(host), inputs=[model_dropdown], outputs=[model_dropdown])
 
     def download_fn(name):
@@ -467,10 +472,10 @@ def _wire_jobs(host: Host, user_state: Any, render_box: Any, refinement: list, i
 
         targets = refinement if job.kind == "inpaint" else []
         job.preset.input(preset_fn, inputs=[user_state, job.preset],
-                         outputs=[user_state, render_box, job.summary, *targets, *job.generation]).then(**render)
+                         outputs=[user_state, render_box, job.summary, *targets, *job.generation], **QUIET).then(**render)
         for name, control in zip(actions.GENERATION_CONTROLS, job.generation, strict=True):
             control.input(lambda state, _value, key=f"{job.kind}.{name}": cb.on_mark_edited(state, key),
-                          inputs=[user_state, control], outputs=[user_state])
+                          inputs=[user_state, control], outputs=[user_state], **QUIET)
 
 
 def _wire_frame(host: Host, user_state: Any, render_box: Any, frame_numbers: list, aspect: Any, anchor: Any,
@@ -494,12 +499,12 @@ def _wire_frame(host: Host, user_state: Any, render_box: Any, frame_numbers: lis
         return tuple(_unwrap(actions.on_frame_clear(state, host=host)))
 
     for number in frame_numbers:
-        number.input(numbers_fn, inputs=[user_state, *frame_numbers], outputs=outputs).then(**render)
+        number.input(numbers_fn, inputs=[user_state, *frame_numbers], outputs=outputs, **QUIET).then(**render)
     for control in (aspect, anchor):
-        control.input(shape_fn, inputs=[user_state, aspect, anchor], outputs=outputs).then(**render)
-    zoom15.click(zoom_fn(1.5), inputs=[user_state, anchor], outputs=outputs).then(**render)
-    zoom2.click(zoom_fn(2.0), inputs=[user_state, anchor], outputs=outputs).then(**render)
-    frame_clear.click(clear_fn, inputs=[user_state], outputs=outputs).then(**render)
+        control.input(shape_fn, inputs=[user_state, aspect, anchor], outputs=outputs, **QUIET).then(**render)
+    zoom15.click(zoom_fn(1.5), inputs=[user_state, anchor], outputs=outputs, **QUIET).then(**render)
+    zoom2.click(zoom_fn(2.0), inputs=[user_state, anchor], outputs=outputs, **QUIET).then(**render)
+    frame_clear.click(clear_fn, inputs=[user_state], outputs=outputs, **QUIET).then(**render)
     for trigger in (zoom15, zoom2, frame_clear):
         trigger.click(fn=None, inputs=None, outputs=None, **js_kwargs(_mode_js("frame")))
 

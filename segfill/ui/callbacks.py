@@ -98,7 +98,7 @@ def on_events(state: st.UserState | None, events: Any, host: Host) -> tuple[Any,
 
 
 READY_MESSAGE = "Image {w}×{h} ready: left-click to select, right-click to exclude, drag for a box."
-EMBEDDING_BUSY = "Computing SAM's embedding of the image… (clicks wait until it is ready)"
+EMBEDDING_BUSY = "Computing SAM's embedding of the image… zoom and pan meanwhile; selecting works when it is done."
 
 
 def has_models(host: Host) -> bool:
