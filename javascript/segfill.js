@@ -1618,7 +1618,7 @@
         } else if (key === "m") {
             setView(VIEWS[(VIEWS.indexOf(S.view) + 1) % VIEWS.length]);
         } else if (MODES[key]) {
-            setMode(MODES[key]);
+            setMode(MODES[key], true);
         } else if (key === " ") {
             /* pan modifier */
         } else {
@@ -1651,7 +1651,7 @@
             closePopups();
         }
         if (action === "mode") {
-            setMode(b.getAttribute("data-mode"));
+            setMode(b.getAttribute("data-mode"), true);
         } else if (action === "view") {
             setView(b.getAttribute("data-view"));
         } else if (action === "compare") {
@@ -1722,7 +1722,10 @@
         }
     }
 
-    function setMode(mode) {
+    function setMode(mode, fromUser) {
+        if (fromUser && S.result) {
+            send({type: "discard"}); // picking a tool goes back to editing; the result stays in the strip
+        }
         var wasFrame = S.mode === "frame";
         S.mode = mode;
         S.hoverMask = null;
@@ -2101,7 +2104,7 @@
             if (mode === "frame") {
                 if (S.mode !== "frame") {
                     S.modeBeforeFrame = S.mode;
-                    setMode("frame");
+                    setMode("frame", true);
                 }
             } else if (S.mode === "frame") {
                 setMode(S.modeBeforeFrame || "select");

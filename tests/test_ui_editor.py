@@ -218,6 +218,17 @@ def test_discard_and_the_gallery(host, image):
     assert len(state.results) == workspace.MAX_RESULTS and state.results[0].id == 3
 
 
+def test_editing_while_a_result_is_shown_puts_it_aside(host, image):
+    state = painted(host, image)
+    state, text, *_ = actions.on_inpaint(state, "", "", 1, 20, 7, 1.0, host=host)
+    assert json.loads(text)["result"]["id"] == 1
+    state, payload, _ = events(state, host, {"type": "stroke", "points": [[70, 60]], "radius": 3})
+    assert payload["result"] is None and len(state.results) == 1, "the canvas shows what is edited; the result is kept"
+    state, payload, _ = events(state, host, {"type": "show_result", "id": 1})
+    state, payload, _ = events(state, host, {"type": "undo"})
+    assert payload["result"] is None and payload["mask_area"] == int(_rect((20, 20, 50, 40)).sum())
+
+
 def test_a_job_error_keeps_the_work_and_says_why(host, image):
     state = opened(host, image)
     state, text, result, _ = actions.on_inpaint(state, "", "", 1, 20, 7, 1.0, host=host)

@@ -247,16 +247,16 @@ class _JobControls:
         self.summary = gr.HTML("", elem_id=f"{prefix}_preset_summary", elem_classes=["segfill-preset-summary"])
         self.prompt = gr.Textbox(label="Prompt", lines=2, elem_id=f"{prefix}_prompt", visible=prompts,
                                  placeholder="What to paint (a preset fills in a template)")
-        self.negative = gr.Textbox(label="Negative prompt", lines=1, elem_id=f"{prefix}_negative_prompt",
-                                   visible=prompts)
         self.defaults = defaults
         self.prompts = prompts
 
     def sampling(self) -> None:
-        """Seed, steps, CFG and strength, folded away (built where the panel wants them)."""
+        """Negative prompt, seed, steps, CFG and strength, folded away (built where the panel wants them)."""
         prefix = "segfill" if self.kind == "inpaint" else "segfill_outpaint"
-        with gr.Accordion("Seed, steps, CFG, strength", open=False, visible=self.prompts,
+        with gr.Accordion("Negative prompt, seed, steps…", open=False, visible=self.prompts,
                           elem_id=f"{prefix}_sampling"):
+            self.negative = gr.Textbox(label="Negative prompt", lines=1, elem_id=f"{prefix}_negative_prompt",
+                                       visible=self.prompts)
             with gr.Row():
                 self.seed = gr.Number(value=-1, label="Seed (-1 random)", precision=0, elem_id=f"{prefix}_seed",
                                       min_width=100)
@@ -330,16 +330,17 @@ def build_tab_contents(host: Host) -> None:
                     with gr.Row(elem_classes=["segfill-zoom-row"]):
                         zoom15 = gr.Button("Zoom out 1.5×", elem_id="segfill_zoom_15", size="sm", min_width=80)
                         zoom2 = gr.Button("Zoom out 2×", elem_id="segfill_zoom_2", size="sm", min_width=80)
-                    with gr.Row():
-                        pad_left = gr.Number(value=0, precision=0, label="Left (px)", elem_id="segfill_pad_left",
-                                             min_width=80)
-                        pad_right = gr.Number(value=0, precision=0, label="Right (px)", elem_id="segfill_pad_right",
-                                              min_width=80)
-                    with gr.Row():
-                        pad_top = gr.Number(value=0, precision=0, label="Top (px)", elem_id="segfill_pad_top",
-                                            min_width=80)
-                        pad_bottom = gr.Number(value=0, precision=0, label="Bottom (px)", elem_id="segfill_pad_bottom",
-                                               min_width=80)
+                    with gr.Accordion("Exact padding (px)", open=False, elem_id="segfill_padding"):
+                        with gr.Row():
+                            pad_left = gr.Number(value=0, precision=0, label="Left", elem_id="segfill_pad_left",
+                                                 min_width=80)
+                            pad_right = gr.Number(value=0, precision=0, label="Right", elem_id="segfill_pad_right",
+                                                  min_width=80)
+                        with gr.Row():
+                            pad_top = gr.Number(value=0, precision=0, label="Top", elem_id="segfill_pad_top",
+                                                min_width=80)
+                            pad_bottom = gr.Number(value=0, precision=0, label="Bottom", elem_id="segfill_pad_bottom",
+                                                   min_width=80)
                     outpaint = _JobControls("outpaint", prompts, {})
                     with gr.Row():
                         outpaint_button = gr.Button("Outpaint", variant="primary", elem_id="segfill_outpaint", scale=3)

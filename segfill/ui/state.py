@@ -277,6 +277,7 @@ class UserState:
         """Make ``edit`` current (undoable); an edit equal to the current one is not recorded. With ``coalesce``
         (a control's name), a change following a change of the same control within COALESCE_SECONDS replaces
         it instead, so one slider drag is one undo step back to the value before the drag."""
+        self._put_result_aside()
         now = time.monotonic()
         last = self._coalesce
         if (coalesce and last is not None and last[0] == coalesce and last[1] == len(self.history)
@@ -316,15 +317,24 @@ class UserState:
 
     def undo(self) -> None:
         if self.can_undo:
+            self._put_result_aside()
             self.history.undo()
             self.revision += 1
             self._coalesce = None
 
     def redo(self) -> None:
         if self.can_redo:
+            self._put_result_aside()
             self.history.redo()
             self.revision += 1
             self._coalesce = None
+
+    def _put_result_aside(self) -> None:
+        """Editing while a result is on the canvas: the canvas shows what is edited again; the result stays in
+        the session's results (``workspace``) to show or accept later."""
+        if self.pending_result is not None:
+            self.pending_result = None
+            self.revision += 1
 
     # -- masks ---------------------------------------------------------------------------------------------
     def selection_mask(self, edit: Edit | None = None) -> np.ndarray | None:

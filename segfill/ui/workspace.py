@@ -111,6 +111,7 @@ def accept(state: UserState) -> None:
             base[y0:y1, x0:x1] = raw[y0 - dy:y1 - dy, x0 - dx:x1 - dx]
         strokes = tuple(stroke.shifted(dx, dy) for stroke in edit.strokes if stroke.soft)
     key = state.add_image(result.image)
+    state.pending_result = None
     state.push(Edit(base=PackedMask.pack(base) if base.any() else None, strokes=strokes, op=edit.op,
                     refinement=edit.refinement, image_key=key))
     state.pending_result = None

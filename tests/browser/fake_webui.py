@@ -40,6 +40,7 @@ def build(sam_checkpoint: Path, mode: str, layout: str = "plain"):
     host = StandaloneHost(SamManager([sam_checkpoint.parent], device="cpu"), create_backend("opencv"),
                           defaults=HostDefaults(sam_model=sam_checkpoint.name))
     host.supports_send_to_img2img = True
+    host.takes_prompts = True  # like the WebUI's checkpoint: the prompt, seed, steps, CFG controls are shown
     head = FAKE_WEBUI_JS + script_tags()
     with gr.Blocks(**blocks_kwargs(css=css_source(), head=head, title="fake WebUI")) as demo:
         if layout == "webui":  # like the WebUI's page: quicksettings above a row of tabs, SegFill's tab shown

@@ -125,6 +125,12 @@ class SegFillPage:
         self.page.locator(f"#{elem_id} input").first.click()
         self.page.locator(f"#{elem_id} ul li[aria-label={json.dumps(option)}]").first.click()
 
+    def reveal(self, elem_id: str, accordion: str) -> None:
+        """Open the panel's accordion ``accordion`` if ``elem_id`` inside it is folded away."""
+        if not self.page.is_visible(f"#{elem_id}"):
+            self.page.locator(f"#{accordion} .label-wrap").first.click()
+            self.page.wait_for_selector(f"#{elem_id}", state="visible")
+
     def set_number(self, elem_id: str, value: float) -> None:
         field = self.page.locator(f"#{elem_id} input[type=number]")
         field.fill(str(value))

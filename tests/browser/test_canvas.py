@@ -288,6 +288,7 @@ def test_errors_are_shown_and_keep_the_work(open_app, browser_assets, artifacts)
 
     # outpaint 64 px to the right: a wider result, the work stays
     app.tab("Outpaint")
+    app.reveal("segfill_pad_right", "segfill_padding")
     app.set_number("segfill_pad_right", 64)
     app.wait_for("p.frame[1] === 64 && p.frame_plan")
     app.page.click("#segfill_outpaint")

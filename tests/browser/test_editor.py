@@ -73,9 +73,11 @@ def test_layout_at_1024x768_keeps_the_main_actions_in_view(open_app, webui_layou
         assert app.visible_in_viewport("#segfill_inpaint") and app.visible_in_viewport("#segfill_preset")
         if where == "webui":
             assert app.visible_in_viewport("#segfill_send_inpaint")
+        if where == "webui":
+            assert app.visible_in_viewport("#segfill_prompt"), "the WebUI's checkpoint takes a prompt"
         app.tab("Outpaint")
         for selector in ("#segfill_outpaint", "#segfill_aspect", "#segfill_anchor", "#segfill_zoom_2",
-                         "#segfill_pad_bottom"):
+                         "#segfill_padding") + (("#segfill_outpaint_prompt",) if where == "webui" else ()):
             assert app.visible_in_viewport(selector), f"{where}: {selector}"
         app.screenshot(artifacts, f"{where}-outpaint-tab", full_page=False)
         app.tab("Inpaint")

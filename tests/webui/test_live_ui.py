@@ -186,7 +186,7 @@ def test_tab_inpaint_and_outpaint_run_on_the_webui(page, tmp_path):
     app.wait_for("p.mask_area > 0")
     for tab, prefix in (("Outpaint", "segfill_outpaint"), ("Inpaint", "segfill")):
         app.tab(tab)
-        page.locator(f"#{prefix}_sampling .label-wrap").click()  # open "Seed, steps, CFG, strength"
+        app.reveal(f"{prefix}_steps", f"{prefix}_sampling")  # "Negative prompt, seed, steps, CFG, strength"
         app.set_number(f"{prefix}_steps", STEPS)
 
     def result_after(button: str, expected_width: int) -> str:
@@ -201,6 +201,7 @@ def test_tab_inpaint_and_outpaint_run_on_the_webui(page, tmp_path):
     info = result_after("segfill_inpaint", 128)
     assert "SegFill: inpaint" in info and "Model: " in info
     app.tab("Outpaint")
+    app.reveal("segfill_pad_right", "segfill_padding")
     app.set_number("segfill_pad_right", 32)
     app.wait_for("p.frame[1] === 32")
     info = result_after("segfill_outpaint", 160)
