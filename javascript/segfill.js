@@ -237,6 +237,9 @@
             S.image = null;
             S.maskCanvas = S.segmentImage = S.detail = null;
             S.imageRev = p.image_rev;
+            if (!p.busy) {
+                S.localImage = null; // the server could not open the file the browser showed
+            }
         } else if (p.image) {
             S.imageRev = p.image_rev;
             S.segmentImage = null;
@@ -1830,18 +1833,14 @@
         }
         setBusy("server", {text: "Opening " + file.name + "…"});
         setStatus("", false);
-        if (/^image\//.test(file.type || "")) { // show it at once; the server's copy replaces it
+        if (!S.width && /^image\//.test(file.type || "")) { // an empty canvas shows the photo at once
             var url = URL.createObjectURL(file);
             loadImage(url).then(function (img) {
-                S.localImage = img;
-                if (!S.width || S.imageRev !== S.payload.image_rev) {
-                    S.image = null;
-                    S.maskCanvas = null;
-                    S.detail = null;
-                    S.result = null;
+                if (!S.width) {
+                    S.localImage = img;
+                    updateButtons(S.payload || {});
+                    draw();
                 }
-                updateButtons(S.payload || {});
-                draw();
             }).catch(function () { /* the server says what is wrong with the file */ });
         }
         var dt = new DataTransfer();

@@ -273,6 +273,23 @@ def test_frame_from_the_canvas_plans_tiles_and_updates_the_panel(host, image):
     assert json.loads(out[1])["frame"] == [0, 0, 0, 0] and (out[-4], out[-2]) == (0, 0)
 
 
+def test_the_overlay_plan_follows_undo_and_the_outpaint_preset(host, image):
+    from segfill.outpaint.runner import plan_outpaint
+
+    state = opened(host, image)
+    events(state, host, {"type": "frame", "left": 0, "right": 112, "top": 0, "bottom": 0})
+    state, payload, _ = events(state, host, {"type": "frame", "left": 0, "right": 48, "top": 0, "bottom": 0})
+    state, payload, _ = events(state, host, {"type": "undo"})
+    assert payload["frame"] == [0, 112, 0, 0] and payload["frame_plan"]["padding"] == [0, 112, 0, 0]
+    default = plan_outpaint((WIDTH, HEIGHT), workspace.outpaint_args(host, (0, 112, 0, 0)), working_size=64)
+    assert payload["frame_plan"]["passes"] == len(default.passes)
+    out = actions.on_preset(state, "Extend a landscape", "outpaint", host=host)
+    with_preset = plan_outpaint((WIDTH, HEIGHT), workspace.outpaint_args(host, (0, 112, 0, 0), {"band": 48, "feather": 32}),
+                                working_size=64)
+    assert len(with_preset.passes) != len(default.passes)
+    assert json.loads(out[1])["frame_plan"]["passes"] == len(with_preset.passes), "the job's band, the job's plan"
+
+
 def test_frame_is_clamped_to_the_outpaint_limits(host, image):
     state = opened(host, image)
     state, payload, _ = events(state, host, {"type": "frame", "left": 10_000, "right": 0, "top": 0, "bottom": 0})

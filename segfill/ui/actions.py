@@ -108,7 +108,8 @@ def on_outpaint(state: st.UserState | None, prompt: str, negative: str, seed: An
 # -- presets ------------------------------------------------------------------------------------------------
 
 
-def on_preset(state: st.UserState | None, name: str | None, kind: str, takes_prompts: bool = True) -> tuple[Any, ...]:
+def on_preset(state: st.UserState | None, name: str | None, kind: str, takes_prompts: bool = True,
+              host: Host | None = None) -> tuple[Any, ...]:
     """A preset chosen in the Inpaint or Outpaint panel: (state, payload, summary, *refinement updates,
     *generation updates) — updates in PRESET_REFINEMENT then GENERATION_CONTROLS order, NO_CHANGE where the
     preset sets nothing or the user already set the control by hand (it stays theirs)."""
@@ -117,6 +118,9 @@ def on_preset(state: st.UserState | None, name: str | None, kind: str, takes_pro
 
     def action(s: st.UserState) -> None:
         preset = get_preset(name if name != NO_PRESET else None)
+        s.presets[kind] = preset.name if preset is not None else ""
+        if kind == "outpaint" and host is not None:
+            workspace.plan_frame(s, host)  # band, feather... of the preset change the tile plan
         if preset is None:
             summary["text"] = ""
             return

@@ -466,7 +466,7 @@ def _wire_jobs(host: Host, user_state: Any, render_box: Any, refinement: list, i
 
     for job in (inpaint, outpaint):
         def preset_fn(state, name, kind=job.kind):
-            values = _unwrap(actions.on_preset(state, name, kind, takes_prompts=prompts))
+            values = _unwrap(actions.on_preset(state, name, kind, takes_prompts=prompts, host=host))
             if kind != "inpaint":  # outpaint presets have no mask refinement
                 values = values[:3] + values[3 + len(actions.PRESET_REFINEMENT):]
             return tuple(values)

@@ -171,6 +171,7 @@ class UserState:
         self.notice = ""  # a standing hint (e.g. no SAM model installed yet), shown until it no longer applies
         self.frame_plan: dict[str, Any] | None = None  # the outpaint frame's tile plan, for the overlay
         self.user_edited: set[str] = set()  # generation controls the user changed by hand (presets keep them)
+        self.presets: dict[str, str] = {}  # the preset chosen in each job panel ("inpaint", "outpaint")
         self._coalesce: tuple[str, int, float] | None = None  # (control, history length, time) of the last change
         self.sent_result: tuple[int, int] | None = None  # (result id, image revision) the canvas shows
         self.sent_results_revision: int | None = None
@@ -706,4 +707,8 @@ def handle_events(state: UserState | None, events: Any, host: Host) -> tuple[Use
             except SegFillError as exc:
                 error = str(exc)
                 break
+        if any(state.edit.frame) or state.frame_plan is not None:
+            from segfill.ui.workspace import ensure_frame_plan
+
+            ensure_frame_plan(state, host)
     return state, error

@@ -242,13 +242,24 @@ def outpaint_args(host: Host, frame: tuple[int, int, int, int], values: dict[str
     return parse_args_model(OutpaintArgs, data)
 
 
+def preset_values(state: UserState) -> dict[str, Any]:
+    """The job fields of the Outpaint panel's preset that change the plan (band, feather, pre-fill...)."""
+    from segfill.presets import get_preset
+
+    name = state.presets.get("outpaint")
+    preset = get_preset(name) if name and name != "None" else None
+    return preset.job_args("outpaint") if preset is not None else {}
+
+
 def plan_frame(state: UserState, host: Host, values: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """The tile plan of the current frame for the overlay (image pixels; the original's top-left is 0, 0)."""
+    """The tile plan of the current frame for the overlay (image pixels; the original's top-left is 0, 0), from
+    the same arguments the job gets (the host's tile defaults and the Outpaint panel's preset)."""
     frame = state.edit.frame
     if state.image is None or not any(frame):
         state.frame_plan = None
         return None
     size = state.size
+    values = {**preset_values(state), **(values or {})}
     try:
         args = outpaint_args(host, frame, values)
         planner = getattr(host, "plan_outpaint", None)  # a host that plans differently (e.g. untiled backends)
@@ -266,8 +277,19 @@ def plan_frame(state: UserState, host: Host, values: dict[str, Any] | None = Non
     tiles = [[t.x0 - ox, t.y0 - oy, t.x1 - ox, t.y1 - oy, t.pass_index, 1 if t.kind == "seam" else 0]
              for t in plan.tiles]
     state.frame_plan = {"padding": list(frame), "canvas": list(plan.output_size), "tiles": tiles,
-                        "passes": len(plan.passes), "tile_size": list(plan.tile_size), "error": ""}
+                        "passes": len(plan.passes), "tile_size": list(plan.tile_size), "error": "",
+                        "image": state.image_revision}
     return state.frame_plan
+
+
+def ensure_frame_plan(state: UserState, host: Host) -> None:
+    """After undo/redo or an accepted result the frame may differ from the planned one: plan it again."""
+    plan = state.frame_plan
+    frame = list(state.edit.frame)
+    if state.image is None or not any(frame):
+        state.frame_plan = None
+    elif plan is None or plan.get("padding") != frame or plan.get("image") != state.image_revision:
+        plan_frame(state, host)
 
 
 def set_frame(state: UserState, host: Host, frame: Any, coalesce: str | None = None) -> bool:
