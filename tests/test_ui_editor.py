@@ -388,6 +388,22 @@ def test_a_slider_drag_is_one_undo_step_back_to_the_value_before_it(host, image)
     assert state.edit.refinement.feather == 4 and state.edit.refinement.grow == 0, "another control is another step"
 
 
+def test_a_slow_drag_stays_one_step_until_the_release(host, image, monkeypatch):
+    state = opened(host, image)
+    events(state, host, {"type": "stroke", "points": [[40, 30]], "radius": 6})
+    clock = [100.0]
+    monkeypatch.setattr(st.time, "monotonic", lambda: clock[0])
+    for grow in (1, 2, 4):  # a busy server gets to the drag's changes 5 s apart
+        cb.on_controls(state, "Add", grow, 0, 0, False, 0, False)
+        clock[0] += 5
+    cb.on_release(state, "grow")
+    cb.on_controls(state, "Add", 6, 0, 0, False, 0, False)  # a new drag after the release
+    state.undo()
+    assert state.edit.refinement.grow == 4
+    state.undo()
+    assert state.edit.refinement.grow == 0
+
+
 def test_a_preset_sets_the_mask_and_job_controls_and_keeps_the_users_own(host, image):
     state = opened(host, image)
     out = actions.on_preset(state, "Retouch a portrait", "inpaint", takes_prompts=True)

@@ -396,6 +396,10 @@ def build_tab_contents(host: Host) -> None:
     for control in refinement:
         control.input(cb.on_controls, inputs=[user_state, *refinement], outputs=[user_state, render_box],
                       **QUIET).then(**render)
+    for name, slider in zip(cb.REFINEMENT_FIELDS, refinement[1:], strict=True):
+        if isinstance(slider, gr.Slider):  # a drag is one undo step until the thumb is let go
+            slider.release(lambda state, _value, key=name: cb.on_release(state, key), inputs=[user_state, slider],
+                           outputs=[user_state], **QUIET)
 
     # models
     def model_fn(state, model_name):

@@ -166,6 +166,11 @@ def on_embed(state: st.UserState | None, model_name: str | None, host: Host) -> 
     return state, payload_json(state, error)
 
 
+def _changed_field(before: dict[str, Any], **values: Any) -> str | None:
+    changed = [k for k, v in values.items() if before.get(k) != v]
+    return changed[0] if len(changed) == 1 else None
+
+
 def on_controls(state: st.UserState | None, op: str, grow: float, shrink: float, feather: float,
                 fill_holes: bool, remove_specks: float, invert: bool) -> tuple[Any, ...]:
     """Combine operation or a refinement control changed by the user: applied live to the shown mask (one undo
@@ -173,6 +178,10 @@ def on_controls(state: st.UserState | None, op: str, grow: float, shrink: float,
 
     def action(s: st.UserState) -> None:
         before = s.edit.refinement.dict()
+        changed = _changed_field(before, grow=int(grow or 0), shrink=int(shrink or 0), feather=float(feather or 0),
+                                 remove_specks=int(remove_specks or 0))
+        if changed:
+            s.start_drag(changed)  # ends with the slider's release (or COALESCE_SECONDS without one)
         st.set_controls(s, op=str(op or "add").lower(), grow=int(grow or 0), shrink=int(shrink or 0),
                         feather=float(feather or 0), fill_holes=bool(fill_holes), remove_specks=int(remove_specks or 0),
                         invert=bool(invert))
@@ -181,6 +190,14 @@ def on_controls(state: st.UserState | None, op: str, grow: float, shrink: float,
 
     state, error = guarded(state, action)
     return state, payload_json(state, error)
+
+
+def on_release(state: st.UserState | None, name: str) -> st.UserState:
+    """A refinement slider was let go: its next change is a new undo step."""
+    state = state or st.UserState()
+    with state.lock:
+        state.end_drag(name)
+    return state
 
 
 def on_model_starting(state: st.UserState | None, model_name: str | None) -> tuple[Any, ...]:

@@ -138,8 +138,10 @@ class CompactPrediction:
 LIVE_PREDICTIONS = 6
 #: images kept for undo across accepted results (the oldest history steps go when more would be needed)
 MAX_KEPT_IMAGES = 6
-#: changes of one control closer together than this (s) are one undo step (a slider drag), not many
+#: changes of one control closer together than this (s) are one undo step (a slider drag), not many; a drag's
+#: changes stay one step however slowly the server gets to them, until the slider reports its release
 COALESCE_SECONDS = 2.0
+DRAG_SECONDS = 15.0
 
 
 @dataclass
@@ -173,6 +175,7 @@ class UserState:
         self.user_edited: set[str] = set()  # generation controls the user changed by hand (presets keep them)
         self.presets: dict[str, str] = {}  # the preset chosen in each job panel ("inpaint", "outpaint")
         self._coalesce: tuple[str, int, float] | None = None  # (control, history length, time) of the last change
+        self._dragging: set[str] = set()  # controls whose drag has not been released yet
         self.sent_result: tuple[int, int] | None = None  # (result id, image revision) the canvas shows
         self.sent_results_revision: int | None = None
         self.sent_detail: dict[str, Any] = {}
@@ -281,8 +284,10 @@ class UserState:
         self._put_result_aside()
         now = time.monotonic()
         last = self._coalesce
-        if (coalesce and last is not None and last[0] == coalesce and last[1] == len(self.history)
-                and not self.history.can_redo and now - last[2] < COALESCE_SECONDS and self.history.can_undo):
+        recent = last is not None and (now - last[2] < COALESCE_SECONDS
+                                       or (last[0] in self._dragging and now - last[2] < DRAG_SECONDS))
+        if (coalesce and recent and last[0] == coalesce and last[1] == len(self.history)
+                and not self.history.can_redo and self.history.can_undo):
             if edit.same_as(self.edit):
                 return self.edit
             self.history.replace(len(self.history) - 1, edit)
@@ -315,6 +320,15 @@ class UserState:
             if id(prediction) not in packed:
                 packed[id(prediction)] = CompactPrediction(prediction)
             self.history.replace(index, replace(edits[index], prediction=packed[id(prediction)]))
+
+    def start_drag(self, control: str) -> None:
+        """A slider is being dragged: its changes are one undo step until :meth:`end_drag`."""
+        self._dragging.add(control)
+
+    def end_drag(self, control: str) -> None:
+        self._dragging.discard(control)
+        if self._coalesce is not None and self._coalesce[0] == control:
+            self._coalesce = None
 
     def undo(self) -> None:
         if self.can_undo:
