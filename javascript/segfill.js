@@ -1874,6 +1874,16 @@
         if (Math.abs(stage.clientHeight - height) > 1) {
             stage.style.height = height + "px";
         }
+        // the panel beside the canvas scrolls inside itself (its job buttons stick to its bottom), so the page
+        // never has to: with a tall WebUI header (Forge) everything stays in the window
+        var panel = byId("segfill_panel");
+        if (panel && panel.offsetParent !== null) {
+            var panelTop = panel.getBoundingClientRect().top + window.scrollY;
+            var room = Math.max(320, Math.floor(window.innerHeight - panelTop - 8));
+            if (panel.style.maxHeight !== room + "px") {
+                panel.style.maxHeight = room + "px";
+            }
+        }
     }
 
     // ---- set-up -----------------------------------------------------------------------------------------

@@ -312,7 +312,7 @@ def build_tab_contents(host: Host) -> None:
                     inpaint = _JobControls("inpaint", prompts, {})
                     if not prompts:
                         gr.HTML(f'<div class="segfill-note">{NO_PROMPTS_NOTE}</div>', elem_id="segfill_backend_note")
-                    with gr.Row():
+                    with gr.Row(elem_classes=["segfill-job-actions"]):
                         inpaint_button = gr.Button("Inpaint", variant="primary", elem_id="segfill_inpaint")
                         send_button = None
                         if getattr(host, "supports_send_to_img2img", False):
@@ -342,7 +342,7 @@ def build_tab_contents(host: Host) -> None:
                             pad_bottom = gr.Number(value=0, precision=0, label="Bottom", elem_id="segfill_pad_bottom",
                                                    min_width=80)
                     outpaint = _JobControls("outpaint", prompts, {})
-                    with gr.Row():
+                    with gr.Row(elem_classes=["segfill-job-actions"]):
                         outpaint_button = gr.Button("Outpaint", variant="primary", elem_id="segfill_outpaint", scale=3)
                         frame_clear = gr.Button("Clear", elem_id="segfill_frame_clear", scale=1, min_width=60)
                     outpaint_job = gr.HTML("", elem_id="segfill_outpaint_job", elem_classes=["segfill-job"])
