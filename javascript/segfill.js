@@ -194,6 +194,7 @@
         if (payload) {
             setBusy("generate", null); // a job button's busy note ends with its answer
             setBusy("segment_map", null);
+            setBusy("detect", null);
             applyPayload(payload);
         }
         if (S.queue.length) {
@@ -287,7 +288,8 @@
             S.frame = (p.frame || [0, 0, 0, 0]).slice();
             S.framePlan = p.frame_plan || null;
         }
-        S.detections = p.detections || [];
+        S.detections = p.text_boxes || [];
+        updateDetect(p);
         renderCandidates(p);
         updateButtons(p);
         if (p.download) {
@@ -1266,6 +1268,23 @@
     }
 
     // ---- detections (Select by text) --------------------------------------------------------------------
+    // Python's payload: text_boxes [{index, box, label, score, kept, ...}] and detectors {available, message};
+    // events: detect {text}, keep {index}, drop {index}.
+    function updateDetect(p) {
+        var box = role("detect");
+        if (!box || !("detectors" in p)) {
+            return; // this server has no Select by text
+        }
+        var info = p.detectors || {};
+        box.hidden = false;
+        var input = role("detect-text"), button = box.querySelector("[data-action='detect']");
+        input.disabled = button.disabled = !info.available;
+        box.title = info.message || "";
+        if (p.text && p.text.text && document.activeElement !== input) {
+            input.value = p.text.text;
+        }
+    }
+
     function drawDetections(ctx, dpr) {
         S.chipRects = [];
         if (S.result || !S.detections.length) {
@@ -1283,10 +1302,18 @@
             var text = (kept ? "✓ " : "✕ ") + (d.label || "object") +
                 (typeof d.score === "number" ? " " + d.score.toFixed(2) : "");
             var chip = label(ctx, text, a.x, Math.max(0, a.y - 21), "left");
-            chip.id = d.id;
+            chip.index = d.index;
             chip.kept = kept;
             S.chipRects.push(chip);
         });
+    }
+
+    function detectText() {
+        var text = role("detect-text").value.trim();
+        if (text && S.width) {
+            setBusy("detect", {text: "Finding “" + text + "”…"});
+            send({type: "detect", text: text});
+        }
     }
 
     function chipAt(clientX, clientY) {
@@ -1331,7 +1358,7 @@
             return; // the embedding is being computed; the photo is there to look at
         } else if (e.button === 0 && chipAt(e.clientX, e.clientY)) {
             var chip = chipAt(e.clientX, e.clientY);
-            send({type: "detection", id: chip.id, keep: !chip.kept});
+            send({type: chip.kept ? "drop" : "keep", index: chip.index});
             return;
         } else if (S.mode === "frame") {
             var sides = frameHit(e.clientX, e.clientY);
@@ -1677,10 +1704,7 @@
             var info = role("result-info");
             info.hidden = !info.hidden;
         } else if (action === "detect") {
-            var text = role("detect-text").value.trim();
-            if (text) {
-                send({type: "detect", text: text});
-            }
+            detectText();
         } else if (action === "undo" || action === "redo") {
             if (!isBusy()) {
                 send({type: action});
@@ -1941,15 +1965,11 @@
             stage.classList.remove("segfill-dragover");
             openFile(firstImageFile(e.dataTransfer && e.dataTransfer.files));
         });
-        var detectText = role("detect-text");
-        detectText.addEventListener("keydown", function (e) {
-            if (e.key === "Enter" && detectText.value.trim()) {
-                send({type: "detect", text: detectText.value.trim()});
+        role("detect-text").addEventListener("keydown", function (e) {
+            if (e.key === "Enter") {
+                detectText();
             }
         });
-        if (root.getAttribute("data-features") && root.getAttribute("data-features").split(" ").indexOf("detect") >= 0) {
-            role("detect").hidden = false;
-        }
         setBrushSize(S.brushSize);
         setHardness(S.hardness);
         styleChanged();

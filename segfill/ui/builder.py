@@ -82,15 +82,13 @@ SHORTCUTS = (
 )
 
 
-def canvas_html(notice: str = "", features: tuple[str, ...] = ()) -> str:
-    """The canvas markup; ``notice`` (e.g. no SAM model installed yet) is shown on the empty canvas;
-    ``features`` (``segfill.ui.state.CANVAS_FEATURES``, e.g. "detect") switch on canvas controls whose events
-    Python handles."""
+def canvas_html(notice: str = "") -> str:
+    """The canvas markup; ``notice`` (e.g. no SAM model installed yet) is shown on the empty canvas."""
     shortcuts = "".join(f"<dt>{html_lib.escape(k)}</dt><dd>{html_lib.escape(v)}</dd>" for k, v in SHORTCUTS)
     notice_html = f'<p class="segfill-notice" data-role="notice">{html_lib.escape(notice)}</p>' if notice else \
         '<p class="segfill-notice" data-role="notice"></p>'
     return f"""
-<div id="segfill_canvas_root" class="segfill-root" tabindex="0" data-segfill-rendered="0" data-segfill-mode="select" data-features="{html_lib.escape(" ".join(features))}">
+<div id="segfill_canvas_root" class="segfill-root" tabindex="0" data-segfill-rendered="0" data-segfill-mode="select">
   <div class="segfill-topbar" role="toolbar" aria-label="Canvas">
     <button type="button" data-action="open" title="Open an image (or drop one on the canvas, or paste it)" aria-label="Open an image">{icon("open")}</button>
     <span class="segfill-options" data-options="brush eraser">
@@ -286,7 +284,7 @@ def build_tab_contents(host: Host) -> None:
     user_state = gr.State(None)
     with gr.Row(elem_id="segfill_main", equal_height=False):
         with gr.Column(scale=5, min_width=520, elem_id="segfill_canvas_column"):
-            gr.HTML(canvas_html(notice, tuple(getattr(st, "CANVAS_FEATURES", ()))), elem_id="segfill_canvas_host")
+            gr.HTML(canvas_html(notice), elem_id="segfill_canvas_host")
             events_box = gr.Textbox(value="", elem_id="segfill_events", elem_classes=HIDDEN, show_label=False)
             render_box = gr.Textbox(value="", elem_id="segfill_render", elem_classes=HIDDEN, show_label=False)
             event_button = gr.Button("events", elem_id="segfill_event_button", elem_classes=HIDDEN)

@@ -47,9 +47,6 @@ NO_MODEL_MESSAGE = ("No SAM model is installed yet: download one in the 'Downloa
 MAX_UNDO = 100
 #: canvas events handled by segfill.ui.workspace
 WORKSPACE_EVENTS = ("accept", "discard", "show_result", "frame", "view")
-#: optional canvas controls whose events this module handles ("detect": the Select-by-text box); the builder
-#: switches them on in the canvas markup (data-features)
-CANVAS_FEATURES: tuple[str, ...] = ()
 MAX_EVENTS_PER_CALL = 200
 
 

@@ -470,15 +470,22 @@ def test_extension_points_preview_provider_busy_and_detections(open_app, browser
     app.screenshot(artifacts, "plugin-busy", full_page=False)
     app.page.evaluate("() => window.segfillCanvas.busy('decoder', null)")
     app.page.wait_for_selector("#segfill_canvas_root [data-role='busy']", state="hidden")
-    # detections (Select by text): boxes with labels and scores; a label toggles keep / drop
+    # Select by text (the Python side's payload: text_boxes, detectors): boxes with labels and scores, a label
+    # toggles keep / drop, the text box sends detect
+    assert app.page.is_hidden("#segfill_canvas_root [data-role='detect']"), "no detector side: no text box"
     app.page.evaluate("""() => {
         window.sent = [];
         window.segfillCanvas.on('event', e => window.sent.push(e));
         const p = window.segfillLastPayload();
-        p.detections = [{id: 7, box: [10, 20, 70, 90], label: 'cat', score: 0.87, kept: true}];
+        p.text_boxes = [{index: 0, box: [10, 20, 70, 90], label: 'cat', score: 0.87, kept: true}];
+        p.detectors = {available: true, message: 'OWL-ViT is installed.'};
         window.segfillRender(JSON.stringify(p));
     }""")
+    app.page.wait_for_selector("#segfill_canvas_root [data-role='detect']", state="visible")
+    app.screenshot(artifacts, "text-boxes", full_page=False)
     chip = app.client_point(12, 20)
     app.page.mouse.click(chip["x"] + 4, chip["y"] - 10)
-    sent = app.page.evaluate("() => window.sent.filter(e => e.type === 'detection')")
-    assert sent == [{"type": "detection", "id": 7, "keep": False}]
+    app.page.fill("#segfill_canvas_root [data-role='detect-text']", "cat")
+    app.page.press("#segfill_canvas_root [data-role='detect-text']", "Enter")
+    sent = app.page.evaluate("() => window.sent.filter(e => ['keep', 'drop', 'detect'].includes(e.type))")
+    assert sent == [{"type": "drop", "index": 0}, {"type": "detect", "text": "cat"}]
