@@ -73,6 +73,12 @@ class UndoHistory(Generic[T]):
         self._states = [initial]
         self._position = 0
 
+    def drop_oldest(self, count: int = 1) -> None:
+        """Forget the ``count`` oldest states (never the current one)."""
+        count = max(0, min(int(count), self._position))
+        del self._states[:count]
+        self._position -= count
+
     def replace(self, index: int, state: T) -> None:
         """Swap the stored state at ``index`` for an equivalent one (e.g. a compacted copy); not an undo step."""
         self._states[index] = state

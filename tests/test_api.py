@@ -164,7 +164,7 @@ def test_models_lists_the_installed_file_and_a_default(client, model_name):
 
 def test_openapi_documents_every_route(client):
     paths = client.get("/openapi.json").json()["paths"]
-    for route in ("/health", "/models", "/mask", "/segment-map", "/inpaint", "/outpaint"):
+    for route in ("/health", "/models", "/presets", "/mask", "/segment-map", "/inpaint", "/outpaint"):
         assert PREFIX + route in paths
     assert "Segment Anything" in paths[f"{PREFIX}/mask"]["post"]["description"]
 
@@ -175,8 +175,8 @@ def test_api_fields_mirror_the_engine_models_and_their_defaults():
     for api_model, engine_model, extra in (
         (api_models.MaskRequest, MaskRefinement, {"image", "model", "points", "box", "multimask", "candidate",
                                                     "text", "detector", "box_threshold", "text_threshold"}),
-        (api_models.InpaintRequest, InpaintArgs, {"image", "mask"}),
-        (api_models.OutpaintRequest, OutpaintArgs, {"image"}),
+        (api_models.InpaintRequest, InpaintArgs, {"image", "mask", "preset"}),
+        (api_models.OutpaintRequest, OutpaintArgs, {"image", "preset"}),
     ):
         api_defaults = api_models.model_fields(api_model)
         assert set(api_defaults) == set(engine_model.__fields__) | extra

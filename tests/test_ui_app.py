@@ -33,11 +33,14 @@ def test_tab_has_its_channel_components_and_no_send_button_standalone(host):
     from segfill.ui.builder import build_tab
 
     ids = elem_ids(build_tab(host))
-    for required in ("segfill_events", "segfill_render", "segfill_event_button", "segfill_canvas_host", "segfill_image",
+    for required in ("segfill_events", "segfill_render", "segfill_event_button", "segfill_canvas_host", "segfill_file",
                      "segfill_model", "segfill_model_refresh", "segfill_download_button", "segfill_op", "segfill_grow",
                      "segfill_shrink", "segfill_feather", "segfill_fill_holes", "segfill_specks", "segfill_invert",
-                     "segfill_inpaint", "segfill_outpaint", "segfill_result"):
+                     "segfill_inpaint", "segfill_outpaint", "segfill_preset", "segfill_outpaint_preset", "segfill_aspect",
+                     "segfill_anchor", "segfill_zoom_15", "segfill_zoom_2", "segfill_pad_left", "segfill_pad_right",
+                     "segfill_pad_top", "segfill_pad_bottom"):
         assert required in ids, required
+    assert "segfill_image" not in ids and "segfill_result" not in ids, "one image input (the canvas), results on it"
     assert "segfill_send_inpaint" not in ids
 
 
@@ -52,8 +55,9 @@ def test_hidden_channel_is_hidden_by_css_not_visible_false(host):
     from segfill.ui.builder import build_tab
 
     tab = build_tab(host)
-    channel = [b for b in tab.blocks.values() if getattr(b, "elem_id", None) in ("segfill_events", "segfill_render")]
-    assert len(channel) == 2
+    channel = [b for b in tab.blocks.values() if getattr(b, "elem_id", None) in ("segfill_events", "segfill_render",
+                                                                                   "segfill_file")]
+    assert len(channel) == 3
     for block in channel:
         assert block.visible is not False
         assert "segfill-hidden" in (block.elem_classes or [])
@@ -98,7 +102,7 @@ def test_serve_command_options(tmp_path, monkeypatch):
     built = build_host(args)
     assert built.defaults().sam_model == "mine.pth"
     assert built.backend.name == "opencv"
-    assert built.output_dir == tmp_path / "out" and built.output_dir.is_dir()
+    assert built.output_dir == tmp_path / "out" and not built.output_dir.exists()  # made on the first save
     assert build_parser().parse_args(["serve"]).output_dir.name == "outputs"
     missing = build_parser().parse_args(["serve", "--sam-checkpoint", str(tmp_path / "nope.pth")])
     with pytest.raises(InputError):
@@ -128,3 +132,17 @@ def test_send_to_inpaint_fills_captured_img2img_components_from_python(host):
     assert wired, "the send button has a listener"
     assert {base._id, mask._id} <= set(wired[0]["outputs"])
     assert "switch_to_img2img_tab(4)" in (wired[0].get("js") or wired[0].get("_js") or "")
+
+
+def test_serve_checks_its_output_folder_without_making_it(tmp_path):
+    from segfill.fileio import OutputError
+    from segfill.ui.cli import check_output_folder
+
+    later = tmp_path / "not" / "yet"
+    check_output_folder(later)  # made on the first save, not at start
+    assert not (tmp_path / "not").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="is a file"):
+        check_output_folder(tmp_path / "file")
+    with pytest.raises(OutputError, match="not a writable folder"):
+        check_output_folder(tmp_path / "file" / "below")

@@ -384,12 +384,17 @@ class SegmentMapResponse(ResponseModel):
 
 # -- POST /inpaint and /outpaint ---------------------------------------------------------------------------
 
+PRESET_FIELD = (Optional[str], Field(
+    None, description="a preset for a common job (GET /segfill/v1/presets): fills in the fields this request does not "
+    "set itself; for inpaint its mask refinement (grow, feather, invert) is applied to `mask`"))
+
 _InpaintBase = _generated(
     "_InpaintBase",
     InpaintArgs,
-    {"image": IMAGE_FIELD, "mask": (str, Field(..., description="white = repaint; same size as image; " + IMAGE_DESCRIPTION))},
+    {"image": IMAGE_FIELD, "mask": (str, Field(..., description="white = repaint; same size as image; " + IMAGE_DESCRIPTION)),
+     "preset": PRESET_FIELD},
 )
-_OutpaintBase = _generated("_OutpaintBase", OutpaintArgs, {"image": IMAGE_FIELD})
+_OutpaintBase = _generated("_OutpaintBase", OutpaintArgs, {"image": IMAGE_FIELD, "preset": PRESET_FIELD})
 
 
 class InpaintRequest(_InpaintBase):  # type: ignore[valid-type,misc]
@@ -404,16 +409,43 @@ class OutpaintRequest(_OutpaintBase):  # type: ignore[valid-type,misc]
     :class:`segfill.args.OutpaintArgs`; ``guidance`` is the CFG scale, ``prefill`` the pre-fill method."""
 
 
+def fields_set(model: BaseModel) -> set[str]:
+    """The fields the client sent itself (not filled in from defaults), on either pydantic."""
+    return set(model.model_fields_set if PYDANTIC_V2 else model.__fields_set__)  # type: ignore[attr-defined]
+
+
+def _with_preset(body: BaseModel, kind: str, exclude: set[str]) -> dict[str, Any]:
+    """The fields the client sent, with a ``preset``'s values for the ones it left out. Only those: the engine's
+    defaults fill the rest, and a host can tell the two apart (``__fields_set__``: the WebUI host applies its
+    settings' overlap and feather where the caller gave none)."""
+    from segfill.presets import apply_preset
+
+    given = model_to_dict(body, exclude=exclude | {"preset"}, exclude_unset=True)
+    return apply_preset(getattr(body, "preset", None), kind, given)
+
+
 def to_inpaint_args(body: InpaintRequest) -> Any:
     """The engine's :class:`~segfill.args.InpaintArgs` for a request (ranges checked there: InputError)."""
-    # only what the caller sent: the engine's defaults fill the rest, and a host can tell the two apart
-    # (``__fields_set__``: the WebUI host applies its settings' overlap/feather where the caller gave none)
-    return parse_args_model(InpaintArgs, model_to_dict(body, exclude={"image", "mask"}, exclude_unset=True))
+    return parse_args_model(InpaintArgs, _with_preset(body, "inpaint", {"image", "mask"}))
 
 
 def to_outpaint_args(body: OutpaintRequest) -> Any:
     """The engine's :class:`~segfill.args.OutpaintArgs` for a request (ranges checked there: InputError)."""
-    return parse_args_model(OutpaintArgs, model_to_dict(body, exclude={"image"}, exclude_unset=True))
+    return parse_args_model(OutpaintArgs, _with_preset(body, "outpaint", {"image"}))
+
+
+def preset_mask(preset: str, mask: Any) -> Any:
+    """``mask`` (float, >= 0.5 = repaint) refined by the preset's mask refinement; unchanged when it has none."""
+    import numpy as np
+
+    from segfill.masks import refine
+    from segfill.presets import get_preset
+
+    found = get_preset(preset)
+    if found is None or not found.refinement:
+        return mask
+    refined = refine(np.asarray(mask) >= 0.5, parse_args_model(MaskRefinement, dict(found.refinement)))
+    return refined.astype(np.float32) if refined.dtype == bool else refined
 
 
 def planned_canvas_size(image_size: tuple[int, int], args: Any) -> tuple[int, int]:
@@ -421,6 +453,19 @@ def planned_canvas_size(image_size: tuple[int, int], args: Any) -> tuple[int, in
     from segfill.outpaint.plan import outpaint_padding
 
     return outpaint_padding(image_size, args).canvas_size(image_size)
+
+
+class PresetInfo(ResponseModel):
+    name: str = Field(..., description="the name to pass as `preset`")
+    title: str
+    description: str
+    kinds: list[str] = Field(..., description="the jobs it is meant for: inpaint, outpaint")
+    refinement: dict[str, Any] = Field(default_factory=dict, description="mask refinement it applies (inpaint)")
+    args: dict[str, Any] = Field(default_factory=dict, description="job fields it fills in")
+
+
+class PresetsResponse(ResponseModel):
+    presets: list[PresetInfo]
 
 
 class GenerationResponse(ResponseModel):

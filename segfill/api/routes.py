@@ -285,6 +285,14 @@ def register_routes(
             "max_points": m.MAX_POINTS,
         }
 
+    @router.get("/presets", response_model=m.PresetsResponse)
+    def list_presets() -> dict[str, Any]:
+        """Presets for common jobs (pass a `name` as `preset` to /inpaint or /outpaint) and what each sets."""
+        from segfill.presets import PRESETS
+
+        return {"presets": [{"name": p.name, "title": p.title, "description": p.description, "kinds": list(p.kinds),
+                             "refinement": dict(p.refinement), "args": dict(p.args)} for p in PRESETS.values()]}
+
     @router.get("/models", response_model=m.ModelsResponse)
     def list_models() -> dict[str, Any]:
         """Installed SAM models (pass a `name` as `model` to /mask and /segment-map) and the default one."""
@@ -419,6 +427,8 @@ def register_routes(
             source = _Source(decode(body.image, "image"))
             height, width = source.rgb.shape[:2]
             soft_mask = mask_from_image(decode(body.mask, "mask"), size=(width, height), soft=True)
+            if body.preset:  # the preset's mask refinement (grow, feather, invert...) on the mask sent
+                soft_mask = m.preset_mask(body.preset, soft_mask)
             if not (soft_mask >= 0.5).any():
                 raise InputError("The mask is empty; paint (white) the area to repaint.")
             with gpu():

@@ -23,6 +23,7 @@ from segfill.args import InpaintArgs, OutpaintArgs, PrefillMethod, parse_args_mo
 from segfill.errors import InputError, ModelError
 from segfill.fileio import check_output_path
 from segfill.outpaint.alpha import is_high_bit_depth
+from segfill.presets import PRESETS
 
 PREFILL_CHOICES = get_args(PrefillMethod)
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".bin", ".pt", ".pth")
@@ -109,7 +110,10 @@ def _add_common(parser: argparse.ArgumentParser, model: type, opencv_ignores: tu
                          help="diffusers: keep idle modules on the CPU (CUDA only)")
     backend.add_argument("--opencv-method", choices=("telea", "navier_stokes"), default="telea",
                          help="opencv backend method (default telea)")
-    gen = parser.add_argument_group("generation (diffusers only, except --strength)")
+    gen = parser.add_argument_group("generation (diffusers only, except --strength and --preset)")
+    gen.add_argument("--preset", default=None, choices=sorted(PRESETS), metavar="NAME",
+                     help="start from a preset for a common job (" + ", ".join(sorted(PRESETS)) + "); "
+                     "options given here win over its values (default: none)")
     gen.add_argument("--prompt", default="", help="what to paint (default: empty)")
     gen.add_argument("--negative-prompt", default="", help="what to avoid (default: empty)")
     gen.add_argument("--seed", type=int, default=0, help="one seed for the whole job; tile seeds derive from it (default 0)")
@@ -121,7 +125,7 @@ def _add_common(parser: argparse.ArgumentParser, model: type, opencv_ignores: tu
                      f"(default {_default(model, 'strength'):g})")
     tiles = parser.add_argument_group("tiles and seams")
     default_prefill = _default(model, "prefill")
-    tiles.add_argument("--prefill", choices=PREFILL_CHOICES, default=default_prefill,
+    tiles.add_argument("--prefill", choices=PREFILL_CHOICES, default=None,  # None: the model's (or preset's) default
                        help=f"what the new area starts from (default {default_prefill})")
     tiles.add_argument("--tile-size", type=int, default=None, metavar="PX",
                        help="tile side (default: the model's resolution, 512 for SD2-inpainting)")
@@ -151,26 +155,47 @@ _COMMON_FIELDS = {
 }
 
 
-def _args_dict(ns: argparse.Namespace, extra: dict[str, str]) -> dict[str, Any]:
+def _args_dict(ns: argparse.Namespace, extra: dict[str, str], kind: str) -> dict[str, Any]:
+    from segfill.presets import apply_preset
+
+    preset = getattr(ns, "preset", None)
     data: dict[str, Any] = {}
     for attr, field in {**_COMMON_FIELDS, **extra}.items():
         value = getattr(ns, attr, None)
-        if value is not None:
+        # with a preset, an option left at its parser default is not "given": the preset fills it in
+        if value is not None and not (preset and attr in _PRESET_FILLS and value == _PRESET_FILLS[attr]):
             data[field] = value
-    data["seam_fix"] = bool(ns.seam_fix)
-    data["color_match"] = bool(ns.color_match)
-    return data
+    for flag in ("seam_fix", "color_match"):
+        if getattr(ns, flag, False) or not preset:
+            data[flag] = bool(getattr(ns, flag, False))
+    return apply_preset(preset, kind, data)
+
+
+#: options whose parser default is a value rather than None: with --preset, the preset's value replaces them
+_PRESET_FILLS = {"prompt": "", "negative_prompt": ""}
 
 
 def outpaint_args_from(ns: argparse.Namespace) -> OutpaintArgs:
     data = _args_dict(ns, {"left": "left", "right": "right", "top": "top", "bottom": "bottom", "aspect": "aspect",
                            "width": "target_width", "height": "target_height", "anchor": "anchor",
-                           "max_step": "max_step"})
+                           "max_step": "max_step"}, "outpaint")
     return parse_args_model(OutpaintArgs, data)
 
 
 def inpaint_args_from(ns: argparse.Namespace) -> InpaintArgs:
-    return parse_args_model(InpaintArgs, _args_dict(ns, {"context": "context"}))
+    return parse_args_model(InpaintArgs, _args_dict(ns, {"context": "context"}, "inpaint"))
+
+
+def preset_refined_mask(ns: argparse.Namespace, mask: Any) -> Any:
+    """The mask with ``--preset``'s mask refinement (grow, feather, invert...) applied; unchanged without one."""
+    from segfill.args import MaskRefinement
+    from segfill.masks import refine
+    from segfill.presets import get_preset
+
+    preset = get_preset(getattr(ns, "preset", None))
+    if preset is None or not preset.refinement:
+        return mask
+    return refine(mask, parse_args_model(MaskRefinement, dict(preset.refinement)))
 
 
 def load_image(path: str, what: str = "image") -> Image.Image:
@@ -324,7 +349,7 @@ def run_inpaint_command(ns: argparse.Namespace) -> int:
     from segfill.outpaint.runner import mask_to_array, plan_inpaint
 
     image = load_image(ns.image)
-    mask = mask_to_array(load_image(ns.mask, "mask"), image.size)
+    mask = preset_refined_mask(ns, mask_to_array(load_image(ns.mask, "mask"), image.size))
     args = inpaint_args_from(ns)
     plan_inpaint(image.size, mask, args, *_planned_tiling(ns))
     _check_outputs(ns)  # before any model is loaded

@@ -85,14 +85,25 @@ def build_host(args: argparse.Namespace) -> Any:
     backend = create_backend(args.backend, **backend_options)
     output_dir = getattr(args, "output_dir", None)
     if output_dir is not None:
-        from segfill.fileio import OutputError
-
-        try:
-            Path(output_dir).mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"Cannot create the output folder {output_dir}: {exc.strerror or exc}.") from None
+        check_output_folder(Path(output_dir))  # made on the first save; a place it can never be is one line now
     return StandaloneHost(manager, backend, embeddings=EmbeddingCache(cache_mib << 20), defaults=host_defaults,
                           output_dir=output_dir)
+
+
+def check_output_folder(folder: Path) -> None:
+    """OutputError when ``folder`` is a file, or cannot be created or written (its nearest existing ancestor is
+    read-only)."""
+    import os
+
+    from segfill.fileio import OutputError
+
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"The output folder {folder} is a file.")
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"Cannot write results into {folder}: {existing} is not a writable folder.")
 
 
 def default_model_name(manager: Any, checkpoint: Path) -> str:

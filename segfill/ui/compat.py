@@ -38,5 +38,10 @@ def blocks_kwargs(css: str | None = None, head: str | None = None, title: str | 
     return kwargs
 
 
+def file_kwargs() -> dict[str, Any]:
+    """``gr.File`` keywords for one file handed over as a path (gradio 4: ``filepath``; 3.41: a temp-file object)."""
+    return {"type": "filepath", "file_count": "single"} if GRADIO4 else {"type": "file", "file_count": "single"}
+
+
 def no_change() -> Any:
     return gr.update()

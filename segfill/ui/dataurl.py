@@ -15,9 +15,10 @@ def png_data_url(image: Image.Image, compress_level: int = 1) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def jpeg_data_url(image: Image.Image, quality: int = 90) -> str:
+def jpeg_data_url(image: Image.Image, quality: int = 90, subsampling: int = -1) -> str:
+    """``subsampling=0`` keeps full colour resolution (4:4:4), for detail tiles; -1 is PIL's default."""
     buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
+    image.convert("RGB").save(buffer, format="JPEG", quality=quality, subsampling=subsampling)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

@@ -16,6 +16,7 @@ from PIL import Image
 
 from segfill.ui.dataurl import jpeg_data_url, png_data_url
 from segfill.ui.state import MASK_DISPLAY_SIDE, UserState, scaled_size
+from segfill.ui.workspace import detail_payload
 
 __all__ = ["MASK_DISPLAY_SIDE", "build_payload", "candidate_thumbnails", "display_size", "mask_display_url", "mask_to_grey"]
 #: long side of the image shown in the canvas (zoom beyond it shows the pixels of this copy)
@@ -100,6 +101,18 @@ def detector_help() -> dict[str, Any]:
             "families": [s.name for s in statuses if s.available]}
 
 
+def _results_parts(state: UserState, payload: dict[str, Any], force: bool) -> None:
+    """The result on the canvas (its picture only when it changed) and the gallery (only when it changed)."""
+    from segfill.ui.workspace import result_payload, results_payload
+
+    shown = state.pending_result
+    payload["result"] = result_payload(state, include_image=force or shown != state.sent_result)
+    state.sent_result = shown
+    if force or state.sent_results_revision != state.results_revision:
+        payload["results"] = results_payload(state)
+        state.sent_results_revision = state.results_revision
+
+
 def build_payload(state: UserState, error: str | None = None, force_image: bool = False) -> dict[str, Any]:
     """Everything the canvas needs to redraw after an event."""
     edit = state.edit
@@ -115,6 +128,9 @@ def build_payload(state: UserState, error: str | None = None, force_image: bool 
         "timings": {key: round(value, 2) for key, value in state.timings.items()},
         "detectors": detector_help(),
     }
+    payload["busy"] = state.busy or ""
+    payload["notice"] = state.notice or ""
+    _results_parts(state, payload, force_image)
     if state.image is None:
         payload.update(width=0, height=0, image=None, mask=None, points=[], box=None, candidates=[], text_boxes=[],
                        text=None)
@@ -157,6 +173,10 @@ def build_payload(state: UserState, error: str | None = None, force_image: bool 
     if report is not None:  # a background encoding of this image: the canvas shows a bar and polls (noop)
         payload["encoding"] = {"done": report.done, "total": report.total, "message": report.message,
                                "fraction": report.fraction, "eta_s": None if report.eta_s is None else round(report.eta_s, 1)}
+    payload["frame"] = list(edit.frame)
+    payload["frame_plan"] = state.frame_plan if any(edit.frame) else None
+    payload["detail"] = detail_payload(state, state.final_mask, state.sent_detail)
+    payload["strokes_soft"] = any(stroke.soft for stroke in edit.strokes)
     if state.pending_download is not None:
         payload["download"] = {"filename": state.pending_download.filename, "url": state.pending_download.data_url}
         state.pending_download = None

@@ -42,17 +42,31 @@ Point = tuple[float, float, int]
 Box = tuple[float, float, float, float]
 
 COMBINE_OPS = ("add", "subtract", "intersect", "replace")
+NO_MODEL_MESSAGE = ("No SAM model is installed yet: download one in the 'Download a SAM model' box (Model tab), "
+                    "then click again; the brush and eraser work without one.")
 MAX_UNDO = 100
+#: canvas events handled by segfill.ui.workspace
+WORKSPACE_EVENTS = ("accept", "discard", "show_result", "frame", "view")
 MAX_EVENTS_PER_CALL = 200
 
 
 @dataclass(frozen=True)
 class Stroke:
-    """A brush (paint) or eraser stroke: a polyline in image pixels, ``radius`` in image pixels."""
+    """A brush (paint) or eraser stroke: a polyline in image pixels, ``radius`` in image pixels. ``hardness`` 1
+    is a hard edge (painted into the raw mask, before refinement); below 1 the outer ``1 - hardness`` of the
+    radius fades out, and the stroke is laid over the refined mask (a soft edge must not be grown or cut)."""
 
     points: tuple[tuple[float, float], ...]
     radius: float
     erase: bool = False
+    hardness: float = 1.0
+
+    @property
+    def soft(self) -> bool:
+        return self.hardness < 1.0
+
+    def shifted(self, dx: float, dy: float) -> Stroke:
+        return replace(self, points=tuple((x + dx, y + dy) for x, y in self.points))
 
 
 @dataclass(frozen=True)
@@ -119,6 +133,10 @@ class Edit:
     refinement: MaskRefinement = field(default_factory=MaskRefinement)
     text: TextQuery | None = None  # the last "Select by text" query of this selection
     text_boxes: tuple[TextBox, ...] = ()  # its boxes (kept or dropped), each with SAM's candidates
+    # the image this edit applies to (UserState keeps the images; accepting a result makes a new one, so undo
+    # can go back across it) and the outpaint frame around it: padding (left, right, top, bottom) in px
+    image_key: int = 0
+    frame: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     def same_as(self, other: Edit) -> bool:
         return self == other and self.prediction is other.prediction
@@ -200,6 +218,12 @@ class CompactPrediction:
 
 #: SAM answers kept unpacked (the newest ones; older ones become CompactPrediction)
 LIVE_PREDICTIONS = 6
+#: images kept for undo across accepted results (the oldest history steps go when more would be needed)
+MAX_KEPT_IMAGES = 6
+#: changes of one control closer together than this (s) are one undo step (a slider drag), not many; a drag's
+#: changes stay one step however slowly the server gets to them, until the slider reports its release
+COALESCE_SECONDS = 2.0
+DRAG_SECONDS = 15.0
 
 
 @dataclass
@@ -213,12 +237,30 @@ class UserState:
     on their own; the UI callbacks hold ``lock`` around them."""
 
     def __init__(self) -> None:
-        self.image: np.ndarray | None = None  # RGB uint8 (H, W, 3)
-        self.image_revision = 0  # bumped when the image changes, so the browser re-fetches it only then
+        # images by key (Edit.image_key); key 0 = no image. Keys only grow, so a key is also the revision the
+        # browser compares to fetch an image only when it changed
+        self._images: dict[int, np.ndarray] = {}
+        self._next_image_key = 1
         self.model_name: str | None = None
         self.session: SamSession | None = None
-        self.segment_map: SegmentMap | None = None
+        self._segment_map: tuple[int, SegmentMap] | None = None  # (image key, map): a map belongs to one image
         self.segment_map_revision = 0
+        # inpaint/outpaint results of this session (segfill.ui.workspace), the one shown on the canvas, the
+        # region of the image the canvas shows zoomed in (for full-resolution detail) and a busy note
+        self.results: list[Any] = []
+        self.results_revision = 0
+        self.pending_result: int | None = None
+        self.viewport: tuple[int, int, int, int, int, int] | None = None  # x0, y0, x1, y1, screen w, h
+        self.busy = ""
+        self.notice = ""  # a standing hint (e.g. no SAM model installed yet), shown until it no longer applies
+        self.frame_plan: dict[str, Any] | None = None  # the outpaint frame's tile plan, for the overlay
+        self.user_edited: set[str] = set()  # generation controls the user changed by hand (presets keep them)
+        self.presets: dict[str, str] = {}  # the preset chosen in each job panel ("inpaint", "outpaint")
+        self._coalesce: tuple[str, int, float] | None = None  # (control, history length, time) of the last change
+        self._dragging: set[str] = set()  # controls whose drag has not been released yet
+        self.sent_result: tuple[int, int] | None = None  # (result id, image revision) the canvas shows
+        self.sent_results_revision: int | None = None
+        self.sent_detail: dict[str, Any] = {}
         # undo restores points, SAM's answer, candidate and refinement together: the states are whole Edits
         self.history: UndoHistory[Edit] = UndoHistory(Edit(), MAX_UNDO, same=Edit.same_as)
         self.revision = 0  # bumped on every visible change
@@ -253,6 +295,54 @@ class UserState:
         return self.history.current
 
     @property
+    def image(self) -> np.ndarray | None:
+        """RGB uint8 (H, W, 3) of the current edit, or None."""
+        return self._images.get(self.edit.image_key)
+
+    @image.setter
+    def image(self, rgb: np.ndarray | None) -> None:
+        """A new image (or none): the history starts again from it, keeping the controls."""
+        key = self.add_image(rgb) if rgb is not None else 0
+        self.history.reset(Edit(op=self.edit.op, refinement=self.edit.refinement, image_key=key))
+        self._prune_images()
+        self.revision += 1
+        self.reset_masks()
+
+    @property
+    def image_revision(self) -> int:
+        """Changes exactly when the shown image changes (the image's key)."""
+        return self.edit.image_key
+
+    def add_image(self, rgb: np.ndarray) -> int:
+        """Keep ``rgb`` under a new key (for an Edit's ``image_key``); returns the key."""
+        key = self._next_image_key
+        self._next_image_key += 1
+        self._images[key] = rgb
+        return key
+
+    def _prune_images(self) -> None:
+        """Forget images no history step uses; with more than MAX_KEPT_IMAGES in use, forget the oldest steps."""
+        keys = [edit.image_key for edit in self.history]
+        while len({k for k in keys if k}) > MAX_KEPT_IMAGES and self.history.can_undo:
+            self.history.drop_oldest(1)
+            keys = [edit.image_key for edit in self.history]
+        for key in list(self._images):
+            if key not in keys:
+                del self._images[key]
+
+    @property
+    def segment_map(self) -> SegmentMap | None:
+        """SAM's automatic segments of the current image (None until computed, and for another image)."""
+        if self._segment_map is not None and self._segment_map[0] == self.image_revision:
+            return self._segment_map[1]
+        return None
+
+    @segment_map.setter
+    def segment_map(self, value: SegmentMap | None) -> None:
+        self._segment_map = None if value is None else (self.image_revision, value)
+        self.segment_map_revision += 1
+
+    @property
     def size(self) -> tuple[int, int] | None:
         """(width, height) of the image, or None."""
         if self.image is None:
@@ -273,12 +363,31 @@ class UserState:
         return self.image
 
     # -- history -------------------------------------------------------------------------------------------
-    def push(self, edit: Edit) -> Edit:
-        """Make ``edit`` current (undoable); an edit equal to the current one is not recorded."""
+    def push(self, edit: Edit, coalesce: str | None = None) -> Edit:
+        """Make ``edit`` current (undoable); an edit equal to the current one is not recorded. With ``coalesce``
+        (a control's name), a change following a change of the same control within COALESCE_SECONDS replaces
+        it instead, so one slider drag is one undo step back to the value before the drag."""
+        self._put_result_aside()
+        now = time.monotonic()
+        last = self._coalesce
+        recent = last is not None and (now - last[2] < COALESCE_SECONDS
+                                       or (last[0] in self._dragging and now - last[2] < DRAG_SECONDS))
+        if (coalesce and recent and last[0] == coalesce and last[1] == len(self.history)
+                and not self.history.can_redo and self.history.can_undo):
+            if edit.same_as(self.edit):
+                return self.edit
+            self.history.replace(len(self.history) - 1, edit)
+            self._coalesce = (coalesce, len(self.history), now)
+            self.revision += 1
+            return edit
+        previous_image = self.edit.image_key
         if not self.history.push(edit):
             return self.edit
+        self._coalesce = (coalesce, len(self.history), now) if coalesce else None
         self.revision += 1
         self._compact_old_predictions()
+        if edit.image_key != previous_image:
+            self._prune_images()
         return edit
 
     def _compact_old_predictions(self) -> None:
@@ -298,14 +407,34 @@ class UserState:
                 packed[id(prediction)] = CompactPrediction(prediction)
             self.history.replace(index, replace(edits[index], prediction=packed[id(prediction)]))
 
+    def start_drag(self, control: str) -> None:
+        """A slider is being dragged: its changes are one undo step until :meth:`end_drag`."""
+        self._dragging.add(control)
+
+    def end_drag(self, control: str) -> None:
+        self._dragging.discard(control)
+        if self._coalesce is not None and self._coalesce[0] == control:
+            self._coalesce = None
+
     def undo(self) -> None:
         if self.can_undo:
+            self._put_result_aside()
             self.history.undo()
             self.revision += 1
+            self._coalesce = None
 
     def redo(self) -> None:
         if self.can_redo:
+            self._put_result_aside()
             self.history.redo()
+            self.revision += 1
+            self._coalesce = None
+
+    def _put_result_aside(self) -> None:
+        """Editing while a result is on the canvas: the canvas shows what is edited again; the result stays in
+        the session's results (``workspace``) to show or accept later."""
+        if self.pending_result is not None:
+            self.pending_result = None
             self.revision += 1
 
     # -- masks ---------------------------------------------------------------------------------------------
@@ -334,12 +463,14 @@ class UserState:
         selection = self.selection_mask(edit)
         if selection is not None:
             mask = np.asarray(combine(mask, selection, CombineOp[edit.op.upper()]), dtype=bool)
-        if edit.strokes:
-            mask = paint_strokes(mask, edit.strokes)
+        hard = tuple(stroke for stroke in edit.strokes if not stroke.soft)
+        if hard:
+            mask = paint_strokes(mask, hard)
         return mask
 
     def masks(self) -> tuple[np.ndarray, np.ndarray]:
-        """(raw bool mask, refined mask — bool, or float32 in [0, 1] when feathered), cached per edit."""
+        """(raw bool mask, refined mask — bool, or float32 in [0, 1] when feathered or soft-brushed), cached
+        per edit. Soft strokes are laid over the refined mask in order."""
         from segfill.masks import refine
 
         edit = self.edit
@@ -347,6 +478,9 @@ class UserState:
         if cached_edit is not edit or raw is None or refined is None:
             raw = self.raw_mask(edit)
             refined = refine(raw, edit.refinement)
+            soft = tuple(stroke for stroke in edit.strokes if stroke.soft)
+            if soft:
+                refined = paint_soft_strokes(refined, soft)
             self._mask_cache = (edit, raw, refined)
         return raw, refined
 
@@ -447,6 +581,36 @@ def scaled_refinement(refinement: MaskRefinement, scale: float) -> dict[str, Any
     return values
 
 
+def paint_soft_strokes(mask: np.ndarray, strokes: Sequence[Stroke]) -> np.ndarray:
+    """Lay soft strokes over ``mask`` (bool or float): paint raises it to the stroke's opacity, erase lowers it;
+    the opacity is 1 within ``hardness · radius`` of the polyline and falls linearly to 0 at ``radius``."""
+    out = mask.astype(np.float32) if mask.dtype == bool else mask.astype(np.float32, copy=True)
+    height, width = out.shape
+    for stroke in strokes:
+        radius = max(1.0, float(stroke.radius))
+        inner = radius * max(0.0, min(1.0, float(stroke.hardness)))
+        pts = np.asarray(stroke.points, dtype=np.float64)
+        pad = int(np.ceil(radius)) + 2
+        x0, y0 = max(0, int(np.floor(pts[:, 0].min())) - pad), max(0, int(np.floor(pts[:, 1].min())) - pad)
+        x1, y1 = min(width, int(np.ceil(pts[:, 0].max())) + pad + 1), min(height, int(np.ceil(pts[:, 1].max())) + pad + 1)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        line = np.full((y1 - y0, x1 - x0), 255, np.uint8)
+        local = np.round(pts - (x0, y0)).astype(np.int32).reshape(-1, 1, 2)
+        if len(local) == 1:
+            line[local[0, 0, 1], local[0, 0, 0]] = 0
+        else:
+            cv2.polylines(line, [local], isClosed=False, color=0, thickness=1, lineType=cv2.LINE_8)
+        distance = cv2.distanceTransform(line, cv2.DIST_L2, 5)
+        alpha = np.clip((radius - distance) / max(radius - inner, 1e-3), 0.0, 1.0)
+        region = out[y0:y1, x0:x1]
+        if stroke.erase:
+            np.minimum(region, 1.0 - alpha, out=region)
+        else:
+            np.maximum(region, alpha, out=region)
+    return out
+
+
 def paint_strokes(mask: np.ndarray, strokes: Sequence[Stroke]) -> np.ndarray:
     """Paint (or erase) round-capped polylines into a copy of ``mask``."""
     canvas = mask.astype(np.uint8)
@@ -465,10 +629,11 @@ def paint_strokes(mask: np.ndarray, strokes: Sequence[Stroke]) -> np.ndarray:
 
 
 # -- operations on the state (called by the UI callbacks and the tests) ---------------------------------------
-def set_image(state: UserState, image: Any, host: Host, model_name: str | None = None, background: bool = False,
-              progress: Any = None, should_stop: Any = None) -> None:
+def set_image(state: UserState, image: Any, host: Host, model_name: str | None = None, embed: bool = True,
+              background: bool = False, progress: Any = None, should_stop: Any = None) -> None:
     """Make ``image`` the user's image: clears selections and history, computes (or reuses) the embedding.
 
+    ``embed=False``: later, by :func:`ensure_session`, so the canvas can show the photo first.
     ``background=True`` returns at once and computes the embedding in a worker thread (:func:`start_encoding`):
     strokes, refinements and the rest of the editing work meanwhile; the first click waits for it
     (:func:`encoding_report` says how far it is). Otherwise ``progress`` / ``should_stop`` follow the encoding
@@ -479,17 +644,13 @@ def set_image(state: UserState, image: Any, host: Host, model_name: str | None =
     if rgb.shape[0] < 2 or rgb.shape[1] < 2:
         raise InputError("The image is too small; it must be at least 2×2 pixels.")
     state.image = rgb
-    state.image_revision += 1
     state.segment_map = None
-    state.segment_map_revision += 1
-    refinement = state.edit.refinement
-    op = state.edit.op
-    state.history.reset(Edit(op=op, refinement=refinement))
-    state.revision += 1
-    state.reset_masks()
+    state.pending_result = None
+    state.viewport = None
+    state.frame_plan = None
     if background:
         start_encoding(state, host, rgb, model_name)
-    else:
+    elif embed:
         ensure_session(state, host, model_name, progress=progress, should_stop=should_stop)
 
 
@@ -542,7 +703,7 @@ def _model_for(state: UserState, host: Host, model_name: str | None = None) -> A
     if not wanted:
         names = model_names(host)
         if not names:
-            raise SegFillError("No SAM model is installed; download one in 'SAM model' or pass --sam-checkpoint.")
+            raise SegFillError(NO_MODEL_MESSAGE)
         wanted = names[0]
     if state.session is not None and wanted == state.model_name and host.sam.is_current(state.session.model):
         return state.session.model
@@ -556,11 +717,10 @@ def _model_for(state: UserState, host: Host, model_name: str | None = None) -> A
 
 def clear_image(state: UserState) -> None:
     state.image = None
-    state.image_revision += 1
     state.segment_map = None
-    state.history.reset(Edit(op=state.edit.op, refinement=state.edit.refinement))
-    state.revision += 1
-    state.reset_masks()
+    state.pending_result = None
+    state.viewport = None
+    state.frame_plan = None
     if state.session is not None:
         state.session.reset_image()
 
@@ -655,7 +815,7 @@ def apply_event(state: UserState, event: dict[str, Any], host: Host, progress: A
         state.push(replace(edit, points=(), box=None, prediction=None, candidate=None, segment_ids=frozenset(),
                            text=None, text_boxes=()))
     elif kind == "reset":  # everything, but keep the controls
-        state.push(Edit(op=edit.op, refinement=edit.refinement))
+        state.push(Edit(op=edit.op, refinement=edit.refinement, image_key=edit.image_key, frame=edit.frame))
     elif kind == "point":
         size = state.require_image().shape[1::-1]
         x, y, label = _numbers({"label": 1, **event}, ("x", "y", "label"), "A click")
@@ -683,7 +843,11 @@ def apply_event(state: UserState, event: dict[str, Any], host: Host, progress: A
         radius = _number(event, "radius", 8, "A brush stroke")
         if not 0 < radius <= 4096:
             raise InputError("The brush size must be between 1 and 4096 pixels.")
-        state.push(replace(edit, strokes=edit.strokes + (Stroke(points, radius, bool(event.get("erase"))),)))
+        hardness = _number(event, "hardness", 1.0, "A brush stroke")
+        if not 0 <= hardness <= 1:
+            raise InputError("The brush hardness must be between 0 and 100 %.")
+        stroke = Stroke(points, radius, bool(event.get("erase")), hardness)
+        state.push(replace(edit, strokes=edit.strokes + (stroke,)))
     elif kind == "segment":
         points = _polyline(event, "Picking segments")
         if not points:
@@ -705,7 +869,9 @@ def apply_event(state: UserState, event: dict[str, Any], host: Host, progress: A
             state.message = _segment_map_message(state)
     elif kind == "commit":  # bake the shown selection into the working mask and start a new one
         raw = state.raw_mask(edit)
-        state.push(Edit(base=PackedMask.pack(raw), op=edit.op, refinement=edit.refinement))
+        soft = tuple(stroke for stroke in edit.strokes if stroke.soft)  # laid over the refined mask, kept so
+        state.push(Edit(base=PackedMask.pack(raw), strokes=soft, op=edit.op, refinement=edit.refinement,
+                        image_key=edit.image_key, frame=edit.frame))
     elif kind == "detect":
         detect_text(state, host, event, progress)
     elif kind in ("keep", "drop"):
@@ -721,6 +887,10 @@ def apply_event(state: UserState, event: dict[str, Any], host: Host, progress: A
         state.push(replace(edit, text_boxes=boxes))
     elif kind == "download":
         state.pending_download = make_download(state, str(event.get("what", "mask")))
+    elif kind in WORKSPACE_EVENTS:  # results, the outpaint frame, the zoomed-in view
+        from segfill.ui import workspace
+
+        workspace.apply_event(state, event, host)
     elif kind == "noop":
         if event.get("need_image"):  # the browser lost the image (e.g. a reloaded tab): send it again
             state.sent_image_revision = None
@@ -824,11 +994,16 @@ def compute_segments(state: UserState, host: Host) -> None:
 
 
 def _segment_map_message(state: UserState) -> str:
-    return f"Segment map: {len(state.segment_map)} segments. Click or scribble to add them."
+    count = len(state.segment_map)
+    if count == 0:
+        return "SAM found no segments in this image; select with clicks, a box or the brush instead."
+    noun = "segment" if count == 1 else "segments"
+    return f"Segment map: {count} {noun}. Click or scribble to add them (right button removes)."
 
 
-def set_controls(state: UserState, op: str | None = None, **refinement: Any) -> bool:
-    """Apply the combine operation and refinement controls; returns True when something changed."""
+def set_controls(state: UserState, op: str | None = None, coalesce: bool = True, **refinement: Any) -> bool:
+    """Apply the combine operation and refinement controls; returns True when something changed. Changes of one
+    control in quick succession (a slider drag) are one undo step unless ``coalesce`` is False."""
     from segfill.args import parse_args_model
 
     edit = state.edit
@@ -840,15 +1015,22 @@ def set_controls(state: UserState, op: str | None = None, **refinement: Any) -> 
     new_refinement = parse_args_model(MaskRefinement, values)
     if new_op == edit.op and new_refinement == edit.refinement:
         return False
-    state.push(replace(edit, op=new_op, refinement=new_refinement))
+    old_values = edit.refinement.dict()
+    changed = [k for k, v in new_refinement.dict().items() if old_values.get(k) != v]
+    key = changed[0] if (coalesce and new_op == edit.op and len(changed) == 1) else None
+    state.push(replace(edit, op=new_op, refinement=new_refinement), coalesce=key)
     return True
 
 
 def make_download(state: UserState, what: str) -> Download:
-    """Full-resolution mask PNG (L) or RGBA cut-out PNG as a data URL."""
+    """Full-resolution mask PNG (L), RGBA cut-out PNG or the result on the canvas (PNG) as a data URL."""
     from segfill.masks import mask_to_image
     from segfill.ui.dataurl import png_data_url
 
+    if what == "result":
+        from segfill.ui.workspace import result_download
+
+        return result_download(state)
     image = state.require_image()
     mask = state.final_mask()
     mask_image = mask_to_image(mask)
@@ -860,7 +1042,7 @@ def make_download(state: UserState, what: str) -> Download:
         rgba = Image.fromarray(image, "RGB").convert("RGBA")
         rgba.putalpha(mask_image)
         return Download("segfill-cutout.png", png_data_url(rgba))
-    raise InputError(f"Unknown download {what!r}; choose 'mask' or 'cutout'.")
+    raise InputError(f"Unknown download {what!r}; choose 'mask', 'cutout' or 'result'.")
 
 
 def handle_events(state: UserState | None, events: Any, host: Host,
@@ -888,4 +1070,8 @@ def handle_events(state: UserState | None, events: Any, host: Host,
             except SegFillError as exc:
                 error = str(exc)
                 break
+        if any(state.edit.frame) or state.frame_plan is not None:
+            from segfill.ui.workspace import ensure_frame_plan
+
+            ensure_frame_plan(state, host)
     return state, error

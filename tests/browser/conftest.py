@@ -24,6 +24,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("SEGFILL_CHROMIUM", "/usr/bin/chromium")
+#: every wait of every browser test: for a state, never a fixed time (a busy CI machine is slow, not wrong)
+STEP_TIMEOUT_MS = 90_000
 
 
 def _free_port() -> int:
@@ -100,9 +102,24 @@ def app_url(browser_assets, tmp_path_factory):
         yield external.rstrip("/")
         return
     port = _free_port()
-    command = [sys.executable, "-m", "segfill", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--sam-checkpoint", str(browser_assets.sam_path), "--backend", "opencv", "--device", "cpu"]
+    # the real serve command, with a known segment map and a slow embedding for one image size (fixture_app.py)
+    command = [sys.executable, "-m", "tests.browser.fixture_app", "--host", "127.0.0.1", "--port", str(port),
+               "--sam-checkpoint", str(browser_assets.sam_path), "--backend", "opencv", "--device", "cpu",
+               "--output-dir", str(tmp_path_factory.mktemp("segfill_outputs"))]  # results stay out of the checkout
     with start_server(command, tmp_path_factory.mktemp("segfill_server") / "server.log", port) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def no_model_app_url(tmp_path_factory):
+    """The app with no SAM model installed (an empty models folder)."""
+    browser_available()
+    port = _free_port()
+    empty = tmp_path_factory.mktemp("no_sam_models")
+    command = [sys.executable, "-m", "segfill", "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--models-dir", str(empty), "--backend", "opencv", "--device", "cpu",
+               "--output-dir", str(tmp_path_factory.mktemp("segfill_outputs_empty"))]
+    with start_server(command, tmp_path_factory.mktemp("segfill_server_empty") / "server-no-model.log", port) as url:
         yield url
 
 
@@ -137,12 +154,12 @@ def open_app(chromium, app_url):
 
     contexts = []
 
-    def opener(viewport=(1280, 900)) -> SegFillPage:
+    def opener(viewport=(1280, 900), url: str | None = None) -> SegFillPage:
         context = chromium.new_context(viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True)
         contexts.append(context)
         page = context.new_page()
-        page.set_default_timeout(60_000)
-        app = SegFillPage(page, app_url)
+        page.set_default_timeout(STEP_TIMEOUT_MS)
+        app = SegFillPage(page, url or app_url)
         app.open()
         return app
 

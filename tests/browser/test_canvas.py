@@ -156,13 +156,13 @@ def test_click_candidates_refine_undo_download(open_app, browser_assets, referen
     assert int(grown.sum()) == grown_area
     assert grown[refined.best_mask].mean() > 0.99, "growing keeps the selected pixels"
 
-    # Ctrl+Z restores the mask and the slider; Ctrl+Shift+Z brings the growth back
-    app.press("Control+z")
-    app.wait_for(f"p.mask_area === {area_before_grow}")
+    # Ctrl+Z restores the mask and the slider; Ctrl+Shift+Z brings the growth back (each step waits for the
+    # state it expects, never for a fixed time)
+    app.press("Control+z", until=f"p.mask_area === {area_before_grow}")
     app.page.wait_for_function("() => document.querySelector('#segfill_grow input[type=number]').value === '0'")
     app.screenshot(artifacts, "undo")
-    app.press("Control+Shift+z")
-    app.wait_for(f"p.mask_area === {grown_area}")
+    app.press("Control+Shift+z", until=f"p.mask_area === {grown_area}")
+    app.page.wait_for_function("() => document.querySelector('#segfill_grow input[type=number]').value === '3'")
     app.screenshot(artifacts, "redo")
 
     # downloads: mask PNG and RGBA cut-out at the input's size
@@ -176,8 +176,7 @@ def test_click_candidates_refine_undo_download(open_app, browser_assets, referen
     assert np.array_equal(np.asarray(cutout)[..., :3][alpha], original[alpha])
 
     # Esc clears the current selection (points and candidates), the refinement stays
-    app.press("Escape")
-    app.wait_for("p.points.length === 0 && p.mask_area === 0")
+    app.press("Escape", until="p.points.length === 0 && p.mask_area === 0")
     app.screenshot(artifacts, "escape")
     assert app.payload()["candidates"] == []
 
@@ -203,10 +202,8 @@ def test_two_browser_contexts_keep_separate_state(open_app, browser_assets, refe
     second.screenshot(artifacts, "second-after-clicks")
 
     # the first user's history and mask are untouched by the second user's clicks
-    first.press("Control+z")
-    first.wait_for("p.points.length === 0 && p.mask_area === 0 && !p.can_undo")
-    first.press("Control+Shift+z")
-    first.wait_for(f"p.points.length === 1 && p.mask_area === {first_area}")
+    first.press("Control+z", until="p.points.length === 0 && p.mask_area === 0 && !p.can_undo")
+    first.press("Control+Shift+z", until=f"p.points.length === 1 && p.mask_area === {first_area}")
     assert first.payload()["points"] == [[x + 0.5, y + 0.5, 1]]
     expected = session.predict(points=[(x + 0.5, y + 0.5, 1)], multimask=True).best_mask
     assert iou(mask_array(first.download("mask")), expected) > 0.98
@@ -241,7 +238,7 @@ def test_zoom_box_brush_eraser(open_app, browser_assets, artifacts):
     # box selection (Esc first: a box with the old point would be a different prompt)
     app.toolbar("mode", mode="select")
     app.page.keyboard.press("0")  # fit again
-    app.press("Escape")
+    app.press("Escape", until="p.points.length === 0")
     app.drag_image((20, 15), (70, 55))
     payload = app.payload()
     assert payload["box"] == pytest.approx([20, 15, 70, 55], abs=0.6)
@@ -249,7 +246,7 @@ def test_zoom_box_brush_eraser(open_app, browser_assets, artifacts):
     app.screenshot(artifacts, "box")
 
     # brush adds, eraser removes
-    app.press("Escape")
+    app.press("Escape", until="p.box === null")
     app.toolbar("mode", mode="brush")
     app.drag_image((100, 20), (150, 100))
     painted = app.payload()["mask_area"]
@@ -260,13 +257,13 @@ def test_zoom_box_brush_eraser(open_app, browser_assets, artifacts):
     erased = app.payload()["mask_area"]
     assert 0 < erased < painted
     app.screenshot(artifacts, "eraser")
-    app.press("Control+z")
-    app.wait_for(f"p.mask_area === {painted}")
+    app.press("Control+z", until=f"p.mask_area === {painted}")
 
 
 def test_errors_are_shown_and_keep_the_work(open_app, browser_assets, artifacts):
     app: SegFillPage = open_app()
     # an action without an image is a readable message, not a crash
+    app.tab("Inpaint")
     app.page.click("#segfill_inpaint")
     app.wait_for("p.error && p.error.includes('Upload an image')")
     assert "Upload an image" in app.status()
@@ -277,47 +274,55 @@ def test_errors_are_shown_and_keep_the_work(open_app, browser_assets, artifacts)
     app.screenshot(artifacts, "empty-mask-error")
     assert "mask is empty" in app.status()
 
-    # paint a mask, inpaint it with the OpenCV backend: a result of the input's size, the mask is kept
+    # paint a mask, inpaint it with the OpenCV backend: the result comes onto the canvas, the mask is kept
     app.toolbar("mode", mode="brush")
     app.drag_image((30, 30), (60, 50))
     area = app.payload()["mask_area"]
     app.page.click("#segfill_inpaint")
-    app.page.wait_for_selector("#segfill_result img", state="visible", timeout=120_000)
-    app.wait_for("p.message && p.message.includes('Inpainting done')")
+    app.wait_for("p.result && s.resultLoaded && p.message.includes('Inpaint result 1')")
     app.screenshot(artifacts, "inpainted")
     payload = app.payload()
     assert payload["error"] == "" and payload["mask_area"] == area and payload["width"] == WIDTH
-    assert "segfill" in app.page.input_value("#segfill_result_info textarea").lower()
-    inpainted_src = app.page.get_attribute("#segfill_result img", "src")
+    assert "segfill" in payload["result"]["info"].lower()
+    assert (payload["result"]["width"], payload["result"]["height"]) == (WIDTH, HEIGHT)
 
-    # outpaint (256 px to the right by default): the result grows, the work stays
+    # outpaint 64 px to the right: a wider result, the work stays
+    app.tab("Outpaint")
+    app.reveal("segfill_pad_right", "segfill_padding")
+    app.set_number("segfill_pad_right", 64)
+    app.wait_for("p.frame[1] === 64 && p.frame_plan")
     app.page.click("#segfill_outpaint")
-    app.page.wait_for_function(
-        f"() => {{ const i = document.querySelector('#segfill_result img'); return i && i.src !== {inpainted_src!r}"
-        f" && i.complete && i.naturalWidth === {WIDTH + 256}; }}", timeout=120_000)
-    app.wait_for("p.message && p.message.includes('Outpainting done')")
+    app.wait_for("p.result && p.result.kind === 'outpaint' && s.resultLoaded")
     app.screenshot(artifacts, "outpainted")
-    assert app.page.evaluate("() => document.querySelector('#segfill_result img').naturalHeight") == HEIGHT
+    result = app.payload()["result"]
+    assert (result["width"], result["height"]) == (WIDTH + 64, HEIGHT) and result["offset"] == [0, 0]
     assert app.payload()["mask_area"] == area
 
 
-def test_segment_map_mode(open_app, browser_assets, artifacts):
-    """The mode computes SAM's automatic segments and shows them; random weights find few or none, so this
-    checks the round trip (event, map, message, picking), not segment quality (tests/test_ui_callbacks.py
-    checks picking on a known map)."""
+def test_segment_map_mode_picks_the_clicked_segment(open_app, browser_assets, artifacts):
+    """The segment map is a fixture of the image's own shapes (fixture_app.py): clicking the disc must select
+    exactly the disc, a right click removes it again, a scribble over two shapes adds both."""
+    from tests.browser.fixture_app import shape_masks
+
+    image = np.asarray(Image.open(browser_assets.image_path).convert("RGB"))
+    disc, square, _background = shape_masks(image)
     app: SegFillPage = open_app()
     app.upload(browser_assets.image_path)
-    before = app.render_count()
     app.toolbar("mode", mode="segments")
-    app.wait_render_after(before)
-    app.wait_for("p.message.startsWith('Segment map:')")
+    app.wait_for("p.message.startsWith('Segment map: 3 segments')")
     assert app.page.get_attribute("#segfill_canvas_root", "data-segfill-mode") == "segments"
     app.screenshot(artifacts, "segment-map")
-    count = int(app.payload()["message"].split(":")[1].split()[0])
-    app.click_image(40, 40)
+    ys, xs = np.nonzero(disc)
+    cx, cy = int(xs.mean()), int(ys.mean())
+    app.click_image(cx, cy)
     payload = app.payload()
-    assert payload["error"] == ""
-    if count == 0:
-        assert payload["message"] == "No segment there; try another spot." and payload["mask_area"] == 0
-    else:
-        assert payload["segments"] >= 1 or payload["message"] == "No segment there; try another spot."
+    assert payload["error"] == "" and payload["segments"] == 1 and payload["mask_area"] == int(disc.sum())
+    assert np.array_equal(mask_array(app.download("mask")), disc), "the clicked segment, exactly"
+    app.screenshot(artifacts, "disc-picked")
+    app.click_image(cx, cy, button="right")
+    app.wait_for("p.segments === 0 && p.mask_area === 0")
+    sy, sx = (int(v.mean()) for v in np.nonzero(square))
+    app.drag_image((sx, sy), (cx, cy))
+    app.wait_for("p.segments >= 2")
+    got = mask_array(app.download("mask"))
+    assert got[disc].all() and got[square].all()

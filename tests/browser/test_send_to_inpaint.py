@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.browser.conftest import _free_port, browser_available, start_server
+from tests.browser.conftest import STEP_TIMEOUT_MS, _free_port, browser_available, start_server
 from tests.browser.pages import SegFillPage
 from tests.browser.tiny_assets import IMAGE_SIZE
 
@@ -48,7 +48,7 @@ def test_send_to_img2img_inpaint_fills_image_and_mask(chromium, fake_webui_url, 
     context = chromium.new_context(viewport={"width": 1280, "height": 1000})
     try:
         page = context.new_page()
-        page.set_default_timeout(60_000)
+        page.set_default_timeout(STEP_TIMEOUT_MS)
         app = SegFillPage(page, fake_webui_url)
         app.open()
         app.upload(browser_assets.image_path)
@@ -56,6 +56,7 @@ def test_send_to_img2img_inpaint_fills_image_and_mask(chromium, fake_webui_url, 
         app.drag_image((30, 30), (90, 70))
         area = app.payload()["mask_area"]
         assert area > 100
+        app.tab("Inpaint")  # the button sits beside Inpaint
         page.click("#segfill_send_inpaint")
         page.wait_for_function("() => window.segfillFakeSwitchedTo === 4")
         page.wait_for_function(f"() => ({READ_IMAGE_JS})('#img_inpaint_base img') !== null"

@@ -9,6 +9,11 @@ import numpy as np
 from PIL import Image
 
 IMAGE_SIZE = (160, 120)  # (width, height)
+#: the fixture app computes the SAM embedding of an image this wide slowly (tests/browser/fixture_app.py)
+SLOW_WIDTH = 161
+#: the big image for zoomed detail: 1-px black/white stripes in this box, a smooth gradient elsewhere
+BIG_SIZE = (2600, 1500)
+STRIPES = (1200, 600, 1400, 800)
 
 
 @dataclass
@@ -16,6 +21,11 @@ class BrowserAssets:
     sam_path: Path
     image_path: Path
     second_image_path: Path
+    second_sam_path: Path | None = None
+    slow_image_path: Path | None = None
+    big_image_path: Path | None = None
+    bad_file_path: Path | None = None
+    photo_path: Path | None = None
 
 
 def sample_image(width: int = IMAGE_SIZE[0], height: int = IMAGE_SIZE[1], seed: int = 0) -> np.ndarray:
@@ -29,13 +39,37 @@ def sample_image(width: int = IMAGE_SIZE[0], height: int = IMAGE_SIZE[1], seed: 
     return np.clip(image + rng.integers(-12, 13, size=image.shape), 0, 255).astype(np.uint8)
 
 
+def big_image() -> np.ndarray:
+    width, height = BIG_SIZE
+    yy, xx = np.mgrid[0:height, 0:width]
+    image = np.stack([xx * 255 // width, yy * 255 // height, np.full_like(xx, 90)], axis=-1).astype(np.uint8)
+    x0, y0, x1, y1 = STRIPES
+    stripes = np.where((xx[y0:y1, x0:x1] % 2) == 0, 255, 0).astype(np.uint8)
+    image[y0:y1, x0:x1] = stripes[..., None]
+    return image
+
+
 def write_assets(folder: Path) -> BrowserAssets:
     from tests.tiny_models import save_tiny_sam
 
     folder = Path(folder)
     sam_path = save_tiny_sam(folder / "models" / "tiny_sam.pth", seed=0)
+    second_sam = save_tiny_sam(folder / "models" / "tiny_sam_b.pth", seed=3)
     image_path = folder / "image.png"
     Image.fromarray(sample_image(), "RGB").save(image_path)
     second = folder / "image2.png"
     Image.fromarray(sample_image(seed=1)[::-1].copy(), "RGB").save(second)
-    return BrowserAssets(sam_path, image_path, second)
+    slow = folder / "slow.png"
+    Image.fromarray(sample_image(SLOW_WIDTH, 120, seed=2), "RGB").save(slow)
+    big = folder / "big.png"
+    Image.fromarray(big_image(), "RGB").save(big)
+    bad = folder / "holiday.jpg"
+    bad.write_bytes(b"this is a text file, not a photo\n" * 20)
+    photo = folder / "coffee.png"
+    try:
+        from skimage import data
+
+        Image.fromarray(data.coffee(), "RGB").save(photo)
+    except ImportError:  # scikit-image is a dev requirement; without it the photo is the sample image
+        Image.fromarray(sample_image(600, 400, seed=4), "RGB").save(photo)
+    return BrowserAssets(sam_path, image_path, second, second_sam, slow, big, bad, photo)

@@ -201,17 +201,26 @@ def test_tab_inpaint_and_outpaint_run_on_the_webui(page, tmp_path):
     app.toolbar("mode", mode="brush")
     app.drag_image((40, 40), (80, 50))
     app.wait_for("p.mask_area > 0")
-    app.set_number("segfill_steps", STEPS)
+    for tab, prefix in (("Outpaint", "segfill_outpaint"), ("Inpaint", "segfill")):
+        app.tab(tab)
+        app.reveal(f"{prefix}_steps", f"{prefix}_sampling")  # "Negative prompt, seed, steps, CFG, strength"
+        app.set_number(f"{prefix}_steps", STEPS)
 
     def result_after(button: str, expected_width: int) -> str:
+        """The job's result on the canvas (its size checked), discarded after reading its infotext."""
         page.locator(f"#{button}").click()
-        page.wait_for_function(
-            f"() => (document.querySelector('#segfill_result img') || {{}}).naturalWidth === {expected_width}")
-        return page.locator("#segfill_result_info textarea").input_value()
+        app.wait_for(f"p.result && s.resultLoaded && p.result.width === {expected_width}")
+        info = app.payload()["result"]["info"]
+        app.toolbar("discard")
+        app.wait_for("!p.result")
+        return info
 
     info = result_after("segfill_inpaint", 128)
     assert "SegFill: inpaint" in info and "Model: " in info
+    app.tab("Outpaint")
+    app.reveal("segfill_pad_right", "segfill_padding")
     app.set_number("segfill_pad_right", 32)
+    app.wait_for("p.frame[1] === 32")
     info = result_after("segfill_outpaint", 160)
     assert "SegFill: outpaint" in info and "Size: 160x96" in info
     page.screenshot(path=str(ARTIFACTS / "tab_outpaint.png"), full_page=True)

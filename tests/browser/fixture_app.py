@@ -1,0 +1,75 @@
+"""``python -m segfill serve`` for the browser tests, with two fixtures:
+
+- a known segment map: SAM's automatic mask generator on a tiny random-weight model finds meaningless segments
+  (often none), so a browser test could not check that clicking a segment picks it. Here the generator is
+  replaced by a map of the test image's own shapes (the disc, the square and the background, found by colour),
+  so the test knows which segment each pixel belongs to;
+- a slow embedding for images exactly ``SLOW_WIDTH`` px wide, so a test can see what the canvas shows while the
+  first embedding is computed (minutes on a busy CPU with a real SAM).
+
+Everything else is the real ``serve`` command.
+
+    python -m tests.browser.fixture_app --port 7999 --sam-checkpoint tiny.pth --backend opencv --device cpu
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+
+def shape_masks(image: np.ndarray) -> list[np.ndarray]:
+    """The sample image's shapes (tests/browser/tiny_assets.py): yellow disc, dark blue square, the rest;
+    on any other image one segment per quarter."""
+    rgb = np.asarray(image)[..., :3].astype(np.int16)
+    disc = (rgb[..., 0] > 190) & (rgb[..., 1] > 180) & (rgb[..., 2] < 110)
+    square = (rgb[..., 0] < 70) & (rgb[..., 1] < 70) & (rgb[..., 2] > 120)
+    if disc.sum() > 50 and square.sum() > 50:
+        return [disc, square, ~(disc | square)]
+    h, w = rgb.shape[:2]
+    quarters = []
+    for y0, y1 in ((0, h // 2), (h // 2, h)):
+        for x0, x1 in ((0, w // 2), (w // 2, w)):
+            mask = np.zeros((h, w), bool)
+            mask[y0:y1, x0:x1] = True
+            quarters.append(mask)
+    return quarters
+
+
+def fixture_segment_map(model, image, **_options):
+    from segfill.sam.segment_map import SegmentMap
+
+    rgb = np.asarray(image)
+    return SegmentMap.from_masks(shape_masks(rgb), (rgb.shape[1], rgb.shape[0]))
+
+
+SLOW_SECONDS = 2.5
+
+
+def install_slow_embedding() -> None:
+    from segfill.sam.session import SamSession
+    from tests.browser.tiny_assets import SLOW_WIDTH
+
+    original = SamSession.set_image
+
+    def set_image(self, image, *args, **kwargs):
+        if np.asarray(image).shape[1] == SLOW_WIDTH:
+            time.sleep(SLOW_SECONDS)
+        return original(self, image, *args, **kwargs)
+
+    SamSession.set_image = set_image
+
+
+def main(argv: list[str] | None = None) -> int:
+    import segfill.sam.segment_map as segment_map
+    from segfill.cli import main as segfill_main
+
+    segment_map.compute_segment_map = fixture_segment_map
+    install_slow_embedding()
+    return segfill_main(["serve", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
