@@ -32,7 +32,8 @@ def host(tmp_path_factory):
     folder = tmp_path_factory.mktemp("editor_models")
     save_tiny_sam(folder / "tiny.pth", seed=0)
     save_tiny_sam(folder / "tiny_b.pth", seed=3)
-    return StandaloneHost(SamManager([folder], device="cpu"), create_backend("opencv"),
+    # a tiled backend (64-px tiles, like a small diffusion model) so the frame's tile plan has tiles to check
+    return StandaloneHost(SamManager([folder], device="cpu"), create_backend("opencv", tiled=True, working_size=64),
                           embeddings=EmbeddingCache(64 << 20), defaults=HostDefaults(sam_model="tiny.pth", tile_size=64))
 
 
@@ -288,6 +289,25 @@ def test_the_overlay_plan_follows_undo_and_the_outpaint_preset(host, image):
                                 working_size=64)
     assert len(with_preset.passes) != len(default.passes)
     assert json.loads(out[1])["frame_plan"]["passes"] == len(with_preset.passes), "the job's band, the job's plan"
+
+
+def test_the_overlay_is_the_plan_the_host_runs(host, image):
+    """The standalone host plans with its backend's tiling: an untiled OpenCV backend fills the whole canvas in
+    one call, so the overlay shows that one fill, not diffusion-sized tiles the job would never paint."""
+    from segfill.backends import create_backend
+    from segfill.hosts.standalone import StandaloneHost
+
+    untiled = StandaloneHost(host.sam, create_backend("opencv"), embeddings=host.embeddings, defaults=host.defaults())
+    state = opened(untiled, image)
+    state, payload, _ = events(state, untiled, {"type": "frame", "left": 0, "right": 112, "top": 0, "bottom": 40})
+    assert len(payload["frame_plan"]["tiles"]) == 1 and payload["frame_plan"]["passes"] == 1
+    result = untiled.outpaint(__import__("PIL.Image").Image.fromarray(state.image),
+                              workspace.outpaint_args(untiled, (0, 112, 0, 40)))
+    ran = [tile for one_pass in result.info["plan"]["passes"] for tile in one_pass["tiles"]]
+    assert len(ran) == 1 and untiled.backend.calls == 1  # what the overlay showed is what ran
+    tiled = opened(host, image)
+    tiled, payload, _ = events(tiled, host, {"type": "frame", "left": 0, "right": 112, "top": 0, "bottom": 40})
+    assert len(payload["frame_plan"]["tiles"]) > 1
 
 
 def test_frame_is_clamped_to_the_outpaint_limits(host, image):

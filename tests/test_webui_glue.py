@@ -960,3 +960,13 @@ def test_the_rest_api_outpaint_takes_the_settings_feather_unless_the_caller_send
     assert client.post("/segfill/v1/outpaint", json={"image": image, "right": 32}).status_code == 200
     assert client.post("/segfill/v1/outpaint", json={"image": image, "right": 32, "feather": 24}).status_code == 200
     assert [host.with_host_defaults(args).feather for args in seen] == [12, 24]
+
+
+def test_the_tabs_overlay_plan_is_the_plan_the_webui_host_runs():
+    processing = FakeProcessing()
+    host = _host(fake_ldm_model(9, "hybrid"), processing=processing, opts=FakeOpts(segfill_tile_size=256))
+    args = OutpaintArgs(right=384, seed=2)
+    planned = host.plan_outpaint((600, 200), args)
+    result = host.outpaint(_picture(600, 200), args)
+    assert planned.total_tiles == result.info["tiles"] == len(processing.calls)
+    assert all(max(call["size"]) <= 256 for call in processing.calls)

@@ -66,6 +66,15 @@ class StandaloneHost:
                 "args": args.dict(), "plan": result.plan.to_dict(), "warnings": list(getattr(result, "warnings", []))}
         return make_infotext(kind, info["args"], info["backend"]), info
 
+    def plan_outpaint(self, image_size: tuple[int, int], args: Any) -> Any:
+        """The plan :meth:`outpaint` will run for an image of ``image_size`` (the tab draws it before running):
+        the backend's tiling, so an untiled backend (OpenCV) shows one whole-canvas fill, not diffusion tiles."""
+        from segfill.backends.base import backend_tiling
+        from segfill.outpaint.runner import plan_outpaint
+
+        working_size, tiled = backend_tiling(self.backend)
+        return plan_outpaint(image_size, args, working_size=working_size, tiled=tiled)
+
     def inpaint(self, image: Image.Image, mask: Image.Image, args: Any,
                 progress: HostProgress | None = None, provenance: dict[str, Any] | None = None) -> GenerationResult:
         from segfill.outpaint.runner import run_inpaint

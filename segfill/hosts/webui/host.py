@@ -315,6 +315,14 @@ class WebUIHost:
             finally:
                 self._end()
 
+    def plan_outpaint(self, image_size: tuple[int, int], args: Any) -> Any:
+        """The plan :meth:`outpaint` will run (the tab draws it before running): tiles at the job's tile size,
+        the settings filling what the caller left out, as every tile goes through ``process_images``."""
+        from segfill.outpaint.runner import plan_outpaint
+
+        args = self.with_host_defaults(args)
+        return plan_outpaint(image_size, args, working_size=args.tile_size)
+
     def outpaint(self, image: Image.Image, args: Any,
                  progress: HostProgress | None = None, provenance: dict[str, Any] | None = None) -> GenerationResult:
         started = time.perf_counter()
