@@ -32,9 +32,16 @@ def _env(tmp_path: Path) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1"}
 
 
+def _as_in_a_terminal() -> None:
+    # A job started in the background by a non-interactive shell (CI runners, `cmd &`) inherits SIGINT as
+    # ignored, and Python then never raises KeyboardInterrupt; a user's terminal delivers Ctrl+C normally.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _segfill(tmp_path: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "segfill", *args], cwd=REPO, env=_env(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_in_a_terminal)
 
 
 def _interrupt(process: subprocess.Popen) -> tuple[str, str]:
