@@ -90,7 +90,7 @@ def on_events(state: st.UserState | None, events: Any, host: Host, progress: Any
         error = _bug_message(exc)
     try:
         state.timings["events_ms"] = (time.perf_counter() - started) * 1000
-        payload = build_payload(state, error=error)
+        payload = build_payload(state, error=error, host=host)
         payload["timings"]["server_ms"] = round((time.perf_counter() - started) * 1000, 2)
         text = json.dumps(payload, separators=(",", ":"))
     except Exception as exc:  # pragma: no cover - a rendering bug
