@@ -1351,7 +1351,7 @@
                 ctx.strokeRect(name.x + 0.75, name.y + 0.75, name.w - 1.5, name.h - 1.5);
             }
             S.chipRects.push({x: toggle.x, y: y, w: toggle.w + 1 + name.w, h: toggle.h, toggleW: toggle.w + 1,
-                index: d.index, kept: kept});
+                index: d.index, kept: kept, text: text, focused: focused});
         });
     }
 
@@ -2210,7 +2210,8 @@
                 image: !!S.detail.image, mask: !!S.detail.mask} : null,
             result: S.result ? S.result.id : null, resultLoaded: !!S.resultImg, busy: Object.keys(S.busyMap),
             brushSize: S.brushSize, hardness: S.hardness, maskColor: S.maskColor, maskOpacity: S.maskOpacity,
-            provisional: !!S.provisional, hoverMask: !!S.hoverMask, localImage: !!S.localImage};
+            provisional: !!S.provisional, hoverMask: !!S.hoverMask, localImage: !!S.localImage,
+            chips: S.chipRects.slice(), textFocus: S.textFocus}; // chips: drawn boxes' labels, canvas css px, in drawing order
     };
     // Test hook: the last payload without its (large) image data.
     window.segfillLastPayload = function () {

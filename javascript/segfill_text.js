@@ -112,14 +112,36 @@
         pop.style.right = "auto";
     }
 
-    function findRoot() {
+    function byId(id) {
         var app = null;
         try {
             app = typeof gradioApp === "function" ? gradioApp() : null;
         } catch (e) { /* not the WebUI */ }
         var gradio = document.querySelector("gradio-app");
         app = app || (gradio && gradio.shadowRoot) || document;
-        return app.querySelector("#segfill_canvas_root") || document.querySelector("#segfill_canvas_root");
+        return app.querySelector("#" + id) || document.getElementById(id);
+    }
+
+    function findRoot() {
+        return byId("segfill_canvas_root");
+    }
+
+    // gradio shows a detect's progress (a first-use download) on the block #segfill_detect_progress: lay it over
+    // the canvas' bottom bar (the block is empty and lets clicks through when nothing runs)
+    function placeProgress() {
+        var block = byId("segfill_detect_progress");
+        var bar = T.root && T.root.querySelector(".segfill-bottombar");
+        var parent = block && block.offsetParent;
+        if (!block || !bar || !parent) {
+            return;
+        }
+        var b = bar.getBoundingClientRect(), o = parent.getBoundingClientRect();
+        block.style.left = (b.left - o.left) + "px";
+        block.style.top = (b.top - o.top) + "px";
+        block.style.width = b.width + "px";
+        block.style.height = b.height + "px";
+        block.style.bottom = "auto";
+        block.style.right = "auto";
     }
 
     function formatThreshold(v) {
@@ -133,6 +155,11 @@
         }
         T.root = root;
         build(root);
+        placeProgress();
+        var block = byId("segfill_detect_progress");
+        if (block) {
+            block.classList.remove("segfill-detecting");
+        }
         if (!p || !p.detectors) {
             return;
         }
@@ -159,18 +186,21 @@
         q("detect-text-default").textContent = textFamilies.length ? "GroundingDINO only · auto: " +
             formatThreshold(info.text_threshold) : "GroundingDINO only (not available here)";
         var select = q("detect-detector");
-        var choices = info.choices || [{value: "", label: "Automatic"}];
-        var signature = JSON.stringify(choices);
-        if (select.getAttribute("data-choices") !== signature) {
+        var choices = info.choices || (select.options.length ? null : [{value: "", label: "Automatic"}]);
+        var signature = choices && JSON.stringify(choices); // payloads without choices keep the ones shown
+        if (choices && select.getAttribute("data-choices") !== signature) {
             var chosen = select.value;
             select.innerHTML = "";
             choices.forEach(function (c) {
                 var option = el("option", {value: c.value}, c.label);
                 select.appendChild(option);
             });
-            select.value = choices.some(function (c) {
-                return c.value === chosen;
-            }) ? chosen : "";
+            // a hub id chosen and now downloaded is offered as its folder (<owner>--<name>): keep it chosen
+            var downloaded = chosen.replace("/", "--");
+            var values = choices.map(function (c) {
+                return c.value;
+            });
+            select.value = values.indexOf(chosen) >= 0 ? chosen : (values.indexOf(downloaded) >= 0 ? downloaded : "");
             select.setAttribute("data-choices", signature);
         }
         select.disabled = !info.available;
@@ -201,10 +231,20 @@
             return false;
         }
         window.segfillCanvas.on("payload", update);
+        window.segfillCanvas.on("event", function (e) {
+            if (e && e.type === "detect") {
+                placeProgress(); // the page may have moved since the last answer
+                var block = byId("segfill_detect_progress");
+                if (block) {
+                    block.classList.add("segfill-detecting"); // opaque while gradio may show progress on it
+                }
+            }
+        });
+        window.addEventListener("resize", placeProgress);
         return true;
     }
 
-    window.SegFillText = {options: options, update: update, toggle: toggle};
+    window.SegFillText = {options: options, update: update, toggle: toggle, placeProgress: placeProgress};
     if (!attach()) {
         var tries = 0, timer = setInterval(function () {
             if (attach() || ++tries > 100) {
