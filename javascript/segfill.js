@@ -23,6 +23,7 @@
 
     var CLICK_SLOP = 4; // px of pointer travel that still counts as a click, not a drag
     var IN_FLIGHT_TIMEOUT_MS = 20000;
+    var DETECT_TIMEOUT_MS = 900000; // a detect may download its detector first (gradio shows that progress)
     var HANDLE_PX = 9; // how close (screen px) to a frame edge grabs it
     var FRAME_SNAP = 8; // frame sides snap to multiples of this (the latent grid)
     var HOVER_DELAY_MS = 60; // the pointer rests this long before a hover preview is asked for
@@ -98,6 +99,11 @@
         framePlan: null,
         detections: [],
         chipRects: [],
+        textFocus: null, // the detected box whose SAM candidates the strip shows (payload.text_focus)
+        clickThumbs: [], // the strip's two sources, kept apart: Python leaves out thumbnails the browser has
+        textThumbs: [],
+        thumbSeq: 0,
+        stripKey: "",
         // extension points
         provider: null,
         hoverMask: null,
@@ -151,10 +157,13 @@
         if (!S.queue.length) {
             return;
         }
-        if (S.inFlight && Date.now() - S.inFlightSince < IN_FLIGHT_TIMEOUT_MS) {
+        if (S.inFlight && Date.now() - S.inFlightSince < (S.inFlightDetect ? DETECT_TIMEOUT_MS : IN_FLIGHT_TIMEOUT_MS)) {
             return; // sent together when the current answer has been drawn
         }
-        var button = byId("segfill_event_button");
+        // "Select by text" has its own channel (its listener shows gradio's progress of a first-use download)
+        var detect = S.queue[0].type === "detect" && byId("segfill_detect_button");
+        S.inFlightDetect = !!detect;
+        var button = detect || byId("segfill_event_button");
         if (button && button.tagName !== "BUTTON") {
             button = button.querySelector("button");
         }
@@ -169,9 +178,17 @@
     }
 
     // Front-end function of the hidden button: replaces the textbox value with the queued events.
-    window.segfillCollectEvents = function (state, events) {
-        var batch = S.queue;
-        S.queue = [];
+    // channel "detect": the one detect event at the head of the queue; otherwise every event before a detect.
+    window.segfillCollectEvents = function (state, events, channel) {
+        var batch;
+        if (channel === "detect") {
+            batch = S.queue.length && S.queue[0].type === "detect" ? S.queue.splice(0, 1) : [];
+        } else {
+            var cut = byId("segfill_detect_button") ? S.queue.findIndex(function (e) {
+                return e.type === "detect";
+            }) : -1;
+            batch = S.queue.splice(0, cut < 0 ? S.queue.length : cut);
+        }
         // an answer to background events only (the zoomed view, a resend) must not wipe the last message
         S.backgroundBatch = batch.length > 0 && batch.every(function (e) {
             return e.type === "view" || e.type === "noop";
@@ -519,21 +536,38 @@
         updateButtons(S.payload || {});
     }
 
+    // The strip shows SAM's candidates for the last click, or for the detected box in focus (Select by text).
     function renderCandidates(p) {
         var box = role("candidates");
         if (!box) {
             return;
         }
-        var cands = p.candidates || [];
-        // Python leaves the thumbnails out (candidates_same) while they are the ones already shown.
+        // Python leaves the thumbnails out (candidates_same) while they are the ones the browser has.
         if (!p.candidates_same) {
+            S.clickThumbs = p.candidates || [];
+            S.clickSeq = ++S.thumbSeq;
+        }
+        if ("text_candidates" in p && !p.text_candidates_same) {
+            S.textThumbs = p.text_candidates || [];
+            S.textSeq = ++S.thumbSeq;
+        }
+        S.textFocus = typeof p.text_focus === "number" && S.textThumbs.length ? p.text_focus : null;
+        var focus = S.textFocus, forBox = focus !== null;
+        var cands = forBox ? S.textThumbs : S.clickThumbs;
+        var key = forBox ? "text:" + focus + ":" + S.textSeq : "click:" + S.clickSeq;
+        if (key !== S.stripKey) {
+            S.stripKey = key;
             box.innerHTML = "";
+            var detection = forBox ? (p.text_boxes || [])[focus] : null;
+            box.classList.toggle("segfill-candidates-box", forBox);
+            box.title = detection ? "SAM's candidates for box " + (focus + 1) + " (" + (detection.label || "object") + ")" : "";
             cands.forEach(function (c) {
                 var b = document.createElement("button");
                 b.type = "button";
                 b.className = "segfill-candidate";
                 b.setAttribute("data-index", String(c.index));
-                b.title = "Candidate " + (c.index + 1) + " (SAM score " + c.score.toFixed(3) + ")";
+                b.title = (forBox ? "Box " + (focus + 1) + ", candidate " : "Candidate ") + (c.index + 1) +
+                    " (SAM score " + c.score.toFixed(3) + ")";
                 var img = document.createElement("img");
                 img.src = c.url;
                 img.alt = "candidate " + (c.index + 1);
@@ -542,13 +576,14 @@
                 b.appendChild(img);
                 b.appendChild(label);
                 b.addEventListener("click", function () {
-                    send({type: "candidate", index: c.index});
+                    send(forBox ? {type: "text_candidate", index: focus, candidate: c.index} : {type: "candidate", index: c.index});
                 });
                 box.appendChild(b);
             });
         }
+        var active = forBox ? ((p.text_boxes || [])[focus] || {}).candidate : p.candidate;
         Array.prototype.forEach.call(box.children, function (b) {
-            b.classList.toggle("active", Number(b.getAttribute("data-index")) === p.candidate);
+            b.classList.toggle("active", Number(b.getAttribute("data-index")) === active);
         });
     }
 
@@ -1285,26 +1320,38 @@
         }
     }
 
+    // Each box has a chip above it: "✓"/"✕" toggles keep / drop, the label ("cat 0.87") puts the box in focus
+    // (the candidate strip shows SAM's candidates for it).
     function drawDetections(ctx, dpr) {
         S.chipRects = [];
         if (S.result || !S.detections.length) {
             return;
         }
         ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-        S.detections.forEach(function (d) {
+        var order = S.detections.slice().sort(function (u, v) {
+            return (u.index === S.textFocus) - (v.index === S.textFocus); // the focused one on top
+        });
+        order.forEach(function (d) {
             var b = d.box, a = toScreen(b[0], b[1]), z = toScreen(b[2], b[3]);
-            var kept = d.kept !== false;
-            ctx.lineWidth = 2;
+            var kept = d.kept !== false, focused = d.index === S.textFocus;
+            ctx.lineWidth = focused ? 3 : 2;
             ctx.setLineDash(kept ? [] : [5, 4]);
-            ctx.strokeStyle = kept ? "#30d158" : "rgba(200,200,200,0.8)";
+            ctx.strokeStyle = focused ? "#ffd60a" : (kept ? "#30d158" : "rgba(200,200,200,0.8)");
             ctx.strokeRect(a.x, a.y, z.x - a.x, z.y - a.y);
             ctx.setLineDash([]);
-            var text = (kept ? "✓ " : "✕ ") + (d.label || "object") +
-                (typeof d.score === "number" ? " " + d.score.toFixed(2) : "");
-            var chip = label(ctx, text, a.x, Math.max(0, a.y - 21), "left");
-            chip.index = d.index;
-            chip.kept = kept;
-            S.chipRects.push(chip);
+            var y = Math.max(0, a.y - 21);
+            var toggle = label(ctx, kept ? "✓" : "✕", a.x, y, "left");
+            ctx.fillStyle = kept ? "#30d158" : "rgba(120,120,120,0.9)";
+            ctx.fillRect(toggle.x, toggle.y + toggle.h - 2, toggle.w, 2);
+            var text = (d.label || "object") + (typeof d.score === "number" ? " " + d.score.toFixed(2) : "");
+            var name = label(ctx, text, toggle.x + toggle.w + 1, y, "left");
+            if (focused) {
+                ctx.strokeStyle = "#ffd60a";
+                ctx.lineWidth = 1.5;
+                ctx.strokeRect(name.x + 0.75, name.y + 0.75, name.w - 1.5, name.h - 1.5);
+            }
+            S.chipRects.push({x: toggle.x, y: y, w: toggle.w + 1 + name.w, h: toggle.h, toggleW: toggle.w + 1,
+                index: d.index, kept: kept, text: text, focused: focused});
         });
     }
 
@@ -1312,7 +1359,13 @@
         var text = role("detect-text").value.trim();
         if (text && S.width) {
             setBusy("detect", {text: "Finding “" + text + "”…"});
-            send({type: "detect", text: text});
+            var event = {type: "detect", text: text};
+            // thresholds and detector from the box's options (javascript/segfill_text.js), when set
+            var options = window.SegFillText && window.SegFillText.options ? window.SegFillText.options() : {};
+            Object.keys(options || {}).forEach(function (k) {
+                event[k] = options[k];
+            });
+            send(event);
         }
     }
 
@@ -1358,7 +1411,11 @@
             return; // the embedding is being computed; the photo is there to look at
         } else if (e.button === 0 && chipAt(e.clientX, e.clientY)) {
             var chip = chipAt(e.clientX, e.clientY);
-            send({type: chip.kept ? "drop" : "keep", index: chip.index});
+            if (e.clientX - S.canvas.getBoundingClientRect().left < chip.x + chip.toggleW) {
+                send({type: chip.kept ? "drop" : "keep", index: chip.index});
+            } else {
+                send({type: "text_focus", index: chip.index});
+            }
             return;
         } else if (S.mode === "frame") {
             var sides = frameHit(e.clientX, e.clientY);
@@ -1402,7 +1459,7 @@
                 S.canvas.style.cursor = frameCursor(frameHit(e.clientX, e.clientY)) ||
                     (insideImage(toImage(e.clientX, e.clientY)) ? "move" : "");
             } else {
-                S.canvas.style.cursor = "";
+                S.canvas.style.cursor = S.chipRects.length && chipAt(e.clientX, e.clientY) ? "pointer" : "";
             }
             if (S.mode === "brush" || S.mode === "eraser") {
                 draw();
@@ -1582,7 +1639,8 @@
             return false;
         }
         var focused = document.activeElement;
-        var typing = focused && (focused.tagName === "TEXTAREA" || (focused.tagName === "INPUT" && focused.type !== "range"));
+        var typing = focused && (focused.tagName === "TEXTAREA" || focused.tagName === "SELECT" ||
+            (focused.tagName === "INPUT" && focused.type !== "range"));
         return !typing && (S.hover || S.root.contains(focused));
     }
 
@@ -2152,7 +2210,8 @@
                 image: !!S.detail.image, mask: !!S.detail.mask} : null,
             result: S.result ? S.result.id : null, resultLoaded: !!S.resultImg, busy: Object.keys(S.busyMap),
             brushSize: S.brushSize, hardness: S.hardness, maskColor: S.maskColor, maskOpacity: S.maskOpacity,
-            provisional: !!S.provisional, hoverMask: !!S.hoverMask, localImage: !!S.localImage};
+            provisional: !!S.provisional, hoverMask: !!S.hoverMask, localImage: !!S.localImage,
+            chips: S.chipRects.slice(), textFocus: S.textFocus}; // chips: drawn boxes' labels, canvas css px, in drawing order
     };
     // Test hook: the last payload without its (large) image data.
     window.segfillLastPayload = function () {

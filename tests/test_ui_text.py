@@ -202,3 +202,102 @@ def test_inpaint_from_the_tab_records_the_text_selection_in_the_manifest(host, i
     assert selection["sam_model"] == "tiny.pth" and selection["refinement"]["grow"] == 0
     np.testing.assert_array_equal(np.asarray(Image.open(entry["mask_file"])) > 127, state.final_mask())
     np.testing.assert_array_equal(np.asarray(Image.open(entry["output"]["path"])), np.asarray(out[2]))
+
+
+def _thumb(url: str) -> np.ndarray:
+    import base64
+    import io
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB"))
+
+
+def test_the_candidate_strip_shows_the_focused_boxs_candidates(host, image):
+    from segfill.ui.render import THUMB_SIDE
+
+    state = loaded(host, image)
+    state, payload = events(state, host, {"type": "detect", "text": "a red ball", "box_threshold": 0})
+    _result, predictions = reference(host, image)
+    # after a detection the strip shows the best box's three candidates: its region, each candidate tinted
+    assert payload["text_focus"] == 0
+    thumbs = payload["text_candidates"]
+    assert [t["index"] for t in thumbs] == [0, 1, 2]
+    assert [t["score"] for t in thumbs] == [round(float(s), 3) for s in predictions[0].scores]
+    pictures = [_thumb(t["url"]) for t in thumbs]
+    assert max(pictures[0].shape[:2]) == THUMB_SIDE
+    assert len({p.tobytes() for p in pictures}) > 1, "each thumbnail shows its own candidate"
+    # the next answer leaves the pictures out: the browser has them
+    state, payload = events(state, host, {"type": "drop", "index": 2})
+    assert payload["text_candidates_same"] and "url" not in payload["text_candidates"][0]
+    # a box's label picked: its candidates; choosing one there focuses that box and changes only its mask
+    depth, rev = state.history.depth, payload["rev"]
+    state, payload = events(state, host, {"type": "text_focus", "index": 1})
+    assert payload["text_focus"] == 1 and "url" in payload["text_candidates"][0]
+    assert [t["score"] for t in payload["text_candidates"]] == [round(float(s), 3) for s in predictions[1].scores]
+    assert state.history.depth == depth and payload["rev"] > rev, "looking at a box is drawn, not an undo step"
+    other = (predictions[1].best_index + 1) % 3
+    state, payload = events(state, host, {"type": "text_candidate", "index": 1, "candidate": other})
+    assert payload["text_focus"] == 1 and payload["text_boxes"][1]["candidate"] == other
+    # a click: the strip shows the click's candidates again; boxes stay
+    state, payload = events(state, host, {"type": "point", "x": 10, "y": 60, "label": 1})
+    assert payload["text_focus"] is None and payload["text_candidates"] == [] and len(payload["candidates"]) == 3
+    state, payload = events(state, host, {"type": "text_focus", "index": 99})
+    assert "Box 100 does not exist" in payload["error"]
+    state, payload = events(state, host, {"type": "clear"})
+    assert payload["text_focus"] is None
+
+
+def test_the_payload_offers_the_detectors_and_their_defaults(host, image):
+    from segfill.defaults import DETECT_BOX_THRESHOLD, DETECT_TEXT_THRESHOLD
+
+    state = loaded(host, image)
+    state, payload = events(state, host, {"type": "noop"})
+    info = payload["detectors"]
+    assert info["box_thresholds"]["owlvit"] == DETECT_BOX_THRESHOLD["owlvit"]
+    assert info["text_threshold"] == DETECT_TEXT_THRESHOLD and info["titles"]["owlvit"] == "OWL-ViT"
+    assert set(info["text_threshold_families"]) == ({"grounding_dino"} & set(info["families"]))
+    choices = info["choices"]
+    assert choices[0] == {"value": "", "label": "Automatic", "family": None}
+    assert {"value": "tiny-owlvit", "label": "tiny-owlvit (OWL-ViT)", "family": "owlvit"} in choices
+    hub = [c for c in choices if c["value"] == HUB_ID]
+    assert hub and "downloaded on first use" in hub[0]["label"]
+    # each choice is a name the detect event accepts
+    for choice in choices[1:]:
+        assert host.detectors.resolve_name(choice["value"])
+    assert "choices" not in cb.payload_json(state) and '"choices"' not in cb.payload_json(state)
+
+
+def test_the_tabs_detect_channel_shows_gradios_progress_of_a_download(host, image, downloads):
+    """builder.py: "Select by text" goes through its own listener, which passes a gr.Progress to on_events and
+    shows it on a block of its own (the canvas' other events show no gradio progress)."""
+    import inspect
+
+    import gradio as gr
+
+    from segfill.ui.builder import build_tab
+
+    tab = build_tab(host)
+    by_id = {getattr(b, "elem_id", None): b for b in tab.blocks.values()}
+    config = tab.get_config_file()
+
+    def listener(elem_id):
+        target = by_id[elem_id]._id
+        (found,) = [(i, d) for i, d in enumerate(config["dependencies"])
+                    if target in [t if isinstance(t, int) else t[0] for t in d.get("targets", [])] and d.get("backend_fn")]
+        return found
+
+    index, detect = listener("segfill_detect_button")
+    assert by_id["segfill_detect_progress"]._id in detect["outputs"]
+    assert detect["show_progress"] != "hidden" and "'detect'" in (detect.get("js") or detect.get("_js"))
+    _, events_listener = listener("segfill_event_button")
+    assert events_listener["show_progress"] == "hidden"
+    fn = tab.fns[index].fn
+    assert isinstance(inspect.signature(fn).parameters["progress"].default, gr.Progress)
+
+    seen = []
+    state = loaded(host, image)
+    state, text, progress_html = fn(state, json.dumps([{"type": "detect", "text": "a dog", "detector": HUB_ID,
+                                                        "box_threshold": 0}]),
+                                    progress=lambda fraction, desc="": seen.append((fraction, desc)))
+    payload = json.loads(text)
+    assert payload["error"] == "" and payload["text_boxes"] and progress_html == ""
+    assert seen and all(desc.startswith(f"Downloading {HUB_ID}") for _f, desc in seen) and downloads == [HUB_ID]

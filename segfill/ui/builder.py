@@ -189,6 +189,10 @@ CANVAS_HTML = canvas_html()
 
 RENDER_JS = "(payload) => { if (window.segfillRender) { window.segfillRender(payload); } return []; }"
 COLLECT_JS = "(state, events) => (window.segfillCollectEvents ? window.segfillCollectEvents(state, events) : [state, events])"
+#: "Select by text" goes through its own channel: its one listener shows gradio's progress (a detector's first-use
+#: download) on a block of its own over the canvas' bottom bar, not over the panel's controls
+COLLECT_DETECT_JS = ("(state, events) => (window.segfillCollectEvents ? window.segfillCollectEvents(state, events, 'detect')"
+                     " : [state, events])")
 SWITCH_JS = ("(state, payload) => { if (typeof switch_to_img2img_tab === 'function') { switch_to_img2img_tab(4); }"
              " return [state, payload]; }")
 SEND_JS = "(data) => { if (window.segfillSendToInpaint) { window.segfillSendToInpaint(data); } return []; }"
@@ -288,6 +292,8 @@ def build_tab_contents(host: Host) -> None:
             events_box = gr.Textbox(value="", elem_id="segfill_events", elem_classes=HIDDEN, show_label=False)
             render_box = gr.Textbox(value="", elem_id="segfill_render", elem_classes=HIDDEN, show_label=False)
             event_button = gr.Button("events", elem_id="segfill_event_button", elem_classes=HIDDEN)
+            detect_button = gr.Button("detect", elem_id="segfill_detect_button", elem_classes=HIDDEN)
+            detect_progress = gr.HTML("", elem_id="segfill_detect_progress")
             file_input = gr.File(label="Image", elem_id="segfill_file", elem_classes=HIDDEN, **file_kwargs())
         with gr.Column(scale=2, min_width=300, elem_id="segfill_panel"):
             with gr.Tabs(elem_id="segfill_tabs", selected="mask" if model_choices else "model"):
@@ -376,6 +382,14 @@ def build_tab_contents(host: Host) -> None:
     event_button.click(events_fn, inputs=[user_state, events_box],
                        outputs=[user_state, render_box, *refinement, *frame_numbers, aspect],
                        **js_kwargs(COLLECT_JS), **QUIET).then(**render)
+
+    def detect_fn(state, events, progress=gr.Progress()):
+        # a detect event alone (segfillCollectEvents' 'detect' channel): it changes no panel control
+        state, text, *_controls = cb.on_events(state, events, host, progress=progress)
+        return state, text, ""
+
+    detect_button.click(detect_fn, inputs=[user_state, events_box], outputs=[user_state, render_box, detect_progress],
+                        **js_kwargs(COLLECT_DETECT_JS)).then(**render)
 
     # opening an image: read and show it, then SAM's embedding (the canvas shows the photo and a busy note)
     def file_fn(state, file):
@@ -514,8 +528,18 @@ def _wire_frame(host: Host, user_state: Any, render_box: Any, frame_numbers: lis
 
 def _wire_send(host: Host, user_state: Any, render_box: Any, send_button: Any, send_box: Any) -> None:
     render = _render(render_box)
-    targets = getattr(host, "inpaint_upload_components", None)
-    if targets:
+    send_targets = getattr(host, "send_to_inpaint_targets", None)
+    targets = send_targets() if send_targets is not None else getattr(host, "inpaint_upload_components", None)
+    if targets and send_targets is not None:
+        # The WebUI host fills Inpaint upload and sets img2img's width/height (the image's aspect) and "Inpaint
+        # area" (Only masked for a small mask), and labels a whole-image mask as such.
+        def send_fn(state, _payload):
+            state, text, image, mask = cb.send_images(state)
+            return (state, text, *host.send_to_inpaint_values(image, mask))
+
+        send_button.click(send_fn, inputs=[user_state, send_box], outputs=[user_state, render_box, *targets],
+                          **js_kwargs(SWITCH_JS)).then(**render)
+    elif targets:
         # The WebUI glue captured img2img's Inpaint upload images: fill them from Python, switch tab in JS.
         def send_fn(state, _payload):
             state, text, image, mask = cb.send_images(state)

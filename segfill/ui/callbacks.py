@@ -31,8 +31,9 @@ OP_LABELS = {"add": "Add", "subtract": "Subtract", "intersect": "Intersect", "re
 NO_CHANGE = object()  # the builder turns it into gr.update()
 
 
-def payload_json(state: st.UserState, error: str | None = None, force_image: bool = False) -> str:
-    return json.dumps(build_payload(state, error=error, force_image=force_image), separators=(",", ":"))
+def payload_json(state: st.UserState, error: str | None = None, force_image: bool = False, host: Host | None = None) -> str:
+    """The canvas payload as JSON; with ``host`` it lists the detectors "Select by text" offers."""
+    return json.dumps(build_payload(state, error=error, force_image=force_image, host=host), separators=(",", ":"))
 
 
 def _bug_message(exc: BaseException) -> str:
@@ -90,7 +91,7 @@ def on_events(state: st.UserState | None, events: Any, host: Host, progress: Any
         error = _bug_message(exc)
     try:
         state.timings["events_ms"] = (time.perf_counter() - started) * 1000
-        payload = build_payload(state, error=error)
+        payload = build_payload(state, error=error, host=host)
         payload["timings"]["server_ms"] = round((time.perf_counter() - started) * 1000, 2)
         text = json.dumps(payload, separators=(",", ":"))
     except Exception as exc:  # pragma: no cover - a rendering bug
@@ -124,7 +125,7 @@ def on_image(state: st.UserState | None, image: Any, model_name: str | None, hos
             s.message = READY_MESSAGE.format(w=s.size[0], h=s.size[1])
 
     state, error = guarded(state, action)
-    return state, payload_json(state, error, force_image=True)
+    return state, payload_json(state, error, force_image=True, host=host)
 
 
 def on_file(state: st.UserState | None, file: Any, host: Host) -> tuple[Any, ...]:
@@ -147,7 +148,7 @@ def on_file(state: st.UserState | None, file: Any, host: Host) -> tuple[Any, ...
     state, error = guarded(state, action)
     if error:
         state.busy = ""
-    return state, payload_json(state, error, force_image=error is None)
+    return state, payload_json(state, error, force_image=error is None, host=host)
 
 
 def on_embed(state: st.UserState | None, model_name: str | None, host: Host) -> tuple[Any, ...]:
@@ -164,7 +165,7 @@ def on_embed(state: st.UserState | None, model_name: str | None, host: Host) -> 
             s.busy = ""
 
     state, error = guarded(state, action)
-    return state, payload_json(state, error)
+    return state, payload_json(state, error, host=host)
 
 
 def _changed_field(before: dict[str, Any], **values: Any) -> str | None:

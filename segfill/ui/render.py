@@ -82,6 +82,102 @@ def text_boxes_payload(edit: Any) -> list[dict[str, Any]]:
             for index, box in enumerate(edit.text_boxes)]
 
 
+#: a detected box's candidate thumbnails show the box and this share of its size around it
+TEXT_THUMB_MARGIN = 0.15
+#: the long side of the mask a box's thumbnails are cut from (bounds the work for a small box on a huge image)
+TEXT_THUMB_MASK_SIDE = 4096
+
+
+def text_focus_index(state: UserState) -> int | None:
+    """The detected box whose candidates the strip shows, or None (no boxes, or the strip shows a click's)."""
+    focus = state.text_focus
+    boxes = state.edit.text_boxes
+    return focus if focus is not None and 0 <= focus < len(boxes) else None
+
+
+def text_box_thumbnails(state: UserState, index: int) -> list[dict[str, Any]]:
+    """One thumbnail per SAM candidate of detected box ``index``: the box and a margin around it, the candidate
+    tinted, with SAM's score; cached per box prediction."""
+    text_box = state.edit.text_boxes[index]
+    prediction = text_box.prediction
+    cached = state.text_thumb_cache
+    if cached is not None and cached[0] is prediction:
+        return cached[1]
+    image = state.require_image()
+    height, width = image.shape[:2]
+    x0, y0, x1, y1 = text_box.box
+    margin = TEXT_THUMB_MARGIN * max(x1 - x0, y1 - y0) + 2
+    cx0, cy0 = max(0, int(np.floor(x0 - margin))), max(0, int(np.floor(y0 - margin)))
+    cx1, cy1 = min(width, int(np.ceil(x1 + margin))), min(height, int(np.ceil(y1 + margin)))
+    cx1, cy1 = max(cx1, cx0 + 1), max(cy1, cy0 + 1)
+    scale = THUMB_SIDE / max(cx1 - cx0, cy1 - cy0)  # small boxes are shown larger
+    thumb_size = (max(1, round((cx1 - cx0) * scale)), max(1, round((cy1 - cy0) * scale)))
+    crop = image[cy0:cy1, cx0:cx1]
+    base = cv2.resize(crop, thumb_size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    base = base.astype(np.float32)
+    mask_scale = min(scale, TEXT_THUMB_MASK_SIDE / max(width, height))
+    mask_size = (max(1, round(width * mask_scale)), max(1, round(height * mask_scale)))
+    region = (slice(int(cy0 * mask_scale), max(int(cy0 * mask_scale) + 1, round(cy1 * mask_scale))),
+              slice(int(cx0 * mask_scale), max(int(cx0 * mask_scale) + 1, round(cx1 * mask_scale))))
+    thumbs = []
+    for candidate, score in enumerate(prediction.scores):
+        mask = np.asarray(prediction.mask_at(candidate, mask_size), dtype=bool)[region]
+        grey = cv2.resize(mask.astype(np.uint8) * 255, thumb_size, interpolation=cv2.INTER_LINEAR)
+        alpha = (grey.astype(np.float32) / 255.0)[..., None] * 0.6
+        tinted = np.clip(base * (1 - alpha) + TINT_RGB * alpha, 0, 255).astype(np.uint8)
+        thumbs.append({"index": candidate, "score": round(float(score), 3),
+                       "url": png_data_url(Image.fromarray(tinted, "RGB"))})
+    state.text_thumb_cache = (prediction, thumbs)
+    return thumbs
+
+
+def text_candidates_parts(state: UserState, payload: dict[str, Any], force: bool) -> None:
+    """``text_focus`` and the focused box's candidate thumbnails (left out, ``text_candidates_same``, while they
+    are the ones the browser already has)."""
+    focus = text_focus_index(state)
+    payload["text_focus"] = focus
+    if focus is None:
+        payload["text_candidates"] = []
+        return
+    thumbs = text_box_thumbnails(state, focus)
+    shown = state.edit.text_boxes[focus].prediction
+    if not force and state.sent_text_thumbs_of is shown:
+        payload["text_candidates"] = [{"index": t["index"], "score": t["score"]} for t in thumbs]
+        payload["text_candidates_same"] = True
+    else:
+        payload["text_candidates"] = thumbs
+    state.sent_text_thumbs_of = shown
+
+
+def detector_choices(host: Any) -> list[dict[str, Any]] | None:
+    """What the "Select by text" options offer: Automatic, the installed detectors this transformers runs, and
+    each runnable family's default hub id not installed yet (downloaded on first use); None without detectors."""
+    from segfill.detect.download import folder_name
+    from segfill.detect.registry import FAMILIES
+
+    try:
+        manager = getattr(host, "detectors", None)
+    except Exception:  # a host that cannot build its detector manager: the box offers Automatic only
+        manager = None
+    if manager is None:
+        return None
+    runnable = set(detector_help()["families"])
+    choices: list[dict[str, Any]] = [{"value": "", "label": "Automatic", "family": None}]
+    try:
+        installed = [entry for entry in manager.list_installed() if entry.family in runnable]
+    except OSError:  # an unreadable models folder: offer what can be downloaded
+        installed = []
+    for entry in installed:
+        choices.append({"value": entry.name, "label": f"{entry.name} ({FAMILIES[entry.family].title})",
+                        "family": entry.family})
+    names = {entry.name for entry in installed}
+    for family in FAMILIES.values():
+        if family.name in runnable and folder_name(family.default_model) not in names:
+            choices.append({"value": family.default_model, "label": f"{family.title}: {family.default_model} "
+                            "(downloaded on first use)", "family": family.name})
+    return choices
+
+
 def text_query_payload(edit: Any) -> dict[str, Any] | None:
     query = edit.text
     if query is None:
@@ -94,11 +190,17 @@ def text_query_payload(edit: Any) -> dict[str, Any] | None:
 def detector_help() -> dict[str, Any]:
     """For the "Select by text" box: whether a detector can run here, and a line saying what works and what to
     install (computed once: the installed transformers does not change while the process runs)."""
+    from segfill.defaults import DETECT_TEXT_THRESHOLD
     from segfill.detect.registry import availability_message, detector_status
 
     statuses = detector_status()
-    return {"available": any(s.available for s in statuses), "message": availability_message(),
-            "families": [s.name for s in statuses if s.available]}
+    usable = [s.family for s in statuses if s.available]
+    return {"available": bool(usable), "message": availability_message(), "families": [f.name for f in usable],
+            # what an empty threshold field means, per family (the text threshold is GroundingDINO's only)
+            "box_thresholds": {f.name: f.box_threshold for f in usable},
+            "titles": {f.name: f.title for f in usable},
+            "text_threshold": DETECT_TEXT_THRESHOLD,
+            "text_threshold_families": [f.name for f in usable if f.uses_text_threshold]}
 
 
 def _results_parts(state: UserState, payload: dict[str, Any], force: bool) -> None:
@@ -113,8 +215,9 @@ def _results_parts(state: UserState, payload: dict[str, Any], force: bool) -> No
         state.sent_results_revision = state.results_revision
 
 
-def build_payload(state: UserState, error: str | None = None, force_image: bool = False) -> dict[str, Any]:
-    """Everything the canvas needs to redraw after an event."""
+def build_payload(state: UserState, error: str | None = None, force_image: bool = False,
+                  host: Any = None) -> dict[str, Any]:
+    """Everything the canvas needs to redraw after an event (with ``host``: the detectors to choose from)."""
     edit = state.edit
     payload: dict[str, Any] = {
         "rev": state.revision,
@@ -128,12 +231,16 @@ def build_payload(state: UserState, error: str | None = None, force_image: bool 
         "timings": {key: round(value, 2) for key, value in state.timings.items()},
         "detectors": detector_help(),
     }
+    if host is not None:
+        choices = detector_choices(host)
+        if choices is not None:
+            payload["detectors"] = dict(payload["detectors"], choices=choices)
     payload["busy"] = state.busy or ""
     payload["notice"] = state.notice or ""
     _results_parts(state, payload, force_image)
     if state.image is None:
         payload.update(width=0, height=0, image=None, mask=None, points=[], box=None, candidates=[], text_boxes=[],
-                       text=None)
+                       text=None, text_focus=None, text_candidates=[])
         state.sent_image_revision = state.image_revision
         return payload
     height, width = state.image.shape[:2]
@@ -161,6 +268,7 @@ def build_payload(state: UserState, error: str | None = None, force_image: bool 
     payload["segments"] = len(edit.segment_ids)
     payload["text_boxes"] = text_boxes_payload(edit)
     payload["text"] = text_query_payload(edit)
+    text_candidates_parts(state, payload, force_image)
     if state.segment_map is not None and state.sent_segment_revision != state.segment_map_revision:
         payload["segment_map"] = png_data_url(Image.fromarray(state.segment_map.color_map(), "RGB"))
         state.sent_segment_revision = state.segment_map_revision

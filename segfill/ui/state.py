@@ -274,6 +274,11 @@ class UserState:
         self.thumb_base: tuple[int, np.ndarray] | None = None
         self.thumb_cache: tuple[Any, list[dict[str, Any]]] | None = None
         self.sent_thumbs_of: Any = None  # the prediction whose thumbnails the browser shows
+        # "Select by text": the detected box whose SAM candidates the candidate strip shows (not undoable: what
+        # the user looks at, like the zoom), and its thumbnails as for thumb_cache / sent_thumbs_of
+        self.text_focus: int | None = None
+        self.text_thumb_cache: tuple[Any, list[dict[str, Any]]] | None = None
+        self.sent_text_thumbs_of: Any = None
         self.timings: dict[str, float] = {}  # of the last browser call (ms), sent with the payload for benchmarks
         self._mask_cache: tuple[Edit | None, np.ndarray | None, np.ndarray | None] = (None, None, None)
         self._display_cache: tuple[Edit | None, np.ndarray | None, int] = (None, None, 0)
@@ -821,10 +826,12 @@ def apply_event(state: UserState, event: dict[str, Any], host: Host, progress: A
         x, y, label = _numbers({"label": 1, **event}, ("x", "y", "label"), "A click")
         points = edit.points + validate_points([(x, y, 0 if label == 0 else 1)], size)
         state.push(replace(edit, points=points, prediction=_predict(state, host, points, edit.box), candidate=None))
+        state.text_focus = None  # the strip shows this click's candidates
     elif kind == "box":
         size = state.require_image().shape[1::-1]
         box = validate_box(_numbers(event, ("x0", "y0", "x1", "y1"), "A box"), size)
         state.push(replace(edit, box=box, prediction=_predict(state, host, edit.points, box), candidate=None))
+        state.text_focus = None
     elif kind == "candidate":
         if edit.prediction is None:
             raise InputError("There are no candidates yet; click on the image first.")
@@ -835,6 +842,7 @@ def apply_event(state: UserState, event: dict[str, Any], host: Host, progress: A
         if session is not None and session.last_prediction is edit.prediction:
             session.pick(index)  # the next point refines this candidate, as in SAM's own interactive tool
         state.push(replace(edit, candidate=index))
+        state.text_focus = None
     elif kind == "stroke":
         state.require_image()
         points = _polyline(event, "A brush stroke")
@@ -874,6 +882,10 @@ def apply_event(state: UserState, event: dict[str, Any], host: Host, progress: A
                         image_key=edit.image_key, frame=edit.frame))
     elif kind == "detect":
         detect_text(state, host, event, progress)
+        state.text_focus = 0  # the strip shows the best box's candidates
+    elif kind == "text_focus":  # a box's label picked: the strip shows that box's candidates
+        state.text_focus = _text_box_index(edit, event)
+        state.revision += 1
     elif kind in ("keep", "drop"):
         index = _text_box_index(edit, event)
         boxes = tuple(replace(b, kept=(kind == "keep")) if i == index else b for i, b in enumerate(edit.text_boxes))
@@ -885,6 +897,7 @@ def apply_event(state: UserState, event: dict[str, Any], host: Host, progress: A
             raise InputError(f"Box {index + 1} has no candidate {chosen + 1}.")
         boxes = tuple(replace(b, candidate=chosen) if i == index else b for i, b in enumerate(edit.text_boxes))
         state.push(replace(edit, text_boxes=boxes))
+        state.text_focus = index
     elif kind == "download":
         state.pending_download = make_download(state, str(event.get("what", "mask")))
     elif kind in WORKSPACE_EVENTS:  # results, the outpaint frame, the zoomed-in view
@@ -895,6 +908,7 @@ def apply_event(state: UserState, event: dict[str, Any], host: Host, progress: A
         if event.get("need_image"):  # the browser lost the image (e.g. a reloaded tab): send it again
             state.sent_image_revision = None
             state.sent_thumbs_of = None
+            state.sent_text_thumbs_of = None
     else:
         raise InputError(f"Unknown canvas event {kind!r}.")
 
@@ -902,7 +916,7 @@ def apply_event(state: UserState, event: dict[str, Any], host: Host, progress: A
 def _text_box_index(edit: Edit, event: dict[str, Any]) -> int:
     if not edit.text_boxes:
         raise InputError("There are no detected boxes; use 'Select by text' first.")
-    index = int(_number(event, "index", -1, "Keeping or dropping a box"))
+    index = int(_number(event, "index", -1, "Choosing a detected box"))
     if not 0 <= index < len(edit.text_boxes):
         raise InputError(f"Box {index + 1} does not exist; there are {len(edit.text_boxes)}.")
     return index

@@ -7,6 +7,10 @@ Screenshots of every step go to ``artifacts/browser/gradio<major>/`` (gitignored
 
 ``SEGFILL_BROWSER_SERVER_URL=http://127.0.0.1:PORT`` runs the tests against an app that is already running
 (it must have been started with the same tiny SAM: ``tests/browser/tiny_assets.py`` writes it).
+
+The app also has tiny random-weight text detectors installed (``$SEGFILL_DETECTORS``: OWL-ViT, and GroundingDINO
+where the installed transformers has it) and a stand-in for the Hugging Face hub serving one repository
+(``$SEGFILL_TEST_HUB``, see ``fixture_app.py``), for "Select by text".
 """
 
 from __future__ import annotations
@@ -56,17 +60,35 @@ def browser_assets(tmp_path_factory):
     return write_assets(tmp_path_factory.mktemp("segfill_browser"))
 
 
-def start_server(command: list, log_path: Path, port: int):
-    """Start ``command`` (a server on ``port``) from the repository root; a context manager yielding its URL."""
+@pytest.fixture(scope="session")
+def detector_assets(tmp_path_factory):
+    """Tiny detectors installed for the app (``detectors/``) and a fake hub (``hub/<owner>--<name>``): a
+    ``DetectorAssets``, or None when transformers is missing."""
+    from tests.browser.tiny_assets import write_detector_assets
+
+    return write_detector_assets(tmp_path_factory.mktemp("segfill_detectors"))
+
+
+def detector_env(assets) -> dict[str, str]:
+    if assets is None:
+        return {}
+    return {"SEGFILL_DETECTORS": str(assets.installed), "SEGFILL_TEST_HUB": str(assets.hub)}
+
+
+def start_server(command: list, log_path: Path, port: int, env: dict[str, str] | None = None):
+    """Start ``command`` (a server on ``port``) from the repository root; a context manager yielding its URL.
+    ``env``: more environment variables for it."""
     import contextlib
 
     @contextlib.contextmanager
     def running():
-        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False",
-                   SEGFILL_CACHE=str(log_path.parent / "cache"))  # the exported browser decoder stays out of ~/.cache
-        env.pop("SEGFILL_MODELS", None)
+        full_env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False",
+                        SEGFILL_CACHE=str(log_path.parent / "cache"))  # the exported browser decoder stays out of ~/.cache
+        full_env.pop("SEGFILL_MODELS", None)
+        full_env.pop("SEGFILL_DETECTORS", None)  # never the user's detectors (nor downloads into their folder)
+        full_env.update(env or {})
         with open(log_path, "w") as log:
-            process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(command, cwd=REPO_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
             try:
@@ -94,7 +116,7 @@ def browser_available() -> None:
 
 
 @pytest.fixture(scope="session")
-def app_url(browser_assets, tmp_path_factory):
+def app_url(browser_assets, detector_assets, tmp_path_factory):
     browser_available()
     external = os.environ.get("SEGFILL_BROWSER_SERVER_URL")
     if external:
@@ -106,7 +128,8 @@ def app_url(browser_assets, tmp_path_factory):
     command = [sys.executable, "-m", "tests.browser.fixture_app", "--host", "127.0.0.1", "--port", str(port),
                "--sam-checkpoint", str(browser_assets.sam_path), "--backend", "opencv", "--device", "cpu",
                "--output-dir", str(tmp_path_factory.mktemp("segfill_outputs"))]  # results stay out of the checkout
-    with start_server(command, tmp_path_factory.mktemp("segfill_server") / "server.log", port) as url:
+    with start_server(command, tmp_path_factory.mktemp("segfill_server") / "server.log", port,
+                      env=detector_env(detector_assets)) as url:
         yield url
 
 

@@ -5,7 +5,10 @@
   replaced by a map of the test image's own shapes (the disc, the square and the background, found by colour),
   so the test knows which segment each pixel belongs to;
 - a slow embedding for images exactly ``SLOW_WIDTH`` px wide, so a test can see what the canvas shows while the
-  first embedding is computed (minutes on a busy CPU with a real SAM).
+  first embedding is computed (minutes on a busy CPU with a real SAM);
+- with ``$SEGFILL_TEST_HUB`` (a folder of ``<owner>--<name>`` repositories), a stand-in for the Hugging Face hub:
+  a detector's first-use download runs SegFill's real download code on ``file://`` URLs of those files, slowly
+  enough (``HUB_SECONDS``) that a test sees its progress bar.
 
 Everything else is the real ``serve`` command.
 
@@ -62,12 +65,53 @@ def install_slow_embedding() -> None:
     SamSession.set_image = set_image
 
 
+HUB_SECONDS = 3.0
+
+
+def install_fake_hub(hub: str) -> None:
+    from pathlib import Path
+
+    from segfill.detect import manager
+    from segfill.detect.download import HubFile, download_detector, folder_name
+    from segfill.errors import DownloadError
+    from segfill.provenance import file_sha256
+
+    def download(repo_id, into, progress=None):
+        source = Path(hub) / folder_name(repo_id)
+        if not source.is_dir():
+            raise DownloadError(f"Cannot list the files of {repo_id} on the Hugging Face hub (no such repository).")
+        files = sorted(source.iterdir())
+        listing = [HubFile(p.name, p.stat().st_size, file_sha256(p) if p.suffix == ".safetensors" else None)
+                   for p in files]
+        pause = HUB_SECONDS / max(1, len(files))
+
+        def slow(done, total):  # one report per file chunk; the whole download takes about HUB_SECONDS
+            time.sleep(pause)
+            if progress is not None:
+                progress(done, total)
+
+        return download_detector(repo_id, into, progress=slow, lister=lambda _id: listing,
+                                 url_for=lambda _id, name: (source / name).as_uri())
+
+    original = manager.DetectorManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self._downloader = download
+
+    manager.DetectorManager.__init__ = init
+
+
 def main(argv: list[str] | None = None) -> int:
+    import os
+
     import segfill.sam.segment_map as segment_map
     from segfill.cli import main as segfill_main
 
     segment_map.compute_segment_map = fixture_segment_map
     install_slow_embedding()
+    if os.environ.get("SEGFILL_TEST_HUB"):
+        install_fake_hub(os.environ["SEGFILL_TEST_HUB"])
     return segfill_main(["serve", *(sys.argv[1:] if argv is None else argv)])
 
 

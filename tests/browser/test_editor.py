@@ -62,6 +62,9 @@ def test_layout_at_1024x768_keeps_the_main_actions_in_view(open_app, webui_layou
                          "#segfill_canvas_root .segfill-bottombar", "#segfill_canvas_root .segfill-candidate",
                          "#segfill_canvas_root [data-mode='frame']", "#segfill_canvas_root [data-action='fit']",
                          "#segfill_canvas_root [data-action='undo']", "#segfill_canvas_root [data-action='help']",
+                         "#segfill_canvas_root [data-role='detect-text']",
+                         "#segfill_canvas_root [data-role='detect-options-button']",
+                         "#segfill_canvas_root [data-action='detect']",
                          "#segfill_op", "#segfill_grow", "#segfill_invert"):
             assert app.visible_in_viewport(selector), f"{where}: {selector} must be in view without scrolling"
         heights = app.page.evaluate("""() => ({

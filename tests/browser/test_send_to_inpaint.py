@@ -79,3 +79,89 @@ def test_send_to_img2img_inpaint_fills_image_and_mask(chromium, fake_webui_url, 
         app.screenshot(artifacts, "sent-again")
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def glue_webui_url(browser_assets, tmp_path_factory):
+    """The tab built by the real scripts/segfill_tab.py on the fakes of modules.* (``fake_webui --mode glue``)."""
+    browser_available()
+    port = _free_port()
+    scratch = tmp_path_factory.mktemp("fake_webui_glue")
+    command = [sys.executable, "-m", "tests.browser.fake_webui", "--port", str(port), "--sam-checkpoint",
+               str(browser_assets.sam_path), "--mode", "glue", "--scratch", str(scratch)]
+    with start_server(command, scratch / "fake-webui-glue.log", port) as url:
+        yield url
+
+
+def img2img_settings(page) -> dict:
+    """What img2img shows: Width, Height, the "Inpaint area" chosen, the mask box's label."""
+    return page.evaluate("""() => ({
+        width: Number(document.querySelector('#img2img_width input[type=number]').value),
+        height: Number(document.querySelector('#img2img_height input[type=number]').value),
+        area: (document.querySelector('#img2img_inpaint_full_res input[type=radio]:checked') || {}).value || null,
+        label: document.querySelector('#img_inpaint_mask').innerText.trim(),
+    })""")
+
+
+def test_send_to_img2img_inpaint_sets_size_inpaint_area_and_a_whole_image_mask_label(chromium, glue_webui_url,
+                                                                                       browser_assets, artifacts):
+    from segfill.hosts.webui.checkpoints import generation_size
+    from segfill.hosts.webui.send_to_img2img import WHOLE_IMAGE_MASK_LABEL
+
+    context = chromium.new_context(viewport={"width": 1024, "height": 768})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(STEP_TIMEOUT_MS)
+        app = SegFillPage(page, glue_webui_url)
+        app.open()
+        app.upload(browser_assets.photo_path)
+        width, height = app.payload()["width"], app.payload()["height"]
+        expected = generation_size((width, height), 512)
+        assert expected[0] == 512 and expected[1] % 8 == 0 and expected[1] < 512  # a landscape photo
+        assert img2img_settings(page)["width"] == 512 and img2img_settings(page)["height"] == 512
+
+        # a small mask: img2img gets the photo's aspect ratio and "Only masked"
+        app.toolbar("mode", mode="brush")
+        app.drag_image((200, 150), (240, 170))
+        assert 0 < app.payload()["mask_area"] < width * height / 10
+        app.tab("Inpaint")
+        page.click("#segfill_send_inpaint")
+        page.wait_for_function("() => window.segfillFakeSwitchedTo === 4")
+        page.wait_for_function(f"() => ({READ_IMAGE_JS})('#img_inpaint_mask img') !== null")
+        page.wait_for_function("() => document.querySelector('#img2img_inpaint_full_res input[type=radio]:checked')"
+                               " && document.querySelector('#img2img_inpaint_full_res input:checked').value === 'Only masked'")
+        settings = img2img_settings(page)
+        assert (settings["width"], settings["height"]) == expected
+        assert settings["label"] == "Mask"
+        sent_mask = page.evaluate(READ_IMAGE_JS, "#img_inpaint_mask img")
+        assert (sent_mask["width"], sent_mask["height"]) == (width, height)
+        assert sent_mask["bright"] == app.payload()["mask_area"]
+
+        # a mask over the whole image: "Whole picture", and the mask box says what it holds
+        app.menu("reset")
+        app.wait_for("p.mask_area === 0")
+        app.tab("Mask")
+        app.page.click("#segfill_invert input")
+        app.wait_for(f"p.mask_area === {width * height}")
+        app.tab("Inpaint")
+        page.click("#segfill_send_inpaint")
+        page.wait_for_function(f"() => document.querySelector('#img_inpaint_mask').innerText.includes("
+                               f"{WHOLE_IMAGE_MASK_LABEL!r})")
+        page.wait_for_function(f"() => {{ const m = ({READ_IMAGE_JS})('#img_inpaint_mask img');"
+                               f" return m !== null && m.bright === {width * height}; }}")
+        settings = img2img_settings(page)
+        assert settings["area"] == "Whole picture" and (settings["width"], settings["height"]) == expected
+        # white on white would look empty: the mask box has a frame and a dark surround (style.css)
+        look = page.evaluate("""() => {
+            const img = getComputedStyle(document.querySelector('#img_inpaint_mask img'));
+            const box = getComputedStyle(document.querySelector('#img_inpaint_mask'));
+            return {outline: img.outlineStyle, outlineColor: img.outlineColor, width: img.outlineWidth,
+                    background: box.backgroundColor};
+        }""")
+        assert look["outline"] == "solid" and look["width"] == "2px" and look["outlineColor"] == "rgb(255, 124, 0)"
+        assert look["background"] == "rgb(58, 58, 63)"
+        page.click("#tabs button:has-text('img2img')")
+        page.wait_for_selector("#img_inpaint_mask img", state="visible")
+        page.screenshot(path=str(artifacts / "whole-image-mask-in-img2img.png"))
+    finally:
+        context.close()

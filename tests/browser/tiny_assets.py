@@ -49,6 +49,42 @@ def big_image() -> np.ndarray:
     return image
 
 
+@dataclass
+class DetectorAssets:
+    installed: Path  # $SEGFILL_DETECTORS of the app: tiny-grounding-dino (where transformers has it), tiny-owlvit
+    hub: Path  # the fake hub's repositories, <owner>--<name> (tests/browser/fixture_app.py serves them)
+    families: tuple[str, ...]  # the families installed
+    folders: dict[str, str]  # installed folder name -> family: {"tiny-owlvit": "owlvit", ...}
+    hub_id: str  # the one repository the fake hub serves (downloaded on first use)
+
+
+#: the repository the fake hub serves: OWL-ViT's default, so every stack (transformers 4.30.2 too) can use it
+FAKE_HUB_ID = "google/owlvit-base-patch32"
+
+
+def write_detector_assets(folder: Path) -> DetectorAssets | None:
+    """Tiny random-weight detectors through tests/tiny_detectors.py; None without transformers."""
+    import shutil
+
+    from segfill.detect.download import folder_name
+    from segfill.detect.registry import family_status
+
+    if not family_status("owlvit").available:
+        return None
+    from tests import tiny_detectors
+
+    folder = Path(folder)
+    installed = folder / "detectors"
+    folders = {"tiny-owlvit": "owlvit"}
+    tiny_detectors.save_tiny_owlvit(installed / "tiny-owlvit", seed=4)
+    if family_status("grounding_dino").available:
+        tiny_detectors.save_tiny_grounding_dino(installed / "tiny-grounding-dino", seed=1)
+        folders["tiny-grounding-dino"] = "grounding_dino"
+    hub = folder / "hub"
+    shutil.copytree(installed / "tiny-owlvit", hub / folder_name(FAKE_HUB_ID))
+    return DetectorAssets(installed, hub, tuple(sorted(set(folders.values()))), folders, FAKE_HUB_ID)
+
+
 def write_assets(folder: Path) -> BrowserAssets:
     from tests.tiny_models import save_tiny_sam
 

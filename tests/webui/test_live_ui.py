@@ -115,6 +115,7 @@ def test_send_to_img2img_inpaint_fills_inpaint_upload(page, tmp_path):
     app.toolbar("mode", mode="brush")
     app.drag_image((30, 30), (90, 60))
     app.wait_for("p.mask_area > 0")
+    app.tab("Inpaint")  # the button sits beside Inpaint in the panel
     page.locator("#segfill_send_inpaint").click()
     # the WebUI switched to img2img -> Inpaint upload, with both boxes holding an image
     page.wait_for_function("""() => {
@@ -138,6 +139,118 @@ def test_send_to_img2img_inpaint_fills_inpaint_upload(page, tmp_path):
     page.locator("#img2img_generate").click()
     page.wait_for_function("() => (document.querySelector('#html_info_img2img') || {}).innerText?.includes('Mask blur')")
     page.wait_for_function("() => (document.querySelector('#img2img_gallery img') || {}).naturalWidth === 128")
+
+
+def _small_page(page):
+    """A second page at 1024×768 (a laptop screen) in the same browser, on the SegFill tab."""
+    context = page.context.browser.new_context(viewport={"width": 1024, "height": 768})
+    small = context.new_page()
+    small.set_default_timeout(120_000)
+    small.goto(URL + "/")
+    small.wait_for_selector("#tab_img2img", state="attached")
+    small.locator("#tabs > .tab-nav button", has_text="SegFill").click()
+    small.wait_for_selector("#segfill_canvas_root[data-segfill-ready='1']", state="attached")
+    return context, small
+
+
+def _img2img_settings(page) -> dict:
+    return page.evaluate("""() => ({
+        width: Number(document.querySelector('#img2img_width input[type=number]').value),
+        height: Number(document.querySelector('#img2img_height input[type=number]').value),
+        area: (document.querySelector('#img2img_inpaint_full_res input[type=radio]:checked') || {}).value || null,
+        label: (document.querySelector('#img_inpaint_mask') || {}).innerText || '',
+    })""")
+
+
+def test_send_to_img2img_inpaint_sets_size_and_inpaint_area(page, tmp_path):
+    """Issue 11: the tab's Send also sets img2img's Width/Height at the image's ratio (a 600×400 photo on a
+    512 model: 512×344) and "Only masked" for a small mask; a whole-image mask is labelled as such."""
+    from segfill.hosts.webui.send_to_img2img import WHOLE_IMAGE_MASK_LABEL
+    from tests.browser.pages import SegFillPage
+
+    image_path = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (400, 600, 3), dtype=np.uint8)).save(image_path)
+    context, small = _small_page(page)
+    try:
+        app = SegFillPage(small, URL)
+        app.upload(image_path)
+        app.toolbar("mode", mode="brush")
+        app.drag_image((280, 190), (320, 210))
+        app.wait_for("p.mask_area > 0")
+        app.tab("Inpaint")
+        small.screenshot(path=str(ARTIFACTS / "tab_1024x768.png"))
+        small.locator("#segfill_send_inpaint").click()
+        small.wait_for_function("""() => { const t = document.querySelector('#tab_img2img');
+            const m = document.querySelector('#img_inpaint_mask img');
+            const a = document.querySelector('#img2img_inpaint_full_res input[type=radio]:checked');
+            return t && t.offsetParent !== null && m && m.naturalWidth === 600 && a && a.value === 'Only masked'; }""")
+        settings = _img2img_settings(small)
+        assert (settings["width"], settings["height"], settings["area"]) == (512, 344, "Only masked")
+        small.screenshot(path=str(ARTIFACTS / "sent_small_mask.png"))
+
+        small.locator("#tabs > .tab-nav button", has_text="SegFill").click()
+        app.menu("reset")
+        app.wait_for("p.mask_area === 0")
+        app.tab("Mask")
+        small.click("#segfill_invert input")
+        app.wait_for(f"p.mask_area === {600 * 400}")
+        app.tab("Inpaint")
+        small.locator("#segfill_send_inpaint").click()
+        small.wait_for_function(f"""() => (document.querySelector('#img_inpaint_mask') || {{}}).innerText?.includes(
+            {WHOLE_IMAGE_MASK_LABEL!r}) && document.querySelector('#tab_img2img').offsetParent !== null""")
+        settings = _img2img_settings(small)
+        assert (settings["width"], settings["height"], settings["area"]) == (512, 344, "Whole picture")
+        outline = small.evaluate("() => getComputedStyle(document.querySelector('#img_inpaint_mask img')).outlineStyle")
+        assert outline == "solid", "the whole-image mask is framed (style.css)"
+        small.screenshot(path=str(ARTIFACTS / "sent_whole_mask.png"))
+    finally:
+        context.close()
+
+
+def test_select_by_text_in_the_tab_says_what_it_can_do_here(page, tmp_path):
+    """Issue 9: the tab's "Select by text" options say which detectors this WebUI's transformers runs (WebUI
+    1.10: OWL-ViT only) and, with a detector installed in <webui>/models/detectors, find boxes."""
+    import json
+    import urllib.request
+
+    from tests.browser.pages import SegFillPage
+
+    with urllib.request.urlopen(URL + "/segfill/v1/detectors", timeout=60) as resp:
+        served = json.loads(resp.read())
+    families = {f["family"]: f for f in served["families"]}
+    image_path = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(6).integers(0, 255, (400, 600, 3), dtype=np.uint8)).save(image_path)
+    context, small = _small_page(page)
+    try:
+        app = SegFillPage(small, URL)
+        app.upload(image_path)
+        small.click("#segfill_canvas_root [data-role='detect-options-button']")
+        small.wait_for_selector("#segfill_canvas_root [data-role='detect-options']", state="visible")
+        message = small.inner_text("#segfill_canvas_root [data-role='detect-message']")
+        usable = [f["title"] for f in served["families"] if f["available"]]
+        assert message.startswith("Detectors here: " + ", ".join(usable) + ".")
+        for family in served["families"]:
+            if not family["available"]:
+                assert family["message"] in message  # what to install for it
+        if not families["grounding_dino"]["available"]:  # WebUI 1.10.1: transformers 4.30.2
+            assert "GroundingDINO needs transformers >= 4.40" in message
+            assert small.is_disabled("#segfill_canvas_root [data-role='detect-text-threshold']")
+        small.screenshot(path=str(ARTIFACTS / "select_by_text_options.png"))
+        if not served["installed"]:
+            pytest.skip("no detector installed in the WebUI's models/detectors: only the message was checked")
+        small.select_option("#segfill_canvas_root [data-role='detect-detector']", served["installed"][0])
+        small.fill("#segfill_canvas_root [data-role='detect-box-threshold']", "0")
+        small.click("#segfill_canvas_root [data-role='detect-options-button']")
+        small.fill("#segfill_canvas_root [data-role='detect-text']", "a red ball")
+        small.press("#segfill_canvas_root [data-role='detect-text']", "Enter")
+        app.wait_for("p.text && p.text_boxes.length > 0")
+        payload = app.payload()
+        assert payload["text"]["detector"] == served["installed"][0] and payload["mask_area"] > 0
+        assert len(app.debug()["chips"]) == len(payload["text_boxes"])
+        assert small.locator("#segfill_canvas_root .segfill-candidates-box .segfill-candidate").count() == 3
+        small.screenshot(path=str(ARTIFACTS / "select_by_text_boxes.png"))
+    finally:
+        context.close()
 
 
 def test_check_checkpoint_always_says_something(page):
