@@ -110,6 +110,7 @@
         provisional: null, // {canvas, seq, rev}: a mask drawn before the server's answer
         listeners: {},
         busyMap: {},
+        taskTimer: null, // the progress poll of the long job this page waits for
         // view transform: screen = offset + scale * image
         scale: 1,
         ox: 0,
@@ -502,12 +503,98 @@
         if (S.root) {
             S.root.classList.toggle("segfill-inflight", !!busy);
         }
+        if (busy) {
+            scheduleTaskPoll(TASK_FIRST_POLL_MS);
+        }
+    }
+
+    // a download's Cancel button (the Model panel's HTML carries its own progress channel's cancel URL)
+    document.addEventListener("click", function (e) {
+        var button = e.target && e.target.closest && e.target.closest("[data-segfill-cancel]");
+        var url = button && button.getAttribute("data-segfill-cancel");
+        if (!url || url.indexOf("/segfill/v1/tasks/") !== 0) {
+            return;
+        }
+        button.disabled = true;
+        button.textContent = "Cancelling…";
+        fetch(url, {method: "POST", credentials: "same-origin"}).catch(function () {});
+    });
+
+    // ---- the long job this page waits for (segfill/tasks.py): a bar with an estimate, and Cancel -------
+    // Python's answer to a click that loads a model or encodes an image comes only at the end; meanwhile the
+    // page polls its own progress channel (payload.tasks_url) and shows what is being done and how long is left.
+    var TASK_FIRST_POLL_MS = 300, TASK_POLL_MS = 400;
+
+    function waitingForServer() {
+        return S.inFlight || Object.keys(S.busyMap).some(function (k) { return k !== "task"; });
+    }
+
+    function scheduleTaskPoll(delay) {
+        if (!S.taskTimer) {
+            S.taskTimer = setTimeout(pollTask, delay);
+        }
+    }
+
+    function taskText(t) {
+        var parts = [t.message || "Working…"];
+        if (typeof t.fraction === "number" && t.total) {
+            parts.push(Math.round(t.fraction * 100) + " %");
+        }
+        if (typeof t.eta_s === "number" && t.eta_s >= 1) {
+            parts.push("about " + formatSeconds(t.eta_s) + " left");
+        }
+        return t.cancelling ? "Cancelling…" : parts.join(" · ");
+    }
+
+    function formatSeconds(s) {
+        s = Math.round(s);
+        return s < 60 ? s + " s" : Math.floor(s / 60) + " min " + (s % 60 ? (s % 60) + " s" : "");
+    }
+
+    function pollTask() {
+        S.taskTimer = null;
+        var url = S.payload && S.payload.tasks_url;
+        if (!url || !waitingForServer()) {
+            if (S.busyMap.task) {
+                setBusy("task", null);
+            }
+            return;
+        }
+        fetch(url, {credentials: "same-origin", cache: "no-store"}).then(function (response) {
+            return response.ok ? response.json() : null;
+        }).then(function (t) {
+            if (t && t.running && waitingForServer()) {
+                S.taskSeen = t;
+                setBusy("task", {text: taskText(t), progress: t.total ? t.fraction : null, cancel: !t.cancelling,
+                                 kind: t.kind});
+            } else if (S.busyMap.task) {
+                setBusy("task", null);
+            }
+        }).catch(function () { /* the answer itself still comes */ }).then(function () {
+            if (waitingForServer()) {
+                scheduleTaskPoll(TASK_POLL_MS);
+            }
+        });
+    }
+
+    function cancelTask() {
+        var url = S.payload && S.payload.tasks_url;
+        if (!url) {
+            return;
+        }
+        if (S.busyMap.task) {
+            setBusy("task", {text: "Cancelling…", progress: S.busyMap.task.progress, cancel: false});
+        }
+        fetch(url + "/cancel", {method: "POST", credentials: "same-origin"}).catch(function () {});
     }
 
     // busy indicators: several sources (the server, a job, a plugin) each under their own key
     function setBusy(key, info) {
         if (info) {
             S.busyMap[key] = info;
+            if (key !== "task") {
+                scheduleTaskPoll(TASK_FIRST_POLL_MS);
+            }
         } else {
             delete S.busyMap[key];
         }
@@ -527,6 +614,10 @@
         }
         var info = S.busyMap[keys[keys.length - 1]];
         role("busy-text").textContent = info.text || "Working…";
+        var cancel = role("busy-cancel");
+        if (cancel) {
+            cancel.hidden = !info.cancel;
+        }
         var bar = role("busy-progress");
         var fraction = typeof info.progress === "number" ? info.progress : null;
         bar.hidden = fraction === null;
@@ -1763,6 +1854,8 @@
             info.hidden = !info.hidden;
         } else if (action === "detect") {
             detectText();
+        } else if (action === "cancel-task") {
+            cancelTask();
         } else if (action === "undo" || action === "redo") {
             if (!isBusy()) {
                 send({type: action});

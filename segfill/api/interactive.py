@@ -15,6 +15,9 @@ Registered by :func:`segfill.api.routes.register_routes` under the same prefix (
   PNG at display size. No image upload, no gradio queue, no state: a decoder run and one small PNG. The tab's
   state still records the click through its usual event, so history, exports and inpaint are what the server
   computes.
+- ``GET /tasks/{channel}``, ``POST /tasks/{channel}/cancel``: the progress of the long job (loading, encoding,
+  segment map) a page's own request waits for, and its Cancel (:mod:`segfill.tasks`; the channel id is that
+  page's secret). Never behind the model lock: they answer while the job holds it.
 - ``GET /web/{name}``: onnxruntime-web's files shipped in ``vendor/onnxruntime-web`` (an allow-list of names).
 
 The digest in a URL is the image's content hash: it names an embedding, never a file path; model keys are
@@ -239,6 +242,22 @@ def register_interactive_routes(router: APIRouter, host: Any, gpu: Any) -> None:
             "area": int(np.count_nonzero(mask)),
             "server_ms": round((time.perf_counter() - started) * 1000, 2),
         }
+
+    @router.get("/tasks/{channel}", include_in_schema=False)
+    def task_status(channel: str) -> dict[str, Any]:
+        from segfill.tasks import board_of
+
+        if len(channel) > 64:
+            raise HTTPException(404, "Unknown progress channel.")
+        return board_of(host).status(channel)
+
+    @router.post("/tasks/{channel}/cancel", include_in_schema=False)
+    def task_cancel(channel: str) -> dict[str, Any]:
+        from segfill.tasks import board_of
+
+        if len(channel) > 64:
+            raise HTTPException(404, "Unknown progress channel.")
+        return {"cancelled": board_of(host).cancel(channel)}
 
     @router.get("/web/{name}", include_in_schema=False)
     def web_file(name: str) -> Any:

@@ -11,6 +11,7 @@ from PIL import Image
 
 from segfill.defaults import EMBEDDING_CACHE_BYTES
 from segfill.hosts.base import GenerationResult, HostDefaults, HostProgress
+from segfill.tasks import TaskBoard
 
 if TYPE_CHECKING:
     from segfill.backends.base import InpaintBackend
@@ -37,6 +38,7 @@ class StandaloneHost:
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.backend_spec = backend_spec or backend_spec_of(backend)
         self._detectors = detectors
+        self.tasks = TaskBoard()  # per-user progress channels (segfill.tasks)
         if embeddings is None:
             from segfill.sam.session import EmbeddingCache
 

@@ -1,8 +1,9 @@
 """Which SAM model to suggest, in words for the tab's model and download area. Cheap to import (no torch).
 
 On a CPU the image encoder dominates the first click on every new image: MobileSAM's TinyViT (10 M
-parameters) encodes a 1024×768 photo in about a second, SAM ViT-B in several and ViT-H in tens of seconds
-(BENCHMARKS.md, ``benchmarks/first_click.py``). The UI shows :func:`model_advice` next to the model choice and
+parameters) encodes a 1024×768 photo several times faster than SAM ViT-B (1.2 s against 9.3 s on a quiet 2-core
+CPU as measured for issue 10; 5–6 s against 35–60 s on our busy one), ViT-H takes far longer (BENCHMARKS.md,
+``benchmarks/first_click.py``). The UI shows :func:`model_advice` next to the model choice and
 lists :func:`download_choices` with the recommendation first.
 """
 
@@ -32,10 +33,10 @@ def model_advice(device: str | None, installed_families: Iterable[str | None] = 
         return None
     spec = KNOWN_MODELS[name]
     if spec.family in set(installed_families):
-        return ("SAM runs on the CPU here: choose MobileSAM for a first click in about a second on each new "
-                "image (SAM ViT-B takes several seconds, ViT-H much longer).")
-    return (f"SAM runs on the CPU here: download {spec.title} ('{name}' under 'Download a SAM model') for a first "
-            "click in about a second on each new image; SAM ViT-B takes several seconds, ViT-H much longer.")
+        return ("SAM runs on the CPU here: choose MobileSAM for the first click on each new image, several times "
+                "faster than SAM ViT-B (ViT-H is slower still).")
+    return (f"SAM runs on the CPU here: download {spec.title} ('{name}' under 'Download a SAM model'); its first "
+            "click on each new image is several times faster than SAM ViT-B's (ViT-H is slower still).")
 
 
 def download_choices(device: str | None) -> list[tuple[str, str]]:

@@ -136,7 +136,7 @@ def canvas_html(notice: str = "") -> str:
         <p>or <button type="button" data-action="open">open one</button>, or paste it (Ctrl+V).</p>
         {notice_html}
       </div>
-      <div class="segfill-busy" data-role="busy" hidden><span class="segfill-spinner"></span><span data-role="busy-text"></span><progress data-role="busy-progress" max="1" hidden></progress></div>
+      <div class="segfill-busy" data-role="busy" hidden><span class="segfill-spinner"></span><span data-role="busy-text"></span><progress data-role="busy-progress" max="1" hidden></progress><button type="button" data-action="cancel-task" data-role="busy-cancel" title="Stop this job; the image and the mask stay" hidden>Cancel</button></div>
       <div class="segfill-resultbar" data-role="resultbar" hidden>
         <span data-role="result-label" class="segfill-result-label"></span>
         <span class="segfill-group" data-group="compare" role="group" aria-label="Compare">
@@ -197,6 +197,10 @@ SWITCH_JS = ("(state, payload) => { if (typeof switch_to_img2img_tab === 'functi
              " return [state, payload]; }")
 SEND_JS = "(data) => { if (window.segfillSendToInpaint) { window.segfillSendToInpaint(data); } return []; }"
 DOWNLOAD_PROGRESS_HTML = '<div class="segfill-download"><progress max="100" value="{pct}"></progress> <span>{text}</span></div>'
+#: while a download runs: its bar, the estimate and a Cancel button (javascript/segfill.js posts to the URL)
+DOWNLOAD_RUNNING_HTML = ('<div class="segfill-download"><progress max="100" value="{pct}"></progress> <span>{text}</span> '
+                         '<button type="button" class="segfill-cancel" data-segfill-cancel="{cancel_url}">Cancel</button>'
+                         '</div>')
 
 
 def _busy_js(text: str) -> str:
@@ -213,10 +217,41 @@ def _unwrap(values: tuple) -> list[Any]:
     return [no_change() if value is cb.NO_CHANGE else value for value in values]
 
 
-def _known_model_choices() -> list[str]:
-    from segfill.sam.registry import KNOWN_MODELS  # cheap: no torch
+def _known_model_choices(device: str | None = None) -> list[str]:
+    """The download list, the model recommended on this device first (MobileSAM on a CPU)."""
+    from segfill.sam.advice import download_choices  # cheap: no torch
 
-    return sorted(KNOWN_MODELS)
+    return [name for _label, name in download_choices(device)]
+
+
+def _sam_device(host: Host) -> str | None:
+    try:
+        return str(host.sam.device)
+    except Exception:  # a broken setting: the SAM call says what is wrong; no advice meanwhile
+        return None
+
+
+def _start_model_line(names: list[str]) -> str:
+    from segfill.sam.registry import KNOWN_MODELS
+
+    spec = KNOWN_MODELS.get(names[0]) if names else None
+    if spec is None:
+        return "sam_vit_b is a good start"
+    size = f", {spec.size_bytes / 1e6:.0f} MB" if getattr(spec, "size_bytes", None) else ""
+    return f"{names[0]}{size}, is a good start"
+
+
+def model_advice_html(host: Host) -> str:
+    """The Model panel's advice (MobileSAM when SAM runs on a CPU and it is not the model in use), or ""."""
+    from segfill.sam.advice import model_advice
+
+    device = _sam_device(host)
+    try:
+        families = [getattr(entry, "family", None) for entry in host.sam.list_models()]
+    except Exception:
+        families = []
+    text = model_advice(device, families) if device else None
+    return f'<div class="segfill-note segfill-advice">{html_lib.escape(text)}</div>' if text else ""
 
 
 def _render(render_box: Any) -> dict[str, Any]:
@@ -356,14 +391,16 @@ def build_tab_contents(host: Host) -> None:
                         model_dropdown = gr.Dropdown(choices=model_choices, value=default_model, label="SAM model",
                                                      elem_id="segfill_model", scale=4)
                         refresh_button = gr.Button("Refresh", elem_id="segfill_model_refresh", scale=1, min_width=60)
+                    model_advice = gr.HTML(model_advice_html(host), elem_id="segfill_model_advice")
                     with gr.Accordion("Download a SAM model", open=not model_choices, elem_id="segfill_download_accordion"):
+                        download_names = _known_model_choices(_sam_device(host))
                         if not model_choices:
                             gr.HTML('<div class="segfill-warning">No SAM model is installed yet: pick one and press '
-                                    'Download (sam_vit_b, 375 MB, is a good start).</div>',
+                                    f'Download ({html_lib.escape(_start_model_line(download_names))}).</div>',
                                     elem_id="segfill_no_model")
                         with gr.Row():
-                            download_choice = gr.Dropdown(choices=_known_model_choices(), label="Model",
-                                                          value="sam_vit_b" if "sam_vit_b" in _known_model_choices() else None,
+                            download_choice = gr.Dropdown(choices=download_names, label="Model",
+                                                          value=download_names[0] if download_names else None,
                                                           elem_id="segfill_download_choice", scale=4)
                             download_button = gr.Button("Download", elem_id="segfill_download_button", scale=1,
                                                         min_width=80)
@@ -422,13 +459,15 @@ def build_tab_contents(host: Host) -> None:
     switching.then(**render)
     switching.then(model_fn, inputs=[user_state, model_dropdown], outputs=[user_state, render_box],
                    **QUIET).then(**render)
-    refresh_button.click(_refresh(host), inputs=[model_dropdown], outputs=[model_dropdown])
+    refresh_button.click(_refresh(host), inputs=[model_dropdown], outputs=[model_dropdown]).then(
+        lambda: model_advice_html(host), inputs=None, outputs=[model_advice], **QUIET)
 
     def download_fn(name):
         yield from download_model_progress(host, name)
 
     download_button.click(download_fn, inputs=[download_choice], outputs=[download_status]).then(
-        _refresh(host), inputs=[model_dropdown], outputs=[model_dropdown])
+        _refresh(host), inputs=[model_dropdown], outputs=[model_dropdown]).then(
+        lambda: model_advice_html(host), inputs=None, outputs=[model_advice], **QUIET)
 
     # the panel's tabs: the Outpaint tab shows the frame on the canvas
     outpaint_tab.select(fn=None, inputs=None, outputs=None, **js_kwargs(_mode_js("frame")))
@@ -576,35 +615,52 @@ def download_model_progress(host: Host, name: str | None):
     except Exception as exc:  # e.g. no writable models folder
         yield f'<span class="segfill-error">No folder to download into: {html.escape(str(exc))}</span>'
         return
+    from segfill.errors import Cancelled
+    from segfill.tasks import board_of, new_channel
+    from segfill.ui.render import API_PREFIX
+
+    channel = new_channel()  # this download's own: the Cancel button in this page's HTML is the only holder
+    cancel_url = f"{API_PREFIX}/tasks/{channel}/cancel"
     updates: queue.Queue[tuple] = queue.Queue()
     outcome: dict = {}
+    with board_of(host).run(channel, "download", f"Downloading {name}…") as task:
 
-    def progress(done: int, total: int | None = None, *_: Any) -> None:
-        updates.put((done, total))
+        def progress(done: int, total: int | None = None, *_: Any) -> None:
+            task.progress(done, total or 0, "")
+            updates.put((done, total))
 
-    def run() -> None:
-        try:
-            outcome["path"] = download_model(spec, folder, progress=progress)
-        except Exception as exc:  # shown to the user below; SegFillError carries a readable sentence
-            outcome["error"] = exc
-        finally:
-            updates.put(None)
-
-    threading.Thread(target=run, name="segfill-download", daemon=True).start()
-    while True:
-        item = updates.get()
-        if item is None:
-            break
-        while not updates.empty():  # skip to the newest report
-            newer = updates.get()
-            if newer is None:
+        def run() -> None:
+            try:
+                outcome["path"] = download_model(spec, folder, progress=progress, should_stop=task.token)
+            except Exception as exc:  # shown to the user below; SegFillError carries a readable sentence
+                outcome["error"] = exc
+            finally:
                 updates.put(None)
+
+        threading.Thread(target=run, name="segfill-download", daemon=True).start()
+        yield DOWNLOAD_RUNNING_HTML.format(pct=0, text=html.escape(f"Connecting for {name}…"), cancel_url=cancel_url)
+        while True:
+            item = updates.get()
+            if item is None:
                 break
-            item = newer
-        done, total = item
-        pct = int(100 * done / total) if total else 0
-        text = f"{done / 1e6:.1f} / {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
-        yield DOWNLOAD_PROGRESS_HTML.format(pct=pct, text=html.escape(text))
+            while not updates.empty():  # skip to the newest report
+                newer = updates.get()
+                if newer is None:
+                    updates.put(None)
+                    break
+                item = newer
+            done, total = item
+            pct = int(100 * done / total) if total else 0
+            text = f"{done / 1e6:.1f} / {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
+            eta = task.progress.report().eta_s
+            if total and eta is not None and done:
+                text += f", about {max(1, round(eta))} s left"
+            if task.token.cancelled:
+                text = "Cancelling…"
+            yield DOWNLOAD_RUNNING_HTML.format(pct=pct, text=html.escape(text), cancel_url=cancel_url)
+    if isinstance(outcome.get("error"), Cancelled):
+        yield '<span class="segfill-download">Download cancelled; nothing was kept.</span>'
+        return
     if "error" in outcome:
         yield f'<span class="segfill-error">Download failed: {html.escape(str(outcome["error"]))}</span>'
     else:

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from segfill.errors import SegFillError
+from segfill.errors import Cancelled, SegFillError
 from segfill.ui import state as st
 from segfill.ui.render import build_payload
 
@@ -49,6 +49,9 @@ def guarded(state: st.UserState | None, action: Callable[[st.UserState], None]) 
         state.timings = {}
         try:
             action(state)
+        except Cancelled as exc:  # the user's own Cancel: a message, not an error; nothing was changed
+            state.message = st.cancelled_message(exc)
+            return state, None
         except SegFillError as exc:
             return state, str(exc)
         except Exception as exc:  # a bug must not lose the user's work: report it, keep the state

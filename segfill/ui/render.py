@@ -237,6 +237,8 @@ def build_payload(state: UserState, error: str | None = None, force_image: bool 
             payload["detectors"] = dict(payload["detectors"], choices=choices)
     payload["busy"] = state.busy or ""
     payload["notice"] = state.notice or ""
+    # the page polls this channel while it waits for a long job, and cancels it there (segfill.tasks)
+    payload["tasks_url"] = f"{API_PREFIX}/tasks/{state.channel}"
     _results_parts(state, payload, force_image)
     if state.image is None:
         payload.update(width=0, height=0, image=None, mask=None, points=[], box=None, candidates=[], text_boxes=[],

@@ -28,10 +28,11 @@ import cv2
 import numpy as np
 
 from segfill.args import MaskRefinement
-from segfill.errors import InputError, SegFillError
+from segfill.errors import Cancelled, InputError, SegFillError
 from segfill.history import UndoHistory
 from segfill.masks import pack_mask, unpack_mask
 from segfill.sam.session import _resize_bool_mask, validate_box, validate_points
+from segfill.tasks import new_channel
 
 if TYPE_CHECKING:  # pragma: no cover
     from segfill.hosts.base import Host
@@ -285,6 +286,8 @@ class UserState:
         self._display_base_cache: tuple[PackedMask, np.ndarray] | None = None
         # background encodings (segfill.sam.encoding.EncodingJob) by embedding cache key
         self.encoding_jobs: dict[tuple[str, str], Any] = {}
+        # this session's progress channel (segfill.tasks): its page polls the long job it waits for, and cancels it
+        self.channel = new_channel()
 
     # gr.State deep-copies values in some gradio versions; the state holds models and locks, so a copy is the
     # same object. Its initial value in gr.State is None, so sessions never share one.
@@ -703,7 +706,8 @@ def _job_for_current_image(state: UserState) -> Any:
     return None
 
 
-def _model_for(state: UserState, host: Host, model_name: str | None = None) -> Any:
+def _model_for(state: UserState, host: Host, model_name: str | None = None, progress: Any = None,
+               should_stop: Any = None) -> Any:
     wanted = model_name or state.model_name or host.defaults().sam_model
     if not wanted:
         names = model_names(host)
@@ -714,7 +718,10 @@ def _model_for(state: UserState, host: Host, model_name: str | None = None) -> A
         return state.session.model
     from segfill.sam.session import SamSession
 
-    loaded = host.sam.get(wanted)
+    if progress is not None:
+        progress(0, 0, f"Loading SAM model {wanted}…")
+    loaded = host.sam.get(wanted, progress=progress, should_stop=should_stop) if (
+        progress is not None or should_stop is not None) else host.sam.get(wanted)
     state.session = SamSession(loaded, cache=host.embeddings)
     state.model_name = wanted
     return loaded
@@ -734,26 +741,71 @@ def ensure_session(state: UserState, host: Host, model_name: str | None = None, 
                    should_stop: Any = None) -> SamSession:
     """The user's SAM session on the current image with the chosen model (shared model, shared cache).
 
-    A background encoding of this image (:func:`start_encoding`) is waited for rather than done twice."""
-    image = state.require_image()
+    Loading the model and encoding the image report to the user's progress channel (:mod:`segfill.tasks`), so
+    the page shows a bar with an estimate and can cancel, unless the caller follows them itself (``progress`` /
+    ``should_stop``). A background encoding of this image (:func:`start_encoding`) is waited for rather than
+    done twice, and its progress is forwarded."""
+    state.require_image()
+    if progress is None and should_stop is None:
+        from segfill.tasks import board_of
+
+        board = board_of(host)
+        with board.run(state.channel, "loading", "Loading the SAM model…") as task:
+            loaded = _model_for(state, host, model_name, task.progress, task.token)
+        if _session_ready(state):
+            return state.session
+        from segfill.sam.encoding import expected_encoding_s
+
+        with board.run(state.channel, "encoding", "Encoding the image…", expected_encoding_s(loaded)) as task:
+            return _ensure_encoded(state, task.progress, task.token)
     # a kept session goes stale when SAM was unloaded (idle, model switch) or offloaded for a generation: its
     # model would sit on the wrong device or pin memory the manager meant to free
-    _model_for(state, host, model_name)
+    _model_for(state, host, model_name, progress, should_stop)
+    return _ensure_encoded(state, progress, should_stop)
+
+
+def _session_ready(state: UserState) -> bool:
+    session = state.session
+    return (session is not None and session.is_image_set
+            and state.session_image == (state.image_revision, id(session)))
+
+
+def _ensure_encoded(state: UserState, progress: Any, should_stop: Any) -> SamSession:
+    image = state.require_image()
     session = state.session
     # set_image is free for a cached embedding but forgets the last prompt (whose logits refine the next
     # click), so call it only when the image or the model really changed.
-    if state.session_image != (state.image_revision, id(session)) or not session.is_image_set:
+    if not _session_ready(state):
         from segfill.sam.session import embedding_key
 
         job = _job_for_current_image(state)
         if job is not None and job.image_key[0] == embedding_key(session.model):
-            try:
-                job.wait()
-            except SegFillError:
-                pass  # cancelled or failed in the background: encode here, in the open
+            _wait_for_job(job, progress, should_stop)
         session.set_image(image, progress=progress, should_stop=should_stop)
         state.session_image = (state.image_revision, id(session))
     return session
+
+
+def _wait_for_job(job: Any, progress: Any, should_stop: Any, poll_s: float = 0.2) -> None:
+    """Wait for a background encoding, forwarding its progress; a cancel here cancels it (raises Cancelled).
+    When the job fails or was cancelled elsewhere this returns, and the caller encodes in the open."""
+    from concurrent.futures import CancelledError
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    while True:
+        if should_stop is not None and should_stop():
+            job.cancel()
+            raise Cancelled("encoding the image")
+        if progress is not None:
+            report = job.report()
+            progress(report.done, report.total, report.message or "Encoding the image…")
+        try:
+            job.wait(timeout=poll_s)
+            return
+        except FutureTimeout:
+            continue
+        except (SegFillError, CancelledError):
+            return
 
 
 def model_names(host: Host) -> list[str]:
@@ -1000,8 +1052,12 @@ def compute_segments(state: UserState, host: Host) -> None:
     from segfill.sam.segment_map import compute_segment_map
 
     image = state.require_image()
+    from segfill.tasks import board_of
+
     session = ensure_session(state, host)
-    state.segment_map = compute_segment_map(session.model, image, cache=host.embeddings)
+    with board_of(host).run(state.channel, "segment_map", "Computing the segment map…") as task:
+        state.segment_map = compute_segment_map(session.model, image, cache=host.embeddings,
+                                                progress=task.progress, should_stop=task.token)
     state.segment_map_revision += 1
     state.revision += 1
     state.message = _segment_map_message(state)
@@ -1059,6 +1115,20 @@ def make_download(state: UserState, what: str) -> Download:
     raise InputError(f"Unknown download {what!r}; choose 'mask', 'cutout' or 'result'.")
 
 
+def cancelled_message(exc: Cancelled) -> str:
+    """What the canvas says after the user cancelled a long job: nothing changed, and what happens next."""
+    what = exc.what
+    if what.startswith("encoding"):
+        hint = "the next click encodes the image again (on a CPU, MobileSAM takes a fraction of the time)."
+    elif what.startswith("loading"):
+        hint = "the next click loads the model again, or choose another in the Model panel."
+    elif what.startswith("the segment map"):
+        hint = "press Segment map again to start over."
+    else:
+        hint = "start it again when you like."
+    return f"{exc} Nothing was changed; {hint}"
+
+
 def handle_events(state: UserState | None, events: Any, host: Host,
                   progress: Any = None) -> tuple[UserState, str | None]:
     """Apply a batch of browser events (a JSON list, a dict, or a JSON string). Stops at the first error and
@@ -1081,6 +1151,9 @@ def handle_events(state: UserState | None, events: Any, host: Host,
                 continue
             try:
                 apply_event(state, event, host, progress)
+            except Cancelled as exc:  # the user's own Cancel: a message, not an error
+                state.message = cancelled_message(exc)
+                break
             except SegFillError as exc:
                 error = str(exc)
                 break

@@ -34,6 +34,7 @@ from segfill.hosts.webui.tile_backend import (
     feather_to_mask_blur,
     outpaint_on_processing,
 )
+from segfill.tasks import TaskBoard
 
 
 def random_seed() -> int:
@@ -55,6 +56,7 @@ class WebUIHost:
         self._embeddings = embeddings
         self._sam_lock = threading.Lock()
         self._detectors: Any = None
+        self.tasks = TaskBoard()  # per-user progress channels (segfill.tasks)
         #: img2img's Inpaint upload (image, mask) components when the glue captured them; the tab's
         #: "Send to img2img inpaint" fills them directly
         self.inpaint_upload_components: list | None = None

@@ -1,0 +1,106 @@
+// SegFill live previews: the mask under the pointer before the click, and the clicked mask before the server's
+// answer. The canvas (segfill.js) asks its preview provider; this file answers with SAM's decoder running in the
+// browser on the server's cached embedding (segfill_decoder.js, onnxruntime-web), or, for a model whose decoder
+// does not export (SAM 2, SAM-HQ) and until the browser's is ready, with the lean click route
+// (POST /segfill/v1/click). The click still goes to Python as an event, so history, exports and inpaint use
+// exactly the mask the server computes; the preview is replaced by it when it arrives.
+//
+// window.segfillLive.stats() -> the last previews [{kind, source, ms, decodeMs, at}] (benchmarks, tests);
+// ms = from the canvas' request to the mask ready to draw.
+(function () {
+    "use strict";
+    if (window.segfillLive || !window.segfillCanvas || !window.SegFillDecoder) {
+        return;
+    }
+    var canvas = window.segfillCanvas, decoder = window.SegFillDecoder;
+    var MAX_STATS = 200;
+    var sam = null;          // payload.sam of the current image (null until its embedding exists)
+    var lastClick = null;    // the last click's result: its low-res logits refine the next click, as on the server
+    var hoverBusy = false;   // one hover in flight at a time: a slow path never queues up work
+    var stats = [];
+
+    function record(kind, result, started) {
+        var entry = {kind: kind, source: result.source, ms: performance.now() - started,
+                     decodeMs: result.ms, at: performance.now()};
+        stats.push(entry);
+        if (stats.length > MAX_STATS) {
+            stats.shift();
+        }
+        var root = document.getElementById("segfill_canvas_root");
+        if (root) {
+            root.setAttribute("data-segfill-preview-count", String(stats.length));
+            root.setAttribute("data-segfill-preview-source", result.source);
+        }
+    }
+
+    function sameImage(info) {
+        return sam && info && sam.display && info.width && info.height &&
+            Math.abs(sam.display[0] / sam.display[1] - info.width / info.height) < 0.02;
+    }
+
+    function provide(info) {
+        if (!sam || !sameImage(info)) {
+            return null;
+        }
+        var points = (info.points || []).map(function (p) { return [p[0], p[1], p.length > 2 ? p[2] : 1]; });
+        var started = performance.now();
+        if (info.kind === "hover") {
+            if (hoverBusy) {
+                return null;
+            }
+            // only from the browser's decoder, or from the lean route where the decoder cannot run here: a
+            // hover never waits for the decoder's download
+            var browser = sam.decoder_url && decoder.ready(sam);
+            if (sam.decoder_url && !browser) {
+                decoder.prepare(sam);
+                return null;
+            }
+            points.push([info.x, info.y, 1]);
+            hoverBusy = true;
+            var current = sam;
+            return decoder.predict(current, points, info.box, {previous: lastClick}).then(function (result) {
+                hoverBusy = false;
+                if (current !== sam) {
+                    return null;
+                }
+                record("hover", result, started);
+                return decoder.maskCanvas(result);
+            }, function (error) {
+                hoverBusy = false;
+                throw error;
+            });
+        }
+        // a click: info.points already holds the new point
+        var clicked = sam;
+        return decoder.predict(clicked, points, info.box, {previous: lastClick}).then(function (result) {
+            if (clicked !== sam) {
+                return null;
+            }
+            lastClick = result;
+            record("click", result, started);
+            return decoder.maskCanvas(result);
+        });
+    }
+
+    canvas.on("payload", function (p) {
+        var next = p && p.sam || null;
+        if (!next || !sam || next.digest !== sam.digest || next.model_key !== sam.model_key) {
+            lastClick = null;
+        }
+        if (next && (!p.points || !p.points.length)) {
+            lastClick = null;  // the selection was cleared: nothing to refine
+        }
+        sam = next;
+        if (sam && sam.decoder_url) {
+            decoder.prepare(sam);  // decoder once per model, embedding once per image, in the background
+        }
+    });
+    canvas.setPreviewProvider(provide);
+
+    window.segfillLive = {
+        stats: function () { return stats.slice(); },
+        clearStats: function () { stats = []; },
+        info: function () { return sam; },
+        status: function () { return sam ? decoder.status(sam) : null; }
+    };
+})();
