@@ -1680,11 +1680,14 @@
             clearTimeout(S.hoverTimer);
         }
         if (!insideImage(pt)) {
-            S.hoverMask = null;
+            if (S.hoverMask || S.hoverTimer) {
+                endHover();
+            }
             return;
         }
         var wait = Math.max(HOVER_DELAY_MS, HOVER_INTERVAL_MS - (Date.now() - S.lastHoverAt));
         S.hoverTimer = setTimeout(function () {
+            S.hoverTimer = null;
             S.lastHoverAt = Date.now();
             var seq = ++S.hoverSeq;
             Promise.resolve(S.provider(promptInfo({kind: "hover", x: round2(pt.x), y: round2(pt.y), label: 1})))
@@ -1695,6 +1698,19 @@
                     }
                 }).catch(function () { /* a preview is optional */ });
         }, wait);
+    }
+
+    // the pointer left the picture: drop its preview, and any answer still on its way
+    function endHover() {
+        if (S.hoverTimer) {
+            clearTimeout(S.hoverTimer);
+            S.hoverTimer = null;
+        }
+        S.hoverSeq = (S.hoverSeq || 0) + 1;
+        if (S.hoverMask) {
+            S.hoverMask = null;
+        }
+        draw();
     }
 
     function askProvisional(point) {
@@ -2072,6 +2088,7 @@
         S.ctx = S.canvas.getContext("2d");
         S.canvas.addEventListener("pointerdown", onPointerDown);
         S.canvas.addEventListener("pointermove", onPointerMove);
+        S.canvas.addEventListener("pointerleave", endHover);
         S.canvas.addEventListener("pointerup", onPointerUp);
         S.canvas.addEventListener("pointercancel", onPointerUp);
         S.canvas.addEventListener("wheel", onWheel, {passive: false});
@@ -2084,8 +2101,7 @@
         root.addEventListener("mouseleave", function () {
             S.hover = false;
             S.pointer = null;
-            S.hoverMask = null;
-            draw();
+            endHover();
         });
         root.addEventListener("click", onToolbar);
         var size = role("brush-size"), hardness = role("brush-hardness"), opacity = role("mask-opacity");

@@ -5,8 +5,8 @@
 // (POST /segfill/v1/click). The click still goes to Python as an event, so history, exports and inpaint use
 // exactly the mask the server computes; the preview is replaced by it when it arrives.
 //
-// window.segfillLive.stats() -> the last previews [{kind, source, ms, decodeMs, at}] (benchmarks, tests);
-// ms = from the canvas' request to the mask ready to draw.
+// window.segfillLive.stats() -> the last previews [{kind, source, ms, decodeMs, at, area, size}] (benchmarks,
+// tests); ms = from the canvas' request to the mask ready to draw; area = its pixels at size (display size).
 (function () {
     "use strict";
     if (window.segfillLive || !window.segfillCanvas || !window.SegFillDecoder) {
@@ -20,8 +20,12 @@
     var stats = [];
 
     function record(kind, result, started) {
+        var area = 0;
+        for (var i = 0; i < result.mask.length; i++) {
+            area += result.mask[i] ? 1 : 0;
+        }
         var entry = {kind: kind, source: result.source, ms: performance.now() - started,
-                     decodeMs: result.ms, at: performance.now()};
+                     decodeMs: result.ms, at: performance.now(), area: area, size: [result.width, result.height]};
         stats.push(entry);
         if (stats.length > MAX_STATS) {
             stats.shift();

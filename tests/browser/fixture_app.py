@@ -48,19 +48,32 @@ def fixture_segment_map(model, image, **_options):
     return SegmentMap.from_masks(shape_masks(rgb), (rgb.shape[1], rgb.shape[0]))
 
 
-SLOW_SECONDS = 2.5
+SLOW_SECONDS = 4.0
 
 
 def install_slow_embedding() -> None:
+    """Images ``SLOW_WIDTH`` px wide take ``SLOW_SECONDS`` to encode, spread over the encoder's blocks, so the
+    real progress reports (one per block) and the real cancel (checked after each block) are what the page sees;
+    their embedding is never cached, so each test that opens one sees a first embedding."""
+    from segfill.sam.encoding import encoder_blocks
     from segfill.sam.session import SamSession
     from tests.browser.tiny_assets import SLOW_WIDTH
 
     original = SamSession.set_image
 
     def set_image(self, image, *args, **kwargs):
-        if np.asarray(image).shape[1] == SLOW_WIDTH:
-            time.sleep(SLOW_SECONDS)
-        return original(self, image, *args, **kwargs)
+        if np.asarray(image).shape[1] != SLOW_WIDTH:
+            return original(self, image, *args, **kwargs)
+        if self.cache is not None:
+            self.cache.clear()
+        blocks = encoder_blocks(self.model)
+        pause = SLOW_SECONDS / max(1, len(blocks))
+        handles = [block.register_forward_pre_hook(lambda *_: time.sleep(pause)) for block in blocks]
+        try:
+            return original(self, image, *args, **kwargs)
+        finally:
+            for handle in handles:
+                handle.remove()
 
     SamSession.set_image = set_image
 

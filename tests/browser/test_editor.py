@@ -122,7 +122,12 @@ def test_the_photo_and_a_busy_note_show_while_sam_embeds(open_app, browser_asset
     app.page.wait_for_function("() => !document.querySelector('#segfill_canvas_root [data-role=busy]').hidden")
     app.screenshot(artifacts, "embedding", full_page=False)
     busy = app.page.inner_text("#segfill_canvas_root [data-role='busy']")
-    assert busy.startswith("Computing SAM's embedding")
+    assert busy.startswith("Computing SAM's embedding") or busy.startswith("Encoding the image")
+    # then the encoder's own progress: the step, a bar, and a Cancel button (tests/browser/test_live.py cancels)
+    app.page.wait_for_function("() => { const b = document.querySelector('#segfill_canvas_root [data-role=busy]');"
+                               " return b.innerText.includes('Encoding the image: block')"
+                               " && !b.querySelector('progress').hidden; }")
+    assert app.page.is_visible("#segfill_canvas_root [data-role='busy-cancel']")
     assert app.page.is_disabled("#segfill_canvas_root [data-action='undo']")
     assert app.page.is_disabled("#segfill_canvas_root [data-action='redo']")
     assert not app.page.is_visible("#segfill_canvas_root [data-role='empty']"), "not 'Upload an image to start'"
