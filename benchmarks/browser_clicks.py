@@ -1,25 +1,28 @@
-"""Hover and click -> overlay in a real browser: the browser decoder and the lean click route vs today's path.
+"""Hover and click -> overlay in the real tab: the browser decoder and the lean click route vs today's path.
 
-    .venv/bin/python benchmarks/browser_clicks.py [--clicks 20] [--size 1024x768]
+    ./dev.sh python benchmarks/browser_clicks.py [--clicks 20] [--size 1024x768]
 
 Starts ``python -m segfill serve`` with a vit_b-architecture SAM with random weights (official size: decoder and
 encoder cost what a real vit_b costs), opens it in headless Chromium (Debian's ``chromium``), uploads an image and
-measures, in one run, median / min / p90 of:
+measures on the tab's own canvas, in one run, median / min / p90 of:
 
-- today's server path: a click on the tab's canvas -> gradio event (decoder, refinement, mask PNG, thumbnails)
-  -> overlay drawn (``data-segfill-rendered-at``), as ``benchmarks/ui_latency.py``;
-- the lean click route: a pointer-down on a benchmark overlay canvas -> ``POST /segfill/v1/click`` -> mask PNG
-  decoded and drawn;
-- the browser decoder (``javascript/segfill_decoder.js``, onnxruntime-web, wasm, 1 thread): pointer-move (hover)
-  and pointer-down (click, points appended in groups of five like a user refining) -> mask drawn.
+- today's path (previews off, ``segfillLive.configure({enabled: false})``): click -> gradio event (decoder,
+  refinement, mask PNG, thumbnails) -> the server's overlay drawn (``data-segfill-rendered-at``);
+- a click with the browser decoder (``javascript/segfill_live.js`` -> ``segfill_decoder.js``, onnxruntime-web,
+  wasm): click -> the preview drawn on the canvas (the canvas' ``preview`` event); the gradio event still follows
+  and its mask replaces the preview (its time is printed too);
+- the same with the lean click route (``POST /segfill/v1/click``, what SAM 2 / SAM-HQ use);
+- hover with either: the pointer comes to rest -> the mask under it drawn. "from the rest" includes the canvas'
+  deliberate rest delay (``HOVER_DELAY_MS`` in segfill.js, 40 ms), "from the request" starts when the canvas asks.
 
-Times are taken in the page from the event's timestamp to after the overlay ``drawImage``. The overlay canvas is
-this benchmark's own fixture (the tab's canvas is not wired to the decoder yet). Prints Markdown for BENCHMARKS.md.
+Clicks come in groups of five (a user refining), Escape between groups. Times are taken in the page from the
+event's timestamp. Prints Markdown for BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -45,51 +48,16 @@ from ui_latency import (  # noqa: E402
     wait_http,
 )
 
-FIXTURE = """(mode) => {
-    let overlay = document.getElementById('segfill_bench_overlay');
-    const info = window.segfillLastPayload().sam;
-    if (!overlay) {
-        overlay = document.createElement('canvas');
-        overlay.id = 'segfill_bench_overlay';
-        overlay.width = info.display[0];
-        overlay.height = info.display[1];
-        overlay.style.cssText = 'position:fixed;left:0;top:0;z-index:100000;opacity:0.5;width:' + info.display[0] +
-            'px;height:' + info.display[1] + 'px;background:transparent';
-        document.body.appendChild(overlay);
-        window.__bench = {times: [], sources: [], previous: null, busy: false};
-        const scale = window.segfillLastPayload().width / info.display[0];
-        const handle = (event, kind) => {
-            const mode = window.__benchMode;
-            if (kind !== (mode === 'hover' ? 'move' : 'down') || window.__bench.busy) { return; }
-            window.__bench.busy = true;
-            const t0 = event.timeStamp;
-            const point = [event.offsetX * scale, event.offsetY * scale, event.button === 2 ? 0 : 1];
-            let points = [point], previous = null;
-            if (mode !== 'hover' && window.__bench.group && window.__bench.group.length % 5) {
-                points = window.__bench.group.concat([point]);
-                previous = window.__bench.previous;
-            }
-            window.SegFillDecoder.predict(info, points, null, {server: mode === 'lean', previous: previous})
-                .then((result) => {
-                    const ctx = overlay.getContext('2d');
-                    ctx.clearRect(0, 0, overlay.width, overlay.height);
-                    ctx.drawImage(window.SegFillDecoder.maskCanvas(result), 0, 0);
-                    window.__bench.times.push(performance.now() - t0);
-                    window.__bench.sources.push(result.source);
-                    if (mode !== 'hover') { window.__bench.group = points; window.__bench.previous = result; }
-                    window.__bench.busy = false;
-                }, (error) => { window.__bench.error = String(error); window.__bench.busy = false; });
-        };
-        overlay.addEventListener('pointermove', (e) => handle(e, 'move'));
-        overlay.addEventListener('pointerdown', (e) => handle(e, 'down'));
-        overlay.addEventListener('contextmenu', (e) => e.preventDefault());
-    }
-    window.__benchMode = mode;
-    window.__bench.group = null;
-    window.__bench.previous = null;
-    overlay.style.display = 'block';
-    return info.decoder_url !== null;
+INSTRUMENT = """() => {
+    window.__bench = {up: 0, move: 0, previews: []};
+    document.addEventListener('pointerup', (e) => { window.__bench.up = e.timeStamp; }, true);
+    document.addEventListener('pointermove', (e) => { window.__bench.move = e.timeStamp; }, true);
+    window.segfillCanvas.on('preview', (d) => {
+        window.__bench.previews.push({kind: d.kind, at: d.at, up: window.__bench.up, move: window.__bench.move});
+    });
 }"""
+DECODER_READY = ("() => { const s = window.segfillLive.status();"
+                 " return !!s && s.decoder === 'ready' && s.embedding === 'ready'; }")
 
 
 def run_browser(url: str, image_path: Path, points: list, width: int) -> dict:
@@ -104,53 +72,72 @@ def run_browser(url: str, image_path: Path, points: list, width: int) -> dict:
         page.set_default_timeout(900_000)
         app = SegFillPage(page, url)
         app.open()
-        page.evaluate("""() => document.addEventListener('pointerup', () => { window.__segfillT0 = performance.now(); }, true)""")
+        page.evaluate(INSTRUMENT)
         started = time.perf_counter()
         app.upload(image_path)
         results["upload_s"] = time.perf_counter() - started
-
-        # today's path: the tab's canvas and the gradio event
-        server = []
-        for index, (x, y, label) in enumerate(points):
-            if index and index % GROUP == 0:
-                app.press("Escape")
-            app.click_image(x, y, button="left" if label else "right")
-            payload = app.payload()
-            assert not payload["error"], payload["error"]
-            rendered_at = float(page.get_attribute("#segfill_canvas_root", "data-segfill-rendered-at"))
-            server.append(rendered_at - page.evaluate("() => window.__segfillT0"))
-        results["gradio"] = server
-
         started = time.perf_counter()
-        ready = page.evaluate("async () => window.SegFillDecoder.prepare(window.segfillLastPayload().sam)")
+        page.wait_for_function(DECODER_READY)
         results["prepare_s"] = time.perf_counter() - started
-        results["browser_ready"] = ready
-        results["dtype"] = page.evaluate("() => window.SegFillDecoder.status(window.segfillLastPayload().sam).dtype")
-        scale = width / page.evaluate("() => window.segfillLastPayload().sam.display[0]")
+        results["dtype"] = page.evaluate("() => window.segfillLive.status().dtype")
 
-        def drive(mode: str) -> list:
-            page.evaluate(FIXTURE, mode)
-            page.evaluate("() => { window.__bench.times = []; window.__bench.sources = []; }")
+        def rendered_after_up() -> float:
+            rendered_at = float(page.get_attribute("#segfill_canvas_root", "data-segfill-rendered-at"))
+            return rendered_at - page.evaluate("() => window.__bench.up")
+
+        def clear() -> None:
+            if app.payload()["points"]:
+                app.press("Escape")
+            app.wait_idle()
+
+        def clicks(options: dict) -> tuple[list, list, list]:
+            page.evaluate(f"() => window.segfillLive.configure({json.dumps(options)})")
+            clear()
+            preview, server, sources = [], [], []
             for index, (x, y, label) in enumerate(points):
-                count = index + 1
-                if mode == "hover":
-                    page.mouse.move(x / scale + 1, y / scale + 1)  # a move far enough to be a new position
-                    page.mouse.move(x / scale, y / scale)
-                    page.wait_for_function(f"() => window.__bench.times.length >= {count} || window.__bench.error")
-                    page.evaluate("() => { window.__bench.times.length = Math.min(window.__bench.times.length, "
-                                  f"{count}); }}")
-                else:
-                    page.mouse.click(x / scale, y / scale, button="left" if label else "right")
-                    page.wait_for_function(f"() => window.__bench.times.length >= {count} || window.__bench.error")
-                error = page.evaluate("() => window.__bench.error || null")
-                assert error is None, error
-            return page.evaluate("() => [window.__bench.times, window.__bench.sources]")
+                if index and index % GROUP == 0:
+                    clear()
+                seen = page.evaluate("() => window.__bench.previews.length")
+                app.click_image(x, y, button="left" if label else "right")
+                assert not app.payload()["error"], app.payload()["error"]
+                server.append(rendered_after_up())
+                if options.get("enabled", True):
+                    find = f"() => window.__bench.previews.slice({seen}).find((p) => p.kind === 'click') || null"
+                    page.wait_for_function(find)
+                    entry = page.evaluate(find)
+                    preview.append(entry["at"] - entry["up"])
+                    sources.append(page.evaluate("() => window.segfillLive.stats().filter((s) => s.kind === 'click')"
+                                                 ".pop().source"))
+            return preview, server, sources
 
-        results["lean"], _ = drive("lean")
-        if ready:
-            results["hover"], sources = drive("hover")
-            results["click"], sources_click = drive("click")
-            results["sources"] = sorted(set(sources) | set(sources_click))
+        def hovers(options: dict) -> tuple[list, list, list]:
+            page.evaluate(f"() => window.segfillLive.configure({json.dumps(options)})")
+            clear()
+            page.evaluate("() => window.segfillLive.clearStats()")
+            from_rest, from_request, sources = [], [], []
+            decode = results.setdefault("decode_" + ("lean" if options.get("server") else "browser"), [])
+            for x, y, _label in points:
+                seen = page.evaluate("() => window.__bench.previews.length")
+                target = app.client_point(x, y)
+                page.mouse.move(target["x"] - 7, target["y"] + 5)
+                page.mouse.move(target["x"], target["y"])
+                page.wait_for_function(f"() => window.__bench.previews.length > {seen}")
+                entry = page.evaluate("() => window.__bench.previews[window.__bench.previews.length - 1]")
+                stat = page.evaluate("() => { const s = window.segfillLive.stats(); return s[s.length - 1]; }")
+                from_rest.append(entry["at"] - entry["move"])
+                from_request.append(stat["ms"])
+                decode.append(stat["decodeMs"])
+                sources.append(stat["source"])
+                page.wait_for_timeout(150)  # past the hover throttle: every position is a new request
+            page.mouse.move(2, 2)
+            return from_rest, from_request, sources
+
+        _, results["gradio"], _ = clicks({"enabled": False})
+        results["click"], results["click_record"], results["click_sources"] = clicks({"enabled": True, "server": False})
+        results["lean"], results["lean_record"], results["lean_sources"] = clicks({"enabled": True, "server": True})
+        results["hover_rest"], results["hover"], results["hover_sources"] = hovers({"enabled": True, "server": False})
+        results["hover_lean_rest"], results["hover_lean"], results["hover_lean_sources"] = hovers(
+            {"enabled": True, "server": True})
         browser.close()
     return results
 
@@ -199,12 +186,20 @@ def main() -> int:
     print("| path | median ms | min ms | p90 ms |")
     print("|---|---|---|---|")
     print(row("today: click → gradio event → overlay", results["gradio"]))
-    print(row("lean route: click → POST /segfill/v1/click → overlay", results["lean"]))
-    if results.get("browser_ready"):
-        print(row("browser decoder: hover → overlay", results["hover"]))
-        print(row("browser decoder: click → overlay", results["click"]))
-    print(f"\nBrowser decoder ready (decoder file + embedding, {results.get('dtype')}) in {results['prepare_s']:.1f} s "
-          f"after the upload; answered by: {', '.join(results.get('sources', []))}. "
+    print(row("browser decoder: click → preview on the canvas", results["click"]))
+    print(row("  … then the gradio event's mask (the record)", results["click_record"]))
+    print(row("lean route: click → POST /segfill/v1/click → preview", results["lean"]))
+    print(row("  … then the gradio event's mask (the record)", results["lean_record"]))
+    print(row("browser decoder: hover, from the request → preview", results["hover"]))
+    print(row("browser decoder: hover, from the rest (+40 ms delay) → preview", results["hover_rest"]))
+    print(row("lean route: hover, from the request → preview", results["hover_lean"]))
+    print(row("lean route: hover, from the rest (+40 ms delay) → preview", results["hover_lean_rest"]))
+    print(row("  of which the decoder run in the page (onnxruntime-web)", results["decode_browser"]))
+    print(row("  of which the lean route's request", results["decode_lean"]))
+    sources = sorted(set(results["click_sources"]) | set(results["hover_sources"]))
+    lean = sorted(set(results["lean_sources"]) | set(results["hover_lean_sources"]))
+    print(f"\nBrowser decoder ready (decoder file + embedding, {results.get('dtype')}) {results['prepare_s']:.1f} s "
+          f"after the upload's render; decoder rows answered by: {', '.join(sources)}; lean rows by: {', '.join(lean)}. "
           f"Upload → first render: {results['upload_s']:.1f} s.")
     return 0
 

@@ -26,7 +26,7 @@
     var DETECT_TIMEOUT_MS = 900000; // a detect may download its detector first (gradio shows that progress)
     var HANDLE_PX = 9; // how close (screen px) to a frame edge grabs it
     var FRAME_SNAP = 8; // frame sides snap to multiples of this (the latent grid)
-    var HOVER_DELAY_MS = 60; // the pointer rests this long before a hover preview is asked for
+    var HOVER_DELAY_MS = 40; // the pointer rests this long before a hover preview is asked for
     var HOVER_INTERVAL_MS = 90; // and previews are asked for at most this often
     var VIEW_DEBOUNCE_MS = 180;
     var STORAGE_KEY = "segfill.canvas.v1";
@@ -111,6 +111,7 @@
         listeners: {},
         busyMap: {},
         taskTimer: null, // the progress poll of the long job this page waits for
+        hold: null, // events wait while a click's preview is being drawn (sendAfter)
         // view transform: screen = offset + scale * image
         scale: 1,
         ox: 0,
@@ -155,7 +156,7 @@
     }
 
     function flush() {
-        if (!S.queue.length) {
+        if (!S.queue.length || S.hold) {
             return;
         }
         if (S.inFlight && Date.now() - S.inFlightSince < (S.inFlightDetect ? DETECT_TIMEOUT_MS : IN_FLIGHT_TIMEOUT_MS)) {
@@ -420,6 +421,9 @@
     function maskCanvasFrom(mask, useAlpha) {
         if (!mask) {
             return null;
+        }
+        if (mask.segfillAlpha) {
+            return mask; // already white with the mask as alpha (segfill_decoder.js alphaCanvas): no pixel readback
         }
         var w, h, data;
         if (mask.data && mask.width && mask.height && !(mask instanceof ImageData)) {
@@ -1624,8 +1628,7 @@
             } else {
                 var point = {type: "point", x: round2(d.start.x), y: round2(d.start.y), label: d.button === 2 ? 0 : 1};
                 emit("point", point);
-                askProvisional(point);
-                send(point);
+                sendAfter(askProvisional(point), point);
             }
         } else if (d.kind === "stroke") {
             var pts = d.points.map(function (p) {
@@ -1695,6 +1698,9 @@
                     if (seq === S.hoverSeq && S.mode === "select") {
                         S.hoverMask = mask ? maskCanvasFrom(mask) : null;
                         draw();
+                        if (mask) {
+                            emit("preview", {kind: "hover", at: performance.now()});
+                        }
                     }
                 }).catch(function () { /* a preview is optional */ });
         }, wait);
@@ -1713,17 +1719,41 @@
         draw();
     }
 
+    // The click's event goes to Python once its preview is drawn (at most PREVIEW_FIRST_MS later): on a CPU the
+    // preview and the server's own decoder would otherwise compete for the same cores and both arrive later.
+    var PREVIEW_FIRST_MS = 400;
+
+    function sendAfter(preview, event) {
+        if (!preview) {
+            send(event);
+            return;
+        }
+        // queued now (what the user does next keeps its order), sent when the preview is drawn
+        var hold = {};
+        S.hold = hold;
+        var release = function () {
+            if (S.hold === hold) {
+                S.hold = null;
+                flush();
+            }
+        };
+        setTimeout(release, PREVIEW_FIRST_MS);
+        preview.then(release, release);
+        send(event);
+    }
+
     function askProvisional(point) {
         S.hoverMask = null;
         if (!S.provider) {
-            return;
+            return null;
         }
         var info = promptInfo({kind: "click", x: point.x, y: point.y, label: point.label});
         info.points.push([point.x, point.y, point.label]);
         var rev = S.rev;
-        Promise.resolve(S.provider(info)).then(function (mask) {
+        return Promise.resolve(S.provider(info)).then(function (mask) {
             if (mask && S.rev === rev) {
                 showMask(mask, {rev: rev});
+                emit("preview", {kind: "click", at: performance.now()});
             }
         }).catch(function () { /* the server's answer follows anyway */ });
     }
@@ -2277,7 +2307,8 @@
         },
         // busy(key, {text, progress: 0..1 | null}) shows a busy note on the canvas; busy(key, null) ends it.
         busy: setBusy,
-        // on(name, fn): "event" (every event sent to Python), "point", "box", "image", "mode", "payload".
+        // on(name, fn): "event" (every event sent to Python), "point", "box", "image", "mode", "payload",
+        // "preview" ({kind: "hover" | "click", at: performance.now()} once a preview mask is drawn).
         on: function (name, fn) {
             (S.listeners[name] = S.listeners[name] || []).push(fn);
             return function () {

@@ -13,6 +13,8 @@
 //       result = {mask: Uint8ClampedArray (width*height, 0 or 255), width, height, scores, candidate, best,
 //                 lowRes, points, box, source: "browser" | "server", ms}
 //   SegFillDecoder.maskCanvas(result)             -> a canvas holding the mask as grey (like the server's PNG)
+//   SegFillDecoder.alphaCanvas(result)            -> white with the mask as alpha, flagged segfillAlpha (what the
+//                                                    canvas draws without reading pixels back)
 //   SegFillDecoder.status(info)                   -> {decoder, embedding, error} ("idle" | "loading" | "ready")
 // Masks come at info.display (the size the tab draws, at most 1024 px a side). Points go to the encoder's frame
 // with exactly the arithmetic of segment-anything's ResizeLongestSide (x * (new_w / w)).
@@ -27,6 +29,7 @@
     var embeddings = {}; // embedding_key + "/" + digest -> {promise, tensor, inputSize, originalSize}
     var embeddingOrder = [];
     var MAX_EMBEDDINGS = 4;
+    var runQueue = Promise.resolve();
 
     function loadScript(url) {
         return new Promise(function (resolve, reject) {
@@ -44,7 +47,10 @@
             ortPromise = (window.ort ? Promise.resolve() : loadScript(webUrl + "ort.wasm.min.js")).then(function () {
                 var ort = window.ort;
                 ort.env.wasm.wasmPaths = webUrl;   // ort-wasm-simd-threaded.mjs / .wasm from SegFill's own route
-                ort.env.wasm.numThreads = 1;       // no cross-origin isolation in the WebUI: no worker threads
+                // worker threads need a cross-origin isolated page: the standalone app's is (COOP/COEP headers),
+                // the WebUI's is not, so there the decoder runs on one thread
+                ort.env.wasm.numThreads = window.crossOriginIsolated ?
+                    Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
                 ort.env.wasm.proxy = false;
                 return ort;
             });
@@ -209,7 +215,11 @@
                 orig_im_size: new ort.Tensor("float32", new Float32Array([height, width]), [2]),
                 candidate: new ort.Tensor("int64", new BigInt64Array([BigInt(token)]), [1])
             };
-            return session.run(feeds).then(function (out) {
+            // one run at a time per page (onnxruntime-web refuses overlapping runs of a session): a click that
+            // comes while a hover is being decoded waits for it instead of failing over to the server
+            var run = runQueue.then(function () { return session.run(feeds); });
+            runQueue = run.catch(function () {});
+            return run.then(function (out) {
                 var first = multimask ? 1 : 0, count = multimask ? 3 : 1;
                 var ious = out.iou_predictions.data;
                 var scores = [];
@@ -327,6 +337,25 @@
                 image.data[4 * i + 3] = 255;
             }
             ctx.putImageData(image, 0, 0);
+            return canvas;
+        },
+        // the mask as white with alpha = mask, flagged so the canvas draws it as it is (one pass, no readback)
+        alphaCanvas: function (result) {
+            var canvas = document.createElement("canvas");
+            canvas.width = result.width;
+            canvas.height = result.height;
+            var ctx = canvas.getContext("2d");
+            var image = ctx.createImageData(result.width, result.height);
+            var rgba = new Uint32Array(image.data.buffer);
+            var white = new Uint8ClampedArray([255, 255, 255, 255]);
+            var opaque = new Uint32Array(white.buffer)[0];
+            for (var i = 0; i < result.mask.length; i++) {
+                if (result.mask[i]) {
+                    rgba[i] = opaque;
+                }
+            }
+            ctx.putImageData(image, 0, 0);
+            canvas.segfillAlpha = true;
             return canvas;
         },
         status: function (info) {

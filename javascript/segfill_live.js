@@ -18,6 +18,7 @@
     var lastClick = null;    // the last click's result: its low-res logits refine the next click, as on the server
     var hoverBusy = false;   // one hover in flight at a time: a slow path never queues up work
     var stats = [];
+    var options = {enabled: true, server: false};  // benchmarks compare the paths: off = today's, server = lean
 
     function record(kind, result, started) {
         var area = 0;
@@ -43,46 +44,45 @@
     }
 
     function provide(info) {
-        if (!sam || !sameImage(info)) {
+        if (!options.enabled || !sam || !sameImage(info)) {
             return null;
         }
         var points = (info.points || []).map(function (p) { return [p[0], p[1], p.length > 2 ? p[2] : 1]; });
         var started = performance.now();
+        var current = sam;
+        var opt = {previous: lastClick, server: options.server};
         if (info.kind === "hover") {
             if (hoverBusy) {
                 return null;
             }
-            // only from the browser's decoder, or from the lean route where the decoder cannot run here: a
-            // hover never waits for the decoder's download
-            var browser = sam.decoder_url && decoder.ready(sam);
-            if (sam.decoder_url && !browser) {
-                decoder.prepare(sam);
+            // from the browser's decoder, or from the lean route where no decoder runs in the browser (SAM 2,
+            // SAM-HQ); a hover never waits for the decoder's download
+            if (current.decoder_url && !options.server && !decoder.ready(current)) {
+                decoder.prepare(current);
                 return null;
             }
             points.push([info.x, info.y, 1]);
             hoverBusy = true;
-            var current = sam;
-            return decoder.predict(current, points, info.box, {previous: lastClick}).then(function (result) {
+            return decoder.predict(current, points, info.box, opt).then(function (result) {
                 hoverBusy = false;
                 if (current !== sam) {
                     return null;
                 }
                 record("hover", result, started);
-                return decoder.maskCanvas(result);
+                return decoder.alphaCanvas(result);
             }, function (error) {
                 hoverBusy = false;
                 throw error;
             });
         }
         // a click: info.points already holds the new point
-        var clicked = sam;
-        return decoder.predict(clicked, points, info.box, {previous: lastClick}).then(function (result) {
-            if (clicked !== sam) {
+        return decoder.predict(current, points, info.box, opt).then(function (result) {
+            if (current !== sam) {
                 return null;
             }
             lastClick = result;
             record("click", result, started);
-            return decoder.maskCanvas(result);
+            return decoder.alphaCanvas(result);
         });
     }
 
@@ -105,6 +105,12 @@
         stats: function () { return stats.slice(); },
         clearStats: function () { stats = []; },
         info: function () { return sam; },
-        status: function () { return sam ? decoder.status(sam) : null; }
+        status: function () { return sam ? decoder.status(sam) : null; },
+        // configure({enabled, server}): previews off (today's path: the server's answer only), or from the lean
+        // route even where the browser's decoder runs
+        configure: function (next) {
+            Object.keys(next || {}).forEach(function (k) { options[k] = !!next[k]; });
+            return Object.assign({}, options);
+        }
     };
 })();

@@ -80,6 +80,33 @@ def build_app(host: Host) -> gr.Blocks:
     return demo
 
 
+class CrossOriginIsolation:
+    """ASGI middleware: every response says ``Cross-Origin-Opener-Policy: same-origin`` and
+    ``Cross-Origin-Embedder-Policy: require-corp``, so the standalone page is cross-origin isolated and
+    onnxruntime-web may run the browser decoder on several threads (``javascript/segfill_decoder.js``). The page
+    loads only its own server's files and data URLs, which such a page may. (Inside the WebUI the page is the
+    WebUI's; there the decoder runs on one thread.)"""
+
+    HEADERS = [(b"cross-origin-opener-policy", b"same-origin"), (b"cross-origin-embedder-policy", b"require-corp")]
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def isolated_send(message: dict) -> None:
+            if message.get("type") == "http.response.start":
+                names = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [header for header in self.HEADERS if header[0] not in names]
+                message = dict(message, headers=[*message.get("headers", []), *extra])
+            await send(message)
+
+        await self.app(scope, receive, isolated_send)
+
+
 def create_server_app(host: Host, body_timeout_s: float = defaults.REQUEST_BODY_TIMEOUT_S) -> Any:
     """FastAPI app holding the REST API (``/segfill/v1/...``) and, at ``/``, the gradio UI; every request body
     is read with a timeout (:class:`BodyReadTimeout`)."""
@@ -89,6 +116,7 @@ def create_server_app(host: Host, body_timeout_s: float = defaults.REQUEST_BODY_
 
     app = FastAPI(title=TITLE)
     app.add_middleware(BodyReadTimeout, timeout_s=body_timeout_s)
+    app.add_middleware(CrossOriginIsolation)
     register_routes(app, host, body_timeout_s=body_timeout_s)
     demo = build_app(host)
     return gr.mount_gradio_app(app, demo, path="/")

@@ -302,3 +302,27 @@ def test_a_download_in_the_tab_shows_an_estimate_and_its_cancel_button_stops_it(
             assert client.post(url).json() == {"cancelled": True}
     assert any(re.search(r"MB, about \d+ s left", s) for s in steps)  # the bar has an estimate
     assert steps[-1] == '<span class="segfill-download">Download cancelled; nothing was kept.</span>'
+
+
+def test_a_result_is_encoded_while_the_user_compares_it_and_accept_keeps_editing(app_host):
+    from segfill.ui import actions
+    from segfill.ui import callbacks as cb
+    from segfill.ui import state as st
+
+    host, _ = app_host
+    state = st.UserState()
+    state, _ = cb.on_image(state, textured_image(seed=26), "tiny.pth", host)[:2]
+    state, text, *_ = cb.on_events(state, json.dumps([{"type": "point", "x": 50, "y": 40, "label": 1}]), host)
+    assert json.loads(text)["mask_area"] > 0
+    state, text, result, _info = actions.on_inpaint(state, "", "", 3, 20, 7, 1.0, host=host)
+    assert json.loads(text)["error"] == "" and result is not None
+    jobs = list(state.encoding_jobs.values())
+    assert len(jobs) == 1  # the result's embedding is being computed while the user looks at it
+    jobs[0].wait(timeout=60)
+    state, text, *_ = cb.on_events(state, json.dumps([{"type": "accept"}]), host)
+    assert json.loads(text)["error"] == "" and np.array_equal(state.image, np.asarray(result.convert("RGB")))
+    calls = state.session.encoder_calls
+    state, text, *_ = cb.on_events(state, json.dumps([{"type": "point", "x": 20, "y": 20, "label": 1}]), host)
+    payload = json.loads(text)
+    assert payload["error"] == "" and payload["sam"]["digest"]
+    assert state.session.encoder_calls == calls  # the click found the result's embedding ready

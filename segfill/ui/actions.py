@@ -7,6 +7,8 @@ were. The functions return plain values in the order the builder wires them (tes
 
 from __future__ import annotations
 
+import logging
+
 import random
 from typing import TYPE_CHECKING, Any
 
@@ -78,11 +80,23 @@ def on_inpaint(state: st.UserState | None, prompt: str, negative: str, seed: Any
         generated = host.inpaint(Image.fromarray(image, "RGB"), mask_to_image(mask), args, progress=progress,
                                  provenance={"source": "tab", "selection": st.selection_provenance(s)})
         result = workspace.add_result(s, generated.images[0], "inpaint", generated.infotext, (0, 0), args.seed)
+        _encode_ahead(s, host, result)
         out["image"], out["info"] = generated.images[0], generated.infotext
         s.message = _done_message(result, "Inpaint", generated.info)
 
     state, error = guarded(state, action)
     return state, payload_json(state, error), out.get("image"), out.get("info", "")
+
+
+def _encode_ahead(state: st.UserState, host: Host, result: Any) -> None:
+    """Start encoding a result in the background while the user compares it, so that after Accept the first
+    click finds its embedding (or waits, with a bar, for the part not done yet) and editing goes on meanwhile."""
+    if state.session is None:
+        return  # SAM was never used on this image: do not load a model for a result nobody may click on
+    try:
+        st.start_encoding(state, host, result.image)
+    except Exception:  # noqa: BLE001 - encoding ahead is an optimisation; the first click encodes in the open
+        logging.getLogger(__name__).debug("could not encode the result ahead", exc_info=True)
 
 
 def on_outpaint(state: st.UserState | None, prompt: str, negative: str, seed: Any, steps: Any, cfg: Any,
@@ -106,6 +120,7 @@ def on_outpaint(state: st.UserState | None, prompt: str, negative: str, seed: An
                                   provenance={"source": "tab"})
         left, _, top, _ = s.edit.frame
         result = workspace.add_result(s, generated.images[0], "outpaint", generated.infotext, (left, top), args.seed)
+        _encode_ahead(s, host, result)
         out["image"], out["info"] = generated.images[0], generated.infotext
         s.message = _done_message(result, "Outpaint", generated.info)
 
