@@ -267,10 +267,30 @@
         });
     }
 
+    // numpy's packbits (row-major, most significant bit first), base64 -> 0 / 255 per pixel
+    function unpackBits(text, count) {
+        var bytes = atob(text);
+        var mask = new Uint8ClampedArray(count);
+        for (var i = 0, n = Math.min(bytes.length, Math.ceil(count / 8)); i < n; i++) {
+            var byte = bytes.charCodeAt(i);
+            if (!byte) {
+                continue;
+            }
+            var base = i * 8;
+            for (var bit = 0; bit < 8 && base + bit < count; bit++) {
+                if (byte & (128 >> bit)) {
+                    mask[base + bit] = 255;
+                }
+            }
+        }
+        return mask;
+    }
+
     // the lean server route: for families whose decoder does not export, and until the browser one is ready
     function serverPredict(info, points, box, opt) {
         var started = performance.now();
-        var body = {embedding_key: info.embedding_key, digest: info.digest, points: points, box: box || null};
+        var body = {embedding_key: info.embedding_key, digest: info.digest, points: points, box: box || null,
+                    mask_format: "bits"};
         if (opt.candidate != null) {
             body.candidate = opt.candidate;
         }
@@ -288,7 +308,9 @@
                     return reply;
                 });
             }).then(function (reply) {
-                return decodePng(reply.mask, reply.width, reply.height).then(function (mask) {
+                var decoded = reply.mask_bits !== undefined ? Promise.resolve(unpackBits(reply.mask_bits, reply.width * reply.height))
+                    : decodePng(reply.mask, reply.width, reply.height);
+                return decoded.then(function (mask) {
                     return {mask: mask, width: reply.width, height: reply.height, scores: reply.scores,
                             candidate: reply.candidate, best: reply.best, lowRes: null, points: points,
                             box: box || null, source: "server", serverMs: reply.server_ms,

@@ -137,6 +137,15 @@ def test_the_lean_click_route_answers_with_the_display_mask(setup, session):
     mask = np.asarray(Image.open(io.BytesIO(decode_data_url(reply["mask"])))) > 127
     np.testing.assert_array_equal(mask, refined.best_mask)
 
+    # bit-packed (what the tab asks for): the same mask, no image codec
+    bits = client.post(f"{PREFIX}/click", json=dict(body, mask_format="bits")).json()
+    assert "mask" not in bits
+    import base64
+
+    unpacked = np.unpackbits(np.frombuffer(base64.b64decode(bits["mask_bits"]), np.uint8))[: 160 * 120]
+    np.testing.assert_array_equal(unpacked.reshape(120, 160).astype(bool), refined.best_mask)
+    assert client.post(f"{PREFIX}/click", json=dict(body, mask_format="jpeg")).status_code == 422
+
 
 def test_the_lean_route_refuses_what_it_cannot_answer(setup, session):
     _, client = setup

@@ -12,7 +12,8 @@ Registered by :func:`segfill.api.routes.register_routes` under the same prefix (
   (:func:`embedding_dtype`); otherwise float32.
 - ``POST /click``: the lean server path for families whose decoder does not run in the browser (and for the
   browser before its decoder has loaded): points/box on a cached embedding -> the chosen candidate as a grey
-  PNG at display size. No image upload, no gradio queue, no state: a decoder run and one small PNG. The tab's
+  PNG at display size (or, with ``mask_format: "bits"``, bit-packed: what the tab asks for, no image codec on
+  either side). No image upload, no gradio queue, no state: a decoder run and one small answer. The tab's
   state still records the click through its usual event, so history, exports and inpaint are what the server
   computes.
 - ``GET /tasks/{channel}``, ``POST /tasks/{channel}/cancel``: the progress of the long job (loading, encoding,
@@ -32,7 +33,7 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import numpy as np
 from fastapi import APIRouter, HTTPException
@@ -64,6 +65,9 @@ class ClickRequest(ApiModel):
     previous_points: Optional[list[list[float]]] = Field(  # noqa: UP045 - evaluated by pydantic 1
         None, description="the prompt this click extends (its points), to refine that answer")
     previous_candidate: Optional[int] = Field(None, ge=0, le=3)  # noqa: UP045
+    mask_format: Literal["png", "bits"] = Field(
+        "png", description="png: `mask` is a grey PNG data URL; bits: `mask_bits` is the mask bit-packed (numpy's "
+                           "packbits, row-major, most significant bit first), base64: no image codec either side")
 
 
 class _RecentLogits:
@@ -232,8 +236,11 @@ def register_interactive_routes(router: APIRouter, host: Any, gpu: Any) -> None:
             from segfill.api.routes import status_for
 
             raise HTTPException(status_for(error), str(error)) from None
+        mask = np.asarray(mask, dtype=bool)
+        encoded = ({"mask_bits": base64.b64encode(np.packbits(mask, axis=None).tobytes()).decode("ascii")}
+                   if body.mask_format == "bits" else {"mask": _grey_png_data_url(mask)})
         return {
-            "mask": _grey_png_data_url(np.asarray(mask, dtype=bool)),
+            **encoded,
             "width": width,
             "height": height,
             "scores": [round(float(v), 4) for v in prediction.scores],
