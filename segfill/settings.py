@@ -44,6 +44,9 @@ SETTINGS: list[Setting] = [
     Setting("segfill_sam_default_model", "", "Default SAM model (file name; empty = the first one found)",
             "Textbox"),
     Setting("segfill_sam_device", "auto", "SAM device", "Radio", {"choices": SAM_DEVICES}),
+    Setting("segfill_sam_precision", defaults.SAM_PRECISION, "SAM image encoder precision (auto: bf16 where the "
+            "device has native bf16 and the model matches fp32 within 1 %)", "Radio",
+            {"choices": ["auto", "fp32", "bf16"]}),
     Setting("segfill_sam_unload_policy", "before_generation", "When to move SAM off the GPU", "Radio",
             {"choices": UNLOAD_POLICIES}),
     Setting("segfill_sam_idle_unload_s", 300, "Unload SAM after this many idle seconds (policy 'idle')",

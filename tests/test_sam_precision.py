@@ -64,3 +64,25 @@ def test_the_manager_hands_its_precision_to_the_model(tmp_path):
     assert SamManager([tmp_path], device="cpu").get("tiny.pth").precision == "auto"
     with pytest.raises(InputError):
         SamManager([tmp_path], device="cpu", precision="half")
+
+
+def test_the_precision_is_a_setting_in_the_webui_and_a_serve_flag(tmp_path, monkeypatch):
+    from segfill.cli import build_parser
+    from segfill.hosts.webui.bindings import WebUIBindings
+    from segfill.hosts.webui.host import WebUIHost
+    from segfill.settings import SETTINGS
+    from segfill.ui.cli import build_host
+    from tests.webui.fakes import FakeImg2Img, FakeOpts, FakeProcessing, FakeState
+
+    setting = next(s for s in SETTINGS if s.key == "segfill_sam_precision")
+    assert setting.default == "auto" and setting.component_args["choices"] == list(precision.PRECISIONS)
+    state = FakeState()
+    opts = FakeOpts()
+    opts.segfill_sam_precision = "bf16"
+    webui = WebUIHost(WebUIBindings(process_images=FakeProcessing(state), img2img_class=FakeImg2Img, state=state,
+                                    opts=opts, get_sd_model=lambda: None, queue_lock=None, list_checkpoints=list,
+                                    save_image=None, models_path=str(tmp_path)))
+    assert webui.sam.precision == "bf16"
+    monkeypatch.setenv("SEGFILL_MODELS", str(tmp_path))
+    assert build_host(build_parser().parse_args(["serve"])).sam.precision == "auto"
+    assert build_host(build_parser().parse_args(["serve", "--sam-precision", "bf16"])).sam.precision == "bf16"

@@ -37,6 +37,9 @@ def register(subparsers: Any) -> None:
                         help="diffusers backend: an SD2-inpainting checkpoint file, diffusers folder or hub id (no default)")
     parser.add_argument("--device", default="auto", help="device for SAM and the text detector: auto, cpu, cuda, mps "
                                                          "(default auto: CUDA, else MPS, else the CPU)")
+    parser.add_argument("--sam-precision", default=defaults.SAM_PRECISION, choices=("auto", "fp32", "bf16"),
+                        help="SAM image encoder's number format (default auto: bf16 where the device has native "
+                             "bf16 and the model family matches fp32 within 1 %%, else fp32)")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
                         help="where results of the tab and the API are saved, with their input, mask and a line in "
                              f"segfill-manifest.jsonl (default {DEFAULT_OUTPUT_DIR})")
@@ -77,7 +80,8 @@ def build_host(args: argparse.Namespace) -> Any:
     cache_mib = getattr(args, "embedding_cache_mib", defaults.EMBEDDING_CACHE_BYTES >> 20)
     if cache_mib < 0:
         raise InputError(f"--embedding-cache-mib must be 0 or more, not {cache_mib}.")
-    manager = SamManager(model_folders(args), device=args.device)
+    manager = SamManager(model_folders(args), device=args.device,
+                         precision=getattr(args, "sam_precision", defaults.SAM_PRECISION))
     host_defaults = HostDefaults()
     if args.sam_checkpoint is not None:
         host_defaults.sam_model = default_model_name(manager, args.sam_checkpoint)

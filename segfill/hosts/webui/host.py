@@ -74,6 +74,7 @@ class WebUIHost:
 
                 values = self._settings()
                 self._sam = SamManager(self.sam_folders(values), device=values.get("segfill_sam_device", "auto"),
+                                       precision=values.get("segfill_sam_precision") or "auto",
                                        idle_unload_s=(float(values.get("segfill_sam_idle_unload_s", 300))
                                                       if values.get("segfill_sam_unload_policy") == "idle"
                                                       else None))
