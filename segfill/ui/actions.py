@@ -8,7 +8,6 @@ were. The functions return plain values in the order the builder wires them (tes
 from __future__ import annotations
 
 import logging
-
 import random
 from typing import TYPE_CHECKING, Any
 
