@@ -1655,6 +1655,9 @@
             return;
         }
         e.preventDefault();
+        if (S.hoverMask || S.hoverTimer) {
+            endHover(); // zooming, not pointing: the preview comes back with the next rest of the pointer
+        }
         var p = canvasPoint(e);
         zoomAt(Math.exp(-e.deltaY * 0.0015), p.x, p.y);
     }

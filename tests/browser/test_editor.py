@@ -304,7 +304,8 @@ def test_zoomed_in_shows_full_resolution_image_and_mask(open_app, browser_assets
         if app.debug()["scale"] >= 5:
             break
     app.page.wait_for_function("() => window.segfillDebugState().scale >= 5")
-    app.wait_for(f"s.detail && s.detail.image && s.detail.rect[0] <= {cx} && s.detail.rect[2] >= {cx}")
+    app.page.mouse.move(2, 2)  # off the canvas: no hover preview drawn over the pixels read below
+    app.wait_for(f"!s.hoverMask && s.detail && s.detail.image && s.detail.rect[0] <= {cx} && s.detail.rect[2] >= {cx}")
     row = [app.canvas_pixel(x, cy)[0] for x in range(cx - 4, cx + 4)]
     assert all((v > 200) == ((x % 2) == 0) and (v > 200 or v < 55) for v, x in zip(row, range(cx - 4, cx + 4), strict=True)), \
         f"1-px stripes resolved at full resolution, got {row}"
