@@ -1491,6 +1491,9 @@
             return;
         }
         S.root.focus({preventScroll: true});
+        if (S.hoverMask || S.hoverTimer) {
+            endHover(); // a press answers itself (a click's own preview); a hover waits for the next move
+        }
         var pt = toImage(e.clientX, e.clientY);
         var pan = S.mode === "pan" || e.button === 1 || S.spaceDown || (e.button === 0 && e.altKey);
         if (pan) {
