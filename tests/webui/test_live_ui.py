@@ -253,6 +253,42 @@ def test_select_by_text_in_the_tab_says_what_it_can_do_here(page, tmp_path):
         context.close()
 
 
+def test_hover_and_click_previews_and_the_progress_channel_work_in_the_webui_page(page, tmp_path):
+    """Issue 10 in the WebUI's own page (not cross-origin isolated: the decoder runs on one thread): a resting
+    pointer draws the mask under it from the browser decoder, a click draws its preview and the server records
+    the point, and the page's progress channel answers on the WebUI's server."""
+    from tests.browser.pages import SegFillPage
+
+    image_path = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(8).integers(0, 255, (240, 320, 3), dtype=np.uint8)).save(image_path)
+    context, small = _small_page(page)
+    errors: list[str] = []
+    small.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        app = SegFillPage(small, URL)
+        app.upload(image_path)
+        assert small.evaluate("() => window.crossOriginIsolated") is False
+        small.wait_for_function("() => { const s = window.segfillLive.status();"
+                                " return !!s && s.decoder === 'ready' && s.embedding === 'ready'; }")
+        target = app.client_point(200, 120)
+        small.mouse.move(target["x"] - 6, target["y"] - 4)
+        small.mouse.move(target["x"], target["y"], steps=3)
+        small.wait_for_function("() => window.segfillDebugState().hoverMask")
+        hovers = small.evaluate("() => window.segfillLive.stats().filter((s) => s.kind === 'hover')")
+        assert hovers and hovers[-1]["source"] == "browser" and app.payload()["points"] == []
+        small.screenshot(path=str(ARTIFACTS / "hover_preview.png"))
+        app.click_image(120, 90)
+        clicks = small.evaluate("() => window.segfillLive.stats().filter((s) => s.kind === 'click')")
+        payload = app.payload()
+        assert clicks and payload["points"] == [[120.5, 90.5, 1]] and payload["mask_area"] > 0
+        assert abs(clicks[-1]["area"] - payload["mask_area"]) <= 2  # the preview was the server's mask
+        status = small.evaluate("async (url) => (await fetch(url)).json()", payload["tasks_url"])
+        assert status == {"running": False}
+        assert not errors, errors
+    finally:
+        context.close()
+
+
 def test_check_checkpoint_always_says_something(page):
     """Issue 11: with an inpainting checkpoint selected, "Check checkpoint" says so (loaded, or selected and not
     loaded yet on Forge) instead of showing nothing; the script's strength control says img2img's is not used."""
