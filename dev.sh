@@ -69,6 +69,7 @@ case "$cmd" in
   setup)
     make_venv .venv requirements-webui.txt
     make_venv .venv-forge requirements-forge.txt
+    .venv-forge/bin/python -m segfill.web_runtime
     ensure_chromium
     ;;
   serve)
@@ -83,6 +84,7 @@ case "$cmd" in
     make_venv .venv requirements-webui.txt
     make_venv .venv-forge requirements-forge.txt
     ensure_chromium
+    .venv/bin/python -m segfill.web_runtime  # onnxruntime-web's wasm, fetched once (not in the repository)
     echo "== WebUI 1.10 stack: gradio 3.41.2, fastapi 0.94, pydantic 1 ==" >&2
     .venv/bin/python -m pytest "$@"
     echo "== Forge stack: gradio 4.40, fastapi 0.104, pydantic 2, Pillow 10 ==" >&2

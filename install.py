@@ -42,7 +42,19 @@ def missing_requirements():
     return missing
 
 
+def ensure_browser_runtime():
+    """onnxruntime-web's wasm for the in-page decoder (14 MB, not in the repository): fetched and verified once."""
+    from segfill.web_runtime import WebRuntimeError, ensure_web_runtime
+
+    try:
+        if ensure_web_runtime():
+            print("SegFill: fetched onnxruntime-web for the browser decoder.")
+    except (WebRuntimeError, OSError, ValueError) as exc:  # the tab previews clicks through the server instead
+        print(f"SegFill: {exc}")
+
+
 def main():
+    ensure_browser_runtime()
     for req in missing_requirements():
         try:
             if req == FAMILY_PACKAGES["sam2"][0]:

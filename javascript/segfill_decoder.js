@@ -12,7 +12,6 @@
 //                                                    logits are fed back, as the server's session does)
 //       result = {mask: Uint8ClampedArray (width*height, 0 or 255), width, height, scores, candidate, best,
 //                 lowRes, points, box, source: "browser" | "server", ms}
-//   SegFillDecoder.maskCanvas(result)             -> a canvas holding the mask as grey (like the server's PNG)
 //   SegFillDecoder.alphaCanvas(result)            -> white with the mask as alpha, flagged segfillAlpha (what the
 //                                                    canvas draws without reading pixels back)
 //   SegFillDecoder.status(info)                   -> {decoder, embedding, error} ("idle" | "loading" | "ready")
@@ -346,20 +345,6 @@
                 window.SegFillDecoder.prepare(info);  // warm up for the next pointer move
             }
             return serverPredict(info, points, box, opt);
-        },
-        maskCanvas: function (result) {
-            var canvas = document.createElement("canvas");
-            canvas.width = result.width;
-            canvas.height = result.height;
-            var ctx = canvas.getContext("2d");
-            var image = ctx.createImageData(result.width, result.height);
-            for (var i = 0; i < result.mask.length; i++) {
-                var v = result.mask[i];
-                image.data[4 * i] = image.data[4 * i + 1] = image.data[4 * i + 2] = v;
-                image.data[4 * i + 3] = 255;
-            }
-            ctx.putImageData(image, 0, 0);
-            return canvas;
         },
         // the mask as white with alpha = mask, flagged so the canvas draws it as it is (one pass, no readback)
         alphaCanvas: function (result) {

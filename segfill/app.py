@@ -122,6 +122,19 @@ def create_server_app(host: Host, body_timeout_s: float = defaults.REQUEST_BODY_
     return gr.mount_gradio_app(app, demo, path="/")
 
 
+def _ensure_browser_runtime() -> None:
+    """Fetch onnxruntime-web's wasm once (segfill.web_runtime) if it is missing; the app runs without it."""
+    from segfill.web_runtime import WebRuntimeError, ensure_web_runtime, runtime_ready
+
+    if runtime_ready():
+        return
+    print("SegFill: fetching onnxruntime-web for the browser decoder (once, about 33 MB)…", flush=True)
+    try:
+        ensure_web_runtime()
+    except WebRuntimeError as exc:
+        print(f"SegFill: {exc} Clicks and hovers are previewed through the server instead.", flush=True)
+
+
 def serve(host: Host, server_name: str = "127.0.0.1", port: int = 7870, log_level: str = "warning",
           ready_message: str | None = None, sock: socket.socket | None = None) -> None:
     """Run the standalone app until interrupted, on ``sock`` (a listening socket, see
@@ -129,6 +142,7 @@ def serve(host: Host, server_name: str = "127.0.0.1", port: int = 7870, log_leve
     printed once the server answers (with ``port=0``, the port the system chose)."""
     import uvicorn
 
+    _ensure_browser_runtime()
     if sock is None:
         from segfill.ui.cli import bind_socket
 

@@ -160,11 +160,11 @@ def test_the_lean_route_refuses_what_it_cannot_answer(setup, session):
     assert client.get(f"{PREFIX}/embedding/{key}/{'0' * 32}").status_code == 404
 
 
-def test_onnxruntime_web_is_shipped_with_its_checksums_and_served(setup):
+def test_onnxruntime_web_is_there_with_its_checksums_and_served(setup):
     _, client = setup
     manifest = json.loads((VENDOR_DIR / "manifest.json").read_text())
     assert manifest["package"] == "onnxruntime-web" and set(manifest["files"]) == set(WEB_FILES)
-    for name, digest in manifest["files"].items():
+    for name, digest in manifest["files"].items():  # the wasm was fetched by dev.sh (segfill.web_runtime)
         assert hashlib.sha256((VENDOR_DIR / name).read_bytes()).hexdigest() == digest, name
         response = client.get(f"{PREFIX}/web/{name}")
         assert response.status_code == 200 and response.headers["content-type"].startswith(WEB_FILES[name])

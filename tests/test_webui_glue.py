@@ -492,14 +492,20 @@ def test_interrupt_stops_between_tiles(fake_modules):
 # install.py
 
 
-def _run_install(launch):
+def _run_install(launch, fetch=lambda: []):
+    """Run install.py with a fake ``launch``; ``fetch`` stands in for the onnxruntime-web fetch (no network)."""
+    from segfill import web_runtime
+
     sys.modules["launch"] = launch
+    original = web_runtime.ensure_web_runtime
+    web_runtime.ensure_web_runtime = fetch
     try:
         spec = importlib.util.spec_from_file_location("segfill_install_under_test", REPO / "install.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     finally:
         sys.modules.pop("launch", None)
+        web_runtime.ensure_web_runtime = original
 
 
 def _fake_launch(installed):
@@ -532,6 +538,24 @@ def test_install_second_start_runs_no_pip(monkeypatch):
     launch, calls = _fake_launch(installed={"segment_anything", "mobile_sam", "timm"})
     _run_install(launch)
     assert calls == []
+
+
+def test_install_fetches_the_browser_runtime_and_goes_on_when_it_cannot(monkeypatch, capsys):
+    from segfill.web_runtime import WebRuntimeError
+
+    monkeypatch.delenv("SEGFILL_EXTRAS", raising=False)
+    fetched = []
+    launch, calls = _fake_launch(installed={"segment_anything", "mobile_sam", "timm"})
+    _run_install(launch, fetch=lambda: fetched.append(1) or ["ort-wasm-simd-threaded.wasm"])
+    assert fetched == [1] and "fetched onnxruntime-web" in capsys.readouterr().out
+
+    def offline():
+        raise WebRuntimeError("Could not fetch onnxruntime-web 1.30.0 from https://registry.npmjs.org/…: offline.")
+
+    launch, calls = _fake_launch(installed={"torch"})
+    _run_install(launch, fetch=offline)
+    assert "SegFill: Could not fetch onnxruntime-web" in capsys.readouterr().out
+    assert calls  # the requirements are still installed: the tab loads, previews use the server route
 
 
 def test_install_optional_extras_only_when_asked(monkeypatch):

@@ -19,7 +19,8 @@ Registered by :func:`segfill.api.routes.register_routes` under the same prefix (
 - ``GET /tasks/{channel}``, ``POST /tasks/{channel}/cancel``: the progress of the long job (loading, encoding,
   segment map) a page's own request waits for, and its Cancel (:mod:`segfill.tasks`; the channel id is that
   page's secret). Never behind the model lock: they answer while the job holds it.
-- ``GET /web/{name}``: onnxruntime-web's files shipped in ``vendor/onnxruntime-web`` (an allow-list of names).
+- ``GET /web/{name}``: onnxruntime-web's files in ``vendor/onnxruntime-web`` (an allow-list of names; the wasm is
+  fetched once and verified by :mod:`segfill.web_runtime`).
 
 The digest in a URL is the image's content hash: it names an embedding, never a file path; model keys are
 compared with the loaded model's, never joined into a path either.
@@ -32,7 +33,6 @@ import io
 import threading
 import time
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any, Literal, Optional
 
 import numpy as np
@@ -42,8 +42,8 @@ from pydantic import Field
 
 from segfill.api.models import ApiModel
 from segfill.errors import SegFillError
+from segfill.web_runtime import VENDOR_DIR
 
-VENDOR_DIR = Path(__file__).resolve().parents[2] / "vendor" / "onnxruntime-web"
 WEB_FILES = {
     "ort.wasm.min.js": "text/javascript",
     "ort-wasm-simd-threaded.mjs": "text/javascript",

@@ -309,7 +309,9 @@ def interactive_info(state: UserState) -> dict[str, Any] | None:
     embedding_key, digest = session.image_key
     height, width = state.image.shape[:2]
     shown = scaled_size((width, height), MASK_DISPLAY_SIDE)
-    browser = onnx_decoder.exportable(loaded)
+    from segfill.web_runtime import runtime_ready
+
+    browser = onnx_decoder.exportable(loaded) and runtime_ready()  # else the lean route answers previews
     return {
         "model_key": loaded.model_key,
         "family": loaded.family,
