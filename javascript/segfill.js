@@ -568,9 +568,7 @@
             return response.ok ? response.json() : null;
         }).then(function (t) {
             if (t && t.running && waitingForServer()) {
-                S.taskSeen = t;
-                setBusy("task", {text: taskText(t), progress: t.total ? t.fraction : null, cancel: !t.cancelling,
-                                 kind: t.kind});
+                setBusy("task", {text: taskText(t), progress: t.total ? t.fraction : null, cancel: !t.cancelling});
             } else if (S.busyMap.task) {
                 setBusy("task", null);
             }
@@ -1491,9 +1489,7 @@
             return;
         }
         S.root.focus({preventScroll: true});
-        if (S.hoverMask || S.hoverTimer) {
-            endHover(); // a press answers itself (a click's own preview); a hover waits for the next move
-        }
+        endHover(); // a press answers itself (a click's own preview); a hover waits for the next move
         var pt = toImage(e.clientX, e.clientY);
         var pan = S.mode === "pan" || e.button === 1 || S.spaceDown || (e.button === 0 && e.altKey);
         if (pan) {
@@ -1658,9 +1654,7 @@
             return;
         }
         e.preventDefault();
-        if (S.hoverMask || S.hoverTimer) {
-            endHover(); // zooming, not pointing: the preview comes back with the next rest of the pointer
-        }
+        endHover(); // zooming, not pointing: the preview comes back with the next rest of the pointer
         var p = canvasPoint(e);
         zoomAt(Math.exp(-e.deltaY * 0.0015), p.x, p.y);
     }
@@ -1678,10 +1672,7 @@
 
     function scheduleHover(e) {
         if (!S.provider || S.mode !== "select" || S.result || !S.width || S.drag) {
-            if (S.hoverMask) {
-                S.hoverMask = null;
-                draw();
-            }
+            endHover();
             return;
         }
         var pt = toImage(e.clientX, e.clientY);
@@ -1689,9 +1680,7 @@
             clearTimeout(S.hoverTimer);
         }
         if (!insideImage(pt)) {
-            if (S.hoverMask || S.hoverTimer) {
-                endHover();
-            }
+            endHover();
             return;
         }
         var wait = Math.max(HOVER_DELAY_MS, HOVER_INTERVAL_MS - (Date.now() - S.lastHoverAt));
@@ -1718,11 +1707,11 @@
             clearTimeout(S.hoverTimer);
             S.hoverTimer = null;
         }
-        S.hoverSeq = (S.hoverSeq || 0) + 1;
+        S.hoverSeq += 1;
         if (S.hoverMask) {
             S.hoverMask = null;
+            draw();
         }
-        draw();
     }
 
     // The click's event goes to Python once its preview is drawn (at most PREVIEW_FIRST_MS later): on a CPU the
@@ -2138,6 +2127,7 @@
             S.hover = false;
             S.pointer = null;
             endHover();
+            draw(); // the brush cursor goes too
         });
         root.addEventListener("click", onToolbar);
         var size = role("brush-size"), hardness = role("brush-hardness"), opacity = role("mask-opacity");

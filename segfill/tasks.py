@@ -35,10 +35,6 @@ class RunningTask:
     token: CancelToken = field(default_factory=CancelToken)
     started: float = field(default_factory=time.monotonic)
 
-    @property
-    def should_stop(self) -> CancelToken:
-        return self.token
-
     def snapshot(self) -> dict[str, Any]:
         report = self.progress.report()
         return {

@@ -47,7 +47,7 @@ def test_board_reports_only_running_jobs_and_nested_steps_share_the_cancel():
             assert inner.token.cancelled and outer.token.cancelled  # Cancel stops the whole job
             assert board.status("me")["cancelling"] is True
             with pytest.raises(Cancelled):
-                check(inner.should_stop, "encoding the image")
+                check(inner.token, "encoding the image")
         assert board.status("me")["kind"] == "segment_map"
     assert board.status("me") == {"running": False}  # nothing kept once done: the board never grows
     assert board._running == {}

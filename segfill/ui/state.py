@@ -32,7 +32,7 @@ from segfill.errors import Cancelled, InputError, SegFillError
 from segfill.history import UndoHistory
 from segfill.masks import pack_mask, unpack_mask
 from segfill.sam.session import _resize_bool_mask, validate_box, validate_points
-from segfill.tasks import new_channel
+from segfill.tasks import board_of, new_channel
 
 if TYPE_CHECKING:  # pragma: no cover
     from segfill.hosts.base import Host
@@ -720,8 +720,7 @@ def _model_for(state: UserState, host: Host, model_name: str | None = None, prog
 
     if progress is not None:
         progress(0, 0, f"Loading SAM model {wanted}…")
-    loaded = host.sam.get(wanted, progress=progress, should_stop=should_stop) if (
-        progress is not None or should_stop is not None) else host.sam.get(wanted)
+    loaded = host.sam.get(wanted, progress=progress, should_stop=should_stop)
     state.session = SamSession(loaded, cache=host.embeddings)
     state.model_name = wanted
     return loaded
@@ -747,8 +746,6 @@ def ensure_session(state: UserState, host: Host, model_name: str | None = None, 
     done twice, and its progress is forwarded."""
     state.require_image()
     if progress is None and should_stop is None:
-        from segfill.tasks import board_of
-
         board = board_of(host)
         with board.run(state.channel, "loading", "Loading the SAM model…") as task:
             loaded = _model_for(state, host, model_name, task.progress, task.token)
@@ -1052,8 +1049,6 @@ def compute_segments(state: UserState, host: Host) -> None:
     from segfill.sam.segment_map import compute_segment_map
 
     image = state.require_image()
-    from segfill.tasks import board_of
-
     session = ensure_session(state, host)
     with board_of(host).run(state.channel, "segment_map", "Computing the segment map…") as task:
         state.segment_map = compute_segment_map(session.model, image, cache=host.embeddings,
